@@ -1,0 +1,1 @@
+"""FastAPI: create_app(container), thin routes, schemas, auth, the error table, the web UI."""

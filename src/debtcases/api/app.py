@@ -1,0 +1,82 @@
+"""create_app(container): the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from debtcases import __version__
+from debtcases.api import routes_cases, routes_service
+from debtcases.api.problems import install_problem_handlers, problem
+from debtcases.bootstrap import Container
+
+DESCRIPTION = """Event-sourced dunning cases of a digital-sales platform.
+
+Support steers every case (Schulden tab); vendors see and start their own (Inkasso-Beta tab).
+Authenticate with `Authorization: Bearer <token>` (tokens from `debtcases keys create`).
+Errors are `application/problem+json` with a machine-readable `code`.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(title="debtcases", version=__version__, description=DESCRIPTION)
+    app.state.container = container
+    install_problem_handlers(app)
+    limit = container.settings.max_body_bytes
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return problem(400, "Bad request", "Invalid Content-Length.", "bad_request")
+            if too_big:
+                return problem(413, "Payload too large",
+                               f"Request body larger than {limit} bytes.", "payload_too_large")
+        elif request.method in ("POST", "PUT", "PATCH"):
+            # Chunked upload without a length: read it, bounded.
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return problem(413, "Payload too large",
+                                   f"Request body larger than {limit} bytes.",
+                                   "payload_too_large")
+            request._body = body
+        return await call_next(request)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return problem(503, "Service unavailable", "The database is unreachable; retry later.",
+                       "unavailable", headers={"Retry-After": "5"})
+
+    app.include_router(routes_cases.router)
+    app.include_router(routes_service.router)
+    for extra in _optional_routers():
+        app.include_router(extra)
+    return app
+
+
+def _optional_routers() -> list[Any]:
+    """Routers of the read-model, Kafka and UI parts, when those modules exist."""
+    routers: list[Any] = []
+    import importlib
+
+    for name in ("routes_queries", "routes_diagonal", "routes_ui"):
+        try:
+            module = importlib.import_module(f"debtcases.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"debtcases.api.{name}":
+                raise
+            continue
+        routers.append(module.router)
+    return routers

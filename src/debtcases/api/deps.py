@@ -1,0 +1,49 @@
+"""Request dependencies: the container and the calling actor (bearer token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from debtcases.bootstrap import Container
+from debtcases.domain.actors import Actor, Role
+
+_bearer = HTTPBearer(auto_error=False, description="API token from `debtcases keys create`")
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(401, "Missing bearer token.", headers={"WWW-Authenticate": "Bearer"})
+    key = get_container(request).keys.lookup(credentials.credentials)
+    if key is None:
+        raise HTTPException(401, "Invalid bearer token.", headers={"WWW-Authenticate": "Bearer"})
+    return key.actor()
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+    """A dependency refusing (403) every role but ``roles``."""
+
+    def _check(actor: ActorDep) -> Actor:
+        if actor.role not in roles:
+            raise HTTPException(403, f"Role {actor.role.value!r} may not call this endpoint.")
+        return actor
+
+    return Depends(_check)
+
+
+SupportActor = Annotated[Actor, require_roles(Role.SUPPORT)]
+VendorActor = Annotated[Actor, require_roles(Role.VENDOR)]

@@ -1,0 +1,37 @@
+"""/healthz, /readyz (and /metrics when the metrics module provides it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from debtcases.api.deps import ContainerDep
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database reachable and views caught up within a bound",
+            responses={503: {"description": "Not ready (details in `checks`)"}})
+def readyz(container: ContainerDep) -> JSONResponse:
+    checks: dict[str, object] = {}
+    ok = True
+    try:
+        checks["database"] = {"ok": True, "max_position": container.cases.recorder.max_notification_id() or 0}
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+        ok = False
+    lag_report = getattr(container.views, "lag_report", None)
+    if ok and lag_report is not None:
+        report = lag_report()
+        bound = container.settings.ready_max_lag
+        for name, lag in report.items():
+            fine = lag <= bound
+            checks[f"view:{name}"] = {"ok": fine, "lag": lag, "bound": bound}
+            ok = ok and fine
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)

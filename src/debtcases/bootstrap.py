@@ -1,0 +1,83 @@
+"""The one place that knows every layer: builds the application, views and workers from
+settings. The clock lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from debtcases.commands.app import DunningCases, utc_now
+from debtcases.config import Settings
+from debtcases.persistence import Database, append_only_sql, database_from_url
+
+
+def database(settings: Settings) -> Database:
+    return database_from_url(
+        settings.database_url, settings.db_pool_size, settings.db_max_overflow
+    )
+
+
+def guard_append_only(app: DunningCases, db: Database) -> None:
+    """Make the database itself refuse DELETE/UPDATE/TRUNCATE on the stored events."""
+    if db.kind == "memory":
+        return
+    statements = append_only_sql(db.kind, app.recorder.events_table_name)  # type: ignore[attr-defined]
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def build_cases_app(
+    settings: Settings, clock: Callable[[], datetime] = utc_now
+) -> DunningCases:
+    db = database(settings)
+    app = DunningCases(
+        env=db.env,
+        clock=clock,
+        served_countries=settings.served_countries,
+        max_attempts=settings.max_command_attempts,
+    )
+    guard_append_only(app, db)
+    return app
+
+
+class Container:
+    """Everything a running process needs, built once from settings."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+        from debtcases.auth import KeyStore
+
+        self.settings = settings
+        self.clock = clock
+        self.db = database(settings)
+        self.cases = build_cases_app(settings, clock)
+        self.keys = KeyStore(self.db)
+        # Filled in by the read-model and Kafka parts when present (see build_container).
+        self.views: object | None = None
+        self.workers: list[object] = []
+
+    def wait_for_views(self, position: int | None, timeout: float | None = None) -> None:
+        """Read-your-writes: block (bounded) until the views have processed ``position``."""
+        wait = getattr(self.views, "wait_for", None)
+        if position is None or wait is None:
+            return
+        wait(position, timeout or self.settings.read_your_writes_timeout_seconds)
+
+    def start_workers(self) -> None:
+        """Start the background workers (projections, outbox, consumer) that are configured."""
+        for worker in self.workers:
+            start = getattr(worker, "start", None)
+            if start is not None:
+                start()
+
+    def close(self) -> None:
+        for worker in reversed(self.workers):
+            stop = getattr(worker, "stop", None)
+            if stop is not None:
+                stop()
+        self.cases.close()
+
+
+def build_container(settings: Settings | None = None) -> Container:
+    return Container(settings or Settings())

@@ -1,0 +1,279 @@
+"""DunningCases: loads a case, lets the aggregate decide, saves; retries on conflict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from debtcases.commands.transcodings import register_domain_transcodings
+from debtcases.domain.actors import Actor
+from debtcases.domain.case import DunningCase, case_id_for
+from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor
+from debtcases.domain.errors import (
+    CaseNotFound,
+    ConcurrentModification,
+    NotPermitted,
+    OrderConflict,
+)
+from debtcases.domain.history import HistoryEntry, history_entries
+from debtcases.domain.rules import Command, may_issue
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An order entering dunning, as the intake (or support, by hand) hands it over."""
+
+    order_id: str
+    user_id: int
+    amount: Decimal
+    currency: str
+    debtor: Debtor
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the case after it, whether it was new, and the position of the
+    last stored event in the notification log (for read-your-writes on the views)."""
+
+    case: DunningCase
+    created: bool = False
+    position: int | None = None
+    changed: bool = True
+
+
+class DunningCases(Application[UUID]):
+    """Every unpaid order's dunning case, as an event stream."""
+
+    name = "DunningCases"  # table prefix: dunningcases_events
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock = utc_now,
+        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
+        max_attempts: int = 5,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.served_countries = frozenset(c.upper() for c in served_countries)
+        self.max_attempts = max_attempts
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_domain_transcodings(transcoder)
+
+    # ------------------------------------------------------------ helpers
+
+    def _load(self, order_id: str) -> DunningCase:
+        try:
+            case: DunningCase = self.repository.get(case_id_for(order_id))
+        except AggregateNotFoundError:
+            raise CaseNotFound(order_id) from None
+        return case
+
+    def _save(self, *cases: DunningCase) -> int | None:
+        recordings = self.save(*cases)
+        ids = [r.notification.id for r in recordings if r.notification is not None]
+        return max(ids) if ids else None
+
+    def _change(
+        self,
+        order_id: str,
+        actor: Actor,
+        command: Command | None,
+        decide: Callable[[DunningCase, datetime], Any],
+        now: datetime | None,
+    ) -> Outcome:
+        if command is not None and not may_issue(actor.role, command):
+            raise NotPermitted(actor.role.value, command.value)
+        for attempt in range(1, self.max_attempts + 1):
+            case = self._load(order_id)
+            case.ensure_visible_to(actor)
+            decide(case, now or self.clock())
+            if not case.pending_events:
+                return Outcome(case, changed=False)
+            try:
+                position = self._save(case)
+            except IntegrityError:
+                # Someone saved this case in between: reload and decide again.
+                time.sleep(0.002 * attempt)
+                continue
+            return Outcome(case, position=position)
+        raise ConcurrentModification(order_id, self.max_attempts)
+
+    # ----------------------------------------------------------- commands
+
+    def admit(self, admission: Admission, actor: Actor, now: datetime | None = None) -> Outcome:
+        """Admit an order into dunning: a new case in LOCKED.
+
+        Rules: only system and support admit; one order has one case for ever; the same
+        order again with the same data returns the existing case unchanged; with different
+        data it is an ``order_conflict``.
+        """
+        return self.admit_many([admission], actor, now)[0]
+
+    def admit_many(
+        self, admissions: Sequence[Admission], actor: Actor, now: datetime | None = None
+    ) -> list[Outcome]:
+        """Admit several orders in one transaction (all or none), e.g. a batch from intake
+        or a CSV import. Same rules as ``admit``."""
+        if not may_issue(actor.role, Command.ADMIT):
+            raise NotPermitted(actor.role.value, Command.ADMIT.value)
+        seen: set[str] = set()
+        for a in admissions:
+            if a.order_id in seen:
+                raise OrderConflict(a.order_id, ["appears twice in one batch"])
+            seen.add(a.order_id)
+        for _attempt in range(1, self.max_attempts + 1):
+            at = now or self.clock()
+            outcomes: list[Outcome] = []
+            new_cases: list[DunningCase] = []
+            for a in admissions:
+                try:
+                    existing = self._load(a.order_id)
+                except CaseNotFound:
+                    case = DunningCase.admit(
+                        order_id=a.order_id, user_id=a.user_id, amount=a.amount,
+                        currency=a.currency, debtor=a.debtor, actor=actor, reason=a.reason,
+                        now=at,
+                    )
+                    new_cases.append(case)
+                    outcomes.append(Outcome(case, created=True))
+                    continue
+                differing = existing.differing_admission_fields(
+                    user_id=a.user_id, amount=a.amount, currency=a.currency, debtor=a.debtor
+                )
+                if differing:
+                    raise OrderConflict(a.order_id, differing)
+                outcomes.append(Outcome(existing, created=False, changed=False))
+            if not new_cases:
+                return outcomes
+            try:
+                position = self._save(*new_cases)
+            except IntegrityError:
+                continue  # admitted concurrently: compare again
+            return [
+                Outcome(o.case, o.created, position if o.created else None, o.changed)
+                for o in outcomes
+            ]
+        raise ConcurrentModification(admissions[0].order_id, self.max_attempts)
+
+    def start_dunning(
+        self, order_id: str, actor: Actor, reason: str = "", now: datetime | None = None
+    ) -> Outcome:
+        """The Play button (vendor, own LOCKED case) and support's first repair step
+        (LOCKED or FAILED -> RUNNING). Handover data failing Diagonal's checks gives FAILED
+        with the errors instead."""
+        return self._change(
+            order_id, actor, Command.START,
+            lambda c, t: c.start_dunning(actor, t, reason, self.served_countries), now,
+        )
+
+    def hand_over(
+        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+    ) -> Outcome:
+        """Support's manual "Ans Inkasso übergeben": RUNNING -> HANDED_OVER, validated like
+        start (failing data gives FAILED with the errors)."""
+        return self._change(
+            order_id, actor, Command.HAND_OVER,
+            lambda c, t: c.hand_over(actor, t, reason, self.served_countries), now,
+        )
+
+    def cancel(
+        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+    ) -> Outcome:
+        """The order was cancelled or voided: -> CANCELLED (vendor: own, not while
+        blocked; support: any open case). Diagonal is told to withdraw if it has the case."""
+        return self._change(
+            order_id, actor, Command.CANCEL, lambda c, t: c.cancel(actor, t, reason), now
+        )
+
+    def block(
+        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+    ) -> Outcome:
+        """Support pauses a case: -> BLOCKED, remembering the status before. The vendor
+        keeps seeing the old status and cannot act."""
+        return self._change(
+            order_id, actor, Command.BLOCK, lambda c, t: c.block(actor, t, reason), now
+        )
+
+    def unblock(
+        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+    ) -> Outcome:
+        """Support resumes a blocked case: back to the status before the block."""
+        return self._change(
+            order_id, actor, Command.UNBLOCK, lambda c, t: c.unblock(actor, t, reason), now
+        )
+
+    def mark_paid(
+        self, order_id: str, actor: Actor, reason: str, reference: str,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Support records that the debtor paid: -> PAID (support only; final). Diagonal
+        is told if it has the case."""
+        return self._change(
+            order_id, actor, Command.MARK_PAID,
+            lambda c, t: c.mark_paid(actor, t, reason, reference), now,
+        )
+
+    def correct_address(
+        self, order_id: str, actor: Actor, debtor: Debtor, reason: str,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Support enters the debtor's right address (AddressCorrected). A FAILED case's
+        errors are re-checked; the status stays, so the two-step repair follows."""
+        return self._change(
+            order_id, actor, Command.CORRECT_ADDRESS,
+            lambda c, t: c.correct_address(actor, t, debtor, reason, self.served_countries),
+            now,
+        )
+
+    def apply_ack(
+        self, order_id: str, *, kind: str, message_id: str, errors: list[str] | None = None,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Apply one of Diagonal's acknowledgements exactly once (de-duplicated by
+        message_id inside the case's own stream). Never refuses a known case."""
+        actor = Actor.diagonal(message_id)
+        return self._change(
+            order_id, actor, None,
+            lambda c, t: c.apply_ack(kind=kind, message_id=message_id, errors=errors or [],
+                                     now=t),
+            now,
+        )
+
+    # ------------------------------------------------------------ queries
+
+    def get_case(self, order_id: str, actor: Actor) -> DunningCase:
+        case = self._load(order_id)
+        case.ensure_visible_to(actor)
+        return case
+
+    def history(self, order_id: str, actor: Actor) -> list[HistoryEntry]:
+        """Every change to the case, oldest first, replayed from its stream. Vendors get
+        their view: no support-only entries, no BLOCKED status."""
+        case = self.get_case(order_id, actor)
+        return history_entries(self.events.get(case.id), actor.role)
+
+    def has_case(self, order_id: str) -> bool:
+        try:
+            self._load(order_id)
+        except CaseNotFound:
+            return False
+        return True

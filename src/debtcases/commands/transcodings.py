@@ -1,0 +1,37 @@
+"""JSON transcodings for the domain's own types; every application reading events needs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from debtcases.domain.actors import Actor
+from debtcases.domain.debtor import Debtor
+
+
+class ActorAsDict(Transcoding):
+    type = Actor
+    name = "actor"
+
+    def encode(self, obj: Actor) -> dict[str, str]:
+        return obj.as_dict()
+
+    def decode(self, data: Any) -> Actor:
+        return Actor.from_dict(data)
+
+
+class DebtorAsDict(Transcoding):
+    type = Debtor
+    name = "debtor"
+
+    def encode(self, obj: Debtor) -> dict[str, str]:
+        return obj.as_dict()
+
+    def decode(self, data: Any) -> Debtor:
+        return Debtor.from_dict(data)
+
+
+def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
+    transcoder.register(ActorAsDict())
+    transcoder.register(DebtorAsDict())

@@ -1,0 +1,44 @@
+"""Settings from the environment (prefix DEBTCASES_) and an optional .env file.
+
+Nothing connects at import time: settings are plain values; bootstrap builds from them.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEBTCASES_", env_file=".env", extra="ignore")
+
+    # sqlite:///var/debtcases.sqlite (default), memory:// (tests), postgresql://u:p@h:port/db
+    database_url: str = "sqlite:///var/debtcases.sqlite"
+    # Connections per application/view on PostgreSQL (each opens its own pool).
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    # Unset: no Kafka (embedded mode).
+    kafka_bootstrap_servers: str | None = None
+    kafka_topic_handover: str = "diagonal.handover"
+    kafka_topic_acks: str = "diagonal.acks"
+    kafka_topic_acks_dlq: str = "diagonal.acks.dlq"
+    kafka_topic_portal_access: str = "diagonal.portal-access"
+    kafka_consumer_group: str = "debtcases"
+    # Countries Diagonal serves (handover check).
+    served_countries: list[str] = Field(default_factory=lambda: ["DE", "AT", "CH"])
+    # Commands retry a conflicting save this many times, then answer 409.
+    max_command_attempts: int = 5
+    # Request bodies above this are refused with 413.
+    max_body_bytes: int = 1024 * 1024
+    # RUNNING longer than this without Diagonal's 'received' is flagged as stuck.
+    stuck_after_hours: float = 48.0
+    # Read-your-writes: how long a list query waits for the views to catch up.
+    read_your_writes_timeout_seconds: float = 5.0
+    # /readyz fails while a view lags more than this many events.
+    ready_max_lag: int = 1000
+    # serve: seed demo data on first start of an empty embedded database.
+    demo: bool = False
+    # serve: run the projections (and outbox/consumer when Kafka is set) in-process.
+    run_workers: bool = True
+    # embedded mode: answer outgoing handover messages with the built-in Diagonal simulator.
+    diagonal_simulator: bool = False

@@ -1,0 +1,411 @@
+"""The DunningCase aggregate: one order's dunning, for its whole life, as events.
+
+State changes only by applying events (so replay and live commands run the same code);
+decisions take the actor and ``now`` as arguments and check the transition table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from debtcases.domain.actors import Actor, Role
+from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
+from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
+from debtcases.domain.rules import TARGET, Command, allowed_from, may_issue, visible_status
+from debtcases.domain.statuses import Status
+
+# Case ids are derived from order ids, so an order can only ever have one case.
+CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://debtcases.example/orders")
+
+
+def case_id_for(order_id: str) -> UUID:
+    return uuid5(CASE_NAMESPACE, order_id)
+
+
+class AckKind:
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+    ALL = frozenset({RECEIVED, REJECTED, CLOSED})
+
+
+class DunningCase(Aggregate):
+    class Event(Aggregate.Event):
+        actor: Actor
+        reason: str
+        from_status: Status | None
+        to_status: Status
+
+        def apply(self, aggregate: Any) -> None:
+            # Statuses come back from JSON as plain strings: coerce once, here.
+            aggregate.status = Status(self.to_status)
+            aggregate.updated_by = self.actor
+
+    class Locked(Event, Aggregate.Created):
+        """The order entered dunning: a case exists, nothing happens until Play."""
+
+        order_id: str
+        user_id: int
+        amount: Decimal
+        currency: str
+        debtor: Debtor
+
+    class DunningStarted(Event):
+        """Play (or support's first repair step): a handover message goes to Diagonal."""
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.errors = []
+            aggregate.handover_sent = True
+            aggregate.fell_back = False
+            aggregate.running_since = self.timestamp
+
+    class HandoverFailed(Event):
+        """The handover could not go through; ``errors`` say why (the "!" popup)."""
+
+        errors: list[str]
+        source: str  # "validation" (our checks) or "diagonal" (a rejection)
+        message_id: str | None
+        fell_back: bool  # the status fell back from HANDED_OVER by itself
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if self.to_status == Status.BLOCKED:
+                aggregate.status_before_block = Status.FAILED
+            aggregate.errors = list(self.errors)
+            aggregate.fell_back = self.fell_back
+            aggregate.running_since = None
+            if self.source == "diagonal":
+                aggregate.handover_sent = False
+            if self.message_id:
+                aggregate.seen_messages.add(self.message_id)
+
+    class HandedToCollection(Event):
+        """The case is at Diagonal: acknowledged (``source`` diagonal) or set by support."""
+
+        source: str  # "diagonal" or "support"
+        message_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if self.to_status == Status.BLOCKED:
+                aggregate.status_before_block = Status.HANDED_OVER
+            aggregate.errors = []
+            aggregate.running_since = None
+            if aggregate.handed_over_at is None:
+                aggregate.handed_over_at = self.timestamp
+            if self.source == "diagonal":
+                aggregate.received_by_diagonal = True
+            if self.message_id:
+                aggregate.seen_messages.add(self.message_id)
+
+    class Cancelled(Event):
+        """The order was cancelled or voided; ``withdraw`` when Diagonal must close it too."""
+
+        withdraw: bool
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.running_since = None
+            aggregate.awaiting_diagonal_close = self.withdraw
+
+    class Blocked(Event):
+        """Paused by support; invisible to the vendor."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status_before_block = (
+                Status(self.from_status) if self.from_status else None
+            )
+            super().apply(aggregate)
+
+    class Unblocked(Event):
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.status_before_block = None
+
+    class Paid(Event):
+        """The debtor paid the platform; ``notify`` when Diagonal must be told."""
+
+        reference: str
+        notify: bool
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.payment_reference = self.reference
+            aggregate.running_since = None
+            aggregate.awaiting_diagonal_close = self.notify
+
+    class AddressCorrected(Event):
+        """Support entered the right address; ``errors`` are the re-checked handover errors."""
+
+        debtor: Debtor
+        errors: list[str]
+        notify: bool  # Diagonal has the case and needs the new address
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.debtor = self.debtor
+            if aggregate.status == Status.FAILED or (
+                aggregate.status == Status.BLOCKED
+                and aggregate.status_before_block == Status.FAILED
+            ):
+                aggregate.errors = list(self.errors)
+
+    class ClosedAtDiagonal(Event):
+        """Diagonal confirmed it closed the case after a withdrawal or payment."""
+
+        message_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.awaiting_diagonal_close = False
+            aggregate.closed_at_diagonal_at = self.timestamp
+            aggregate.seen_messages.add(self.message_id)
+
+    class AckRecorded(Event):
+        """An acknowledgement that no longer fits the case: kept, changes nothing."""
+
+        kind: str
+        message_id: str
+        note: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.seen_messages.add(self.message_id)
+
+    # ------------------------------------------------------------------ state
+
+    def __init__(
+        self,
+        order_id: str,
+        user_id: int,
+        amount: Decimal,
+        currency: str,
+        debtor: Debtor,
+        actor: Actor,
+        reason: str,
+    ) -> None:
+        self.order_id = order_id
+        self.user_id = user_id
+        self.amount = amount
+        self.currency = currency
+        self.debtor = debtor
+        self.admitted = {
+            "user_id": user_id,
+            "amount": amount,
+            "currency": currency,
+            "debtor": debtor,
+        }
+        self.created_by = actor
+        self.updated_by = actor
+        self.status = Status.LOCKED
+        self.status_before_block: Status | None = None
+        self.errors: list[str] = []
+        self.fell_back = False
+        self.handover_sent = False
+        self.received_by_diagonal = False
+        self.handed_over_at: datetime | None = None
+        self.running_since: datetime | None = None
+        self.payment_reference: str | None = None
+        self.awaiting_diagonal_close = False
+        self.closed_at_diagonal_at: datetime | None = None
+        self.seen_messages: set[str] = set()
+
+    @staticmethod
+    def create_id(order_id: str) -> UUID:  # type: ignore[override]
+        return case_id_for(order_id)
+
+    @classmethod
+    def admit(
+        cls,
+        *,
+        order_id: str,
+        user_id: int,
+        amount: Decimal,
+        currency: str,
+        debtor: Debtor,
+        actor: Actor,
+        reason: str,
+        now: datetime,
+    ) -> DunningCase:
+        if not may_issue(actor.role, Command.ADMIT):
+            raise NotPermitted(actor.role.value, Command.ADMIT.value)
+        return cls._create(
+            cls.Locked,
+            id=case_id_for(order_id),
+            timestamp=now,
+            order_id=order_id,
+            user_id=user_id,
+            amount=amount,
+            currency=currency.upper(),
+            debtor=debtor,
+            actor=actor,
+            reason=reason,
+            from_status=None,
+            to_status=Status.LOCKED,
+        )
+
+    # ------------------------------------------------------------- queries
+
+    def status_for(self, role: Role) -> Status:
+        return visible_status(self.status, self.status_before_block, role)
+
+    def differing_admission_fields(
+        self, *, user_id: int, amount: Decimal, currency: str, debtor: Debtor
+    ) -> list[str]:
+        given = {"user_id": user_id, "amount": amount, "currency": currency.upper(),
+                 "debtor": debtor}
+        return [name for name, value in given.items() if self.admitted[name] != value]
+
+    @property
+    def at_diagonal(self) -> bool:
+        """Whether Diagonal has (or is being sent) this case."""
+        return self.handover_sent
+
+    def is_stuck(self, now: datetime, after_seconds: float) -> bool:
+        """RUNNING for longer than ``after_seconds`` without Diagonal's ``received``."""
+        return (
+            self.status == Status.RUNNING
+            and self.running_since is not None
+            and (now - self.running_since).total_seconds() > after_seconds
+        )
+
+    # ------------------------------------------------------------ decisions
+
+    def ensure_visible_to(self, actor: Actor) -> None:
+        """Vendors only ever see their own cases; anything else is 'not found'."""
+        if actor.role is Role.VENDOR and actor.vendor_id != self.user_id:
+            raise CaseNotFound(self.order_id)
+
+    def _check(self, actor: Actor, command: Command) -> None:
+        if not may_issue(actor.role, command):
+            raise NotPermitted(actor.role.value, command.value)
+        self.ensure_visible_to(actor)
+        allowed = allowed_from(actor.role, command)
+        if self.status not in allowed:
+            seen = self.status_for(actor.role)
+            target = TARGET[command] or seen
+            detail = ""
+            if actor.role is Role.VENDOR and self.status == Status.BLOCKED:
+                detail = (
+                    "This case cannot be changed at the moment; please contact support."
+                )
+            raise InvalidTransition(command.value, seen.value, target.value, detail)
+
+    def _trigger(self, event_class: type[Any], now: datetime, **kwargs: Any) -> None:
+        kwargs.setdefault("from_status", self.status)
+        self.trigger_event(event_class, timestamp=now, **kwargs)
+
+    def _handover_checks(self, served_countries: Iterable[str]) -> list[str]:
+        return handover_errors(self.debtor, self.amount, served_countries)
+
+    def start_dunning(
+        self,
+        actor: Actor,
+        now: datetime,
+        reason: str = "",
+        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
+    ) -> None:
+        self._check(actor, Command.START)
+        errors = self._handover_checks(served_countries)
+        if errors:
+            self._trigger(self.HandoverFailed, now, actor=actor, reason=reason,
+                          to_status=Status.FAILED, errors=errors, source="validation",
+                          message_id=None, fell_back=False)
+        else:
+            self._trigger(self.DunningStarted, now, actor=actor, reason=reason,
+                          to_status=Status.RUNNING)
+
+    def hand_over(
+        self,
+        actor: Actor,
+        now: datetime,
+        reason: str,
+        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
+    ) -> None:
+        self._check(actor, Command.HAND_OVER)
+        errors = self._handover_checks(served_countries)
+        if errors:
+            self._trigger(self.HandoverFailed, now, actor=actor, reason=reason,
+                          to_status=Status.FAILED, errors=errors, source="validation",
+                          message_id=None, fell_back=False)
+        else:
+            self._trigger(self.HandedToCollection, now, actor=actor, reason=reason,
+                          to_status=Status.HANDED_OVER, source="support", message_id=None)
+
+    def cancel(self, actor: Actor, now: datetime, reason: str) -> None:
+        self._check(actor, Command.CANCEL)
+        self._trigger(self.Cancelled, now, actor=actor, reason=reason,
+                      to_status=Status.CANCELLED, withdraw=self.handover_sent)
+
+    def block(self, actor: Actor, now: datetime, reason: str) -> None:
+        self._check(actor, Command.BLOCK)
+        self._trigger(self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED)
+
+    def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
+        self._check(actor, Command.UNBLOCK)
+        assert self.status_before_block is not None
+        self._trigger(self.Unblocked, now, actor=actor, reason=reason,
+                      to_status=self.status_before_block)
+
+    def mark_paid(self, actor: Actor, now: datetime, reason: str, reference: str) -> None:
+        self._check(actor, Command.MARK_PAID)
+        self._trigger(self.Paid, now, actor=actor, reason=reason, to_status=Status.PAID,
+                      reference=reference, notify=self.handover_sent)
+
+    def correct_address(
+        self,
+        actor: Actor,
+        now: datetime,
+        debtor: Debtor,
+        reason: str,
+        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
+    ) -> None:
+        self._check(actor, Command.CORRECT_ADDRESS)
+        errors = handover_errors(debtor, self.amount, served_countries)
+        self._trigger(self.AddressCorrected, now, actor=actor, reason=reason,
+                      to_status=self.status, debtor=debtor, errors=errors,
+                      notify=self.handover_sent)
+
+    def apply_ack(
+        self,
+        *,
+        kind: str,
+        message_id: str,
+        errors: list[str],
+        now: datetime,
+    ) -> bool:
+        """Apply one of Diagonal's acknowledgements. Never refuses: an ack that no longer
+        fits the case is recorded without changing it. Returns False for a duplicate
+        (same ``message_id`` seen before), which records nothing."""
+        if message_id in self.seen_messages:
+            return False
+        actor = Actor.diagonal(message_id)
+        status, before = self.status, self.status_before_block
+        effective = before if status == Status.BLOCKED else status
+        to_blocked = status == Status.BLOCKED
+        if kind == AckKind.RECEIVED and effective == Status.RUNNING:
+            self._trigger(self.HandedToCollection, now, actor=actor, reason="",
+                          to_status=Status.BLOCKED if to_blocked else Status.HANDED_OVER,
+                          source="diagonal", message_id=message_id)
+        elif kind == AckKind.REJECTED and effective in (Status.RUNNING, Status.HANDED_OVER):
+            self._trigger(self.HandoverFailed, now, actor=actor, reason="",
+                          to_status=Status.BLOCKED if to_blocked else Status.FAILED,
+                          errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
+                          source="diagonal", message_id=message_id,
+                          fell_back=effective == Status.HANDED_OVER)
+        elif kind == AckKind.CLOSED and status in (Status.CANCELLED, Status.PAID):
+            self._trigger(self.ClosedAtDiagonal, now, actor=actor, reason="",
+                          to_status=status, message_id=message_id)
+        else:
+            self._trigger(self.AckRecorded, now, actor=actor, reason="", to_status=status,
+                          kind=kind, message_id=message_id,
+                          note=f"'{kind}' received while the case is {status.value}: "
+                          "recorded, status unchanged.")
+        return True
