@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,9 @@ def serve(
     = False,
     workers: Annotated[bool, typer.Option(
         help="Run projections (and Kafka outbox/consumer when configured) in-process")] = True,
+    diagonal_sim: Annotated[bool, typer.Option(
+        "--diagonal-sim", help="Embedded mode: answer handover messages with the built-in "
+        "Diagonal simulator")] = False,
 ) -> None:
     """Run the HTTP API (and UI), with the background workers beside it."""
     import uvicorn
@@ -31,6 +34,7 @@ def serve(
 
     settings = Settings()
     settings.run_workers = workers
+    settings.diagonal_simulator = diagonal_sim or settings.diagonal_simulator
     container = build_container(settings)
     if demo or settings.demo:
         _seed_and_print_tokens(container)
@@ -96,6 +100,228 @@ def demo() -> None:
         _seed_and_print_tokens(container)
     finally:
         container.close()
+
+
+@app.command("export")
+def export_cmd(
+    order_id: Annotated[str | None, typer.Option("--order-id", help="One order")] = None,
+    user_id: Annotated[int | None, typer.Option("--user-id", help="Vendor User-ID")] = None,
+    status: Annotated[str | None, typer.Option(help="Status(es), comma-separated")] = None,
+    period: Annotated[str, typer.Option(help="YYYY-MM or all")] = "all",
+    sep: Annotated[str, typer.Option(help="';' (Excel-DE, decimal comma) or ','")] = ";",
+    output: Annotated[str, typer.Option("--output", "-o", help="File, or - for stdout")] = "-",
+) -> None:
+    """CSV exportieren: the Schulden list (as support sees it) as a CSV file."""
+    import sys
+
+    from debtcases import csvio
+    from debtcases.bootstrap import build_container
+    from debtcases.domain.actors import Role
+    from debtcases.domain.statuses import parse_statuses
+    from debtcases.projections.queries import CaseFilter, parse_period
+
+    try:
+        statuses = tuple(parse_statuses(status)) if status else ()
+        month = parse_period(period)
+        if sep not in csvio.SEPARATORS:
+            raise ValueError(f"separator must be ';' or ',', not {sep!r}")
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    container = build_container(Settings())
+    try:
+        views: Any = container.views
+        if views is None or not hasattr(views, "iter_cases"):
+            typer.echo("error: the case views are not available", err=True)
+            raise typer.Exit(1)
+        # Export what the event store holds now: catch the views up (bounded) first.
+        head = container.cases.recorder.max_notification_id()
+        if not views.wait_for(head, container.settings.read_your_writes_timeout_seconds):
+            typer.echo("warning: the views are behind the event store; the export may miss "
+                       "the latest changes", err=True)
+        rows = views.iter_cases(CaseFilter(order_id, user_id, statuses, month), Role.SUPPORT,
+                                None)
+        chunks = csvio.export_csv(rows, sep)
+        if output == "-":
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            with open(output, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+            typer.echo(f"Wrote {output}", err=True)
+    finally:
+        container.close()
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[str, typer.Argument(help="CSV file (see the README for the columns)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report only")]
+    = False,
+    actor_name: Annotated[str, typer.Option("--as", help="Support actor name recorded")]
+    = "cli",
+) -> None:
+    """CSV importieren: admit a legacy dunning list, all rows or none (as support)."""
+    import os
+
+    from debtcases import csvio
+    from debtcases.bootstrap import build_container
+    from debtcases.domain.actors import Actor
+
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    container = build_container(Settings())
+    try:
+        report = csvio.import_cases(
+            container.cases, data, Actor.support(actor_name), dry_run=dry_run,
+            default_reason=f"{csvio.DEFAULT_IMPORT_REASON} ({os.path.basename(file)})")
+        container.wait_for_views(report.position)
+    finally:
+        container.close()
+    for error in report.errors:
+        where = f"line {error.line}" if error.line is not None else "file"
+        typer.echo(f"{where}: {error.field or '-'}: {error.message}", err=True)
+    verdict = ("applied" if report.applied else "valid, not applied (dry run)"
+               if report.ok else "REJECTED, nothing imported")
+    typer.echo(f"{verdict}: rows={report.rows} created={report.created} "
+               f"unchanged={report.unchanged} errors={len(report.errors)}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def project() -> None:
+    """Run the projections as their own process (until SIGTERM/SIGINT); start `serve`
+    with --no-workers beside it."""
+    import signal
+    import threading
+
+    from debtcases.bootstrap import build_container
+
+    container = build_container(Settings())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    views = container.views
+    run_forever = getattr(views, "run_forever", None)
+    if run_forever is None:
+        typer.echo("error: the case views are not available", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"projecting (positions {views.positions()}); Ctrl-C stops", err=True)  # type: ignore[union-attr]
+    try:
+        run_forever(stop)
+    finally:
+        container.close()
+
+
+@app.command()
+def rebuild(
+    projection: Annotated[list[str] | None, typer.Option(
+        "--projection", help="Only this view (cases | vendor_access); repeatable")] = None,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction")] = 5000,
+) -> None:
+    """Replay the event store into fresh view tables, then switch over (the service keeps
+    answering from the old tables meanwhile)."""
+    from debtcases.bootstrap import build_container
+    from debtcases.projections.rebuild import rebuild_with_progress_bar
+    from debtcases.projections.views import VIEW_NAMES, Views
+
+    unknown = [p for p in projection or [] if p not in VIEW_NAMES]
+    if unknown:
+        typer.echo(f"error: unknown projection {unknown[0]!r}; known: "
+                   f"{', '.join(VIEW_NAMES)}", err=True)
+        raise typer.Exit(2)
+    container = build_container(Settings())
+    try:
+        assert isinstance(container.views, Views)
+        for r in rebuild_with_progress_bar(container.views, projection or None, batch_size):
+            typer.echo(f"{r.view}: generation {r.generation} live, {r.events} events in "
+                       f"{r.seconds:.1f}s ({r.events_per_second:,.0f} events/s)")
+    finally:
+        container.close()
+
+
+@app.command()
+def consume(
+    client_id: Annotated[str, typer.Option(help="Kafka client id of this process")]
+    = "debtcases-consumer",
+    instance_id: Annotated[str | None, typer.Option(
+        help="Static group membership id: a restarted process with the same id gets its "
+        "partitions back at once")] = None,
+) -> None:
+    """Consume Diagonal's acknowledgements (topic diagonal.acks) as a member of the consumer
+    group, until SIGTERM/SIGINT. Needs DEBTCASES_KAFKA_BOOTSTRAP_SERVERS. Start as many as
+    there are partitions; they share them."""
+    from debtcases.bootstrap import build_cases_app
+    from debtcases.consumers.consumer import AckConsumer, install_signal_stop
+
+    settings = Settings()
+    if not settings.kafka_bootstrap_servers:
+        typer.echo("error: DEBTCASES_KAFKA_BOOTSTRAP_SERVERS is not set", err=True)
+        raise typer.Exit(2)
+    cases = build_cases_app(settings)
+    consumer = AckConsumer(cases, settings, client_id=client_id, instance_id=instance_id)
+    restore = install_signal_stop(consumer)
+    typer.echo(f"consuming {settings.kafka_topic_acks} as group "
+               f"{settings.kafka_consumer_group}; Ctrl-C stops", err=True)
+    try:
+        consumer.run_until_stopped()
+    finally:
+        restore()
+        cases.close()
+
+
+@app.command()
+def publish() -> None:
+    """Record outgoing Diagonal messages from the stored events (outbox) and publish them to
+    Kafka, until SIGTERM/SIGINT (for running outside `serve`, which does this itself)."""
+    _run_diagonal_workers(simulator=False)
+
+
+@app.command("diagonal-sim")
+def diagonal_sim() -> None:
+    """Embedded mode without Kafka: record outgoing messages and answer them with the built-in
+    Diagonal simulator (rejects debtor names containing REJECT and postal codes starting
+    with 00), until SIGTERM/SIGINT."""
+    _run_diagonal_workers(simulator=True)
+
+
+def _run_diagonal_workers(simulator: bool) -> None:
+    import signal
+    import threading
+
+    from debtcases.bootstrap import build_cases_app, database
+    from debtcases.consumers.wiring import build_diagonal
+
+    settings = Settings()
+    if simulator:
+        settings.kafka_bootstrap_servers = None
+        settings.diagonal_simulator = True
+    elif not settings.kafka_bootstrap_servers:
+        typer.echo("error: DEBTCASES_KAFKA_BOOTSTRAP_SERVERS is not set", err=True)
+        raise typer.Exit(2)
+    cases = build_cases_app(settings)
+    edge = build_diagonal(settings, cases, database(settings).kind)
+    workers = [w for w in edge.workers if getattr(w, "name", "") != "diagonal-acks-consumer"]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    for worker in workers:
+        worker.start()  # type: ignore[attr-defined]
+    typer.echo(f"running {', '.join(getattr(w, 'name', '?') for w in workers)}; "
+               "Ctrl-C stops", err=True)
+    try:
+        stop.wait()
+    finally:
+        for worker in reversed(workers):
+            worker.stop()  # type: ignore[attr-defined]
+        cases.close()
 
 
 def main() -> None:

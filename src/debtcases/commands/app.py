@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from debtcases.commands.transcodings import register_domain_transcodings
-from debtcases.domain.actors import Actor
+from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor
 from debtcases.domain.errors import (
@@ -261,6 +261,10 @@ class DunningCases(Application[UUID]):
     # ------------------------------------------------------------ queries
 
     def get_case(self, order_id: str, actor: Actor) -> DunningCase:
+        """One case. Rules: support sees every case, a vendor only their own (another
+        vendor's case is 'not found'); integrations do not read cases."""
+        if actor.role not in (Role.SUPPORT, Role.VENDOR):
+            raise NotPermitted(actor.role.value, "read cases")
         case = self._load(order_id)
         case.ensure_visible_to(actor)
         return case

@@ -45,6 +45,8 @@ class DunningCase(Aggregate):
         def apply(self, aggregate: Any) -> None:
             # Statuses come back from JSON as plain strings: coerce once, here.
             aggregate.status = Status(self.to_status)
+            if aggregate.status != Status.BLOCKED:
+                aggregate.status_before_block = None
             aggregate.updated_by = self.actor
 
     class Locked(Event, Aggregate.Created):
