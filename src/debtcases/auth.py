@@ -64,7 +64,8 @@ class KeyStore:
                 yield conn
         else:
             assert self._sqlite_path is not None
-            conn = sqlite3.connect(self._sqlite_path, timeout=10, uri=self._sqlite_path.startswith("file:"))
+            uri = self._sqlite_path.startswith("file:")
+            conn = sqlite3.connect(self._sqlite_path, timeout=10, uri=uri)
             try:
                 yield conn
                 conn.commit()

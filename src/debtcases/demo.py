@@ -1,6 +1,7 @@
 """Demo data for the embedded default: several vendors, among them User 79424 with two
 LOCKED orders (the support article's example), a case failing on a wrong address, a
-blocked one, a paid one, one handed over."""
+blocked one, a paid one, one handed over by support, and two RUNNING cases that the Diagonal
+simulator of `make run` answers: one received, one rejected (unknown postal code)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,13 @@ def seed_demo(cases: DunningCases) -> list[str]:
         _admission("B-2024-000201", 51234, "89.00",
                    # Wrong address: no house number, postal code too short.
                    Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")),
+        _admission("B-2024-000203", 51234, "59.00",
+                   # Passes our checks, but Diagonal (the simulator) does not know the PLZ.
+                   Debtor("Frank Nowak", "Gartenweg 9", "00999", "Leipzig", "DE")),
         _admission("B-2024-000202", 51234, "39.00",
                    Debtor("Sabine Keller", "Bahnhofstrasse 5", "8001", "Zürich", "CH")),
         _admission("B-2024-000300", 66001, "249.00",
-                   Debtor("Özlem Aydın", "Königsallee 27", "40212", "Düsseldorf", "DE")),
+                   Debtor("Özlem Aydın", "Königsallee 27", "40212", "Düsseldorf", "DE")),  # noqa: RUF001
         _admission("B-2024-000301", 66001, "15.00",
                    Debtor("Peter Brandt", "Ringstraße 8", "1010", "Wien", "AT")),
     ]
@@ -45,6 +49,7 @@ def seed_demo(cases: DunningCases) -> list[str]:
     cases.start_dunning("B-2024-000200", vendor_51234)
     cases.start_dunning("B-2024-000201", vendor_51234)  # -> FAILED, wrong address
     cases.start_dunning("B-2024-000202", vendor_51234)
+    cases.start_dunning("B-2024-000203", vendor_51234)  # the simulator rejects it
     cases.hand_over("B-2024-000202", SUPPORT, "Diagonal hat den Fall telefonisch bestätigt")
     cases.block("B-2024-000300", SUPPORT, "Vendor ist unsicher, ob gemahnt werden soll")
     cases.start_dunning("B-2024-000301", vendor_66001)

@@ -64,7 +64,7 @@ def test_a_batch_is_admitted_in_one_transaction_or_not_at_all(container: Contain
     with pytest.raises(OrderConflict):
         container.cases.admit_many(batch, INTAKE)
     assert not container.cases.has_case("B-2") and not container.cases.has_case("B-3")
-    outcomes = container.cases.admit_many(batch[:2] + [_admission("B-1")], INTAKE)
+    outcomes = container.cases.admit_many([*batch[:2], _admission("B-1")], INTAKE)
     assert [o.created for o in outcomes] == [True, True, False]
     positions = {o.position for o in outcomes if o.created}
     assert len(positions) == 1  # one commit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -57,7 +58,7 @@ def test_twenty_threads_on_one_case_leave_a_legal_history_and_the_losers_get_409
     assert accepted == len(history) - 1 >= 1
     assert 409 in answers
     # The history is a legal sequence: each step starts where the last ended, by the rules.
-    for earlier, later in zip(history, history[1:], strict=False):
+    for earlier, later in itertools.pairwise(history):
         assert later.from_status == earlier.to_status
         command = {"DunningStarted": Command.START, "Blocked": Command.BLOCK,
                    "Cancelled": Command.CANCEL, "Paid": Command.MARK_PAID}[later.event]

@@ -5,6 +5,7 @@ changes nothing; Diagonal's acks (duplicates included) are applied at most once.
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from hypothesis import settings
@@ -65,7 +66,7 @@ class DunningMachine(RuleBasedStateMachine):
             same = self.model[order_id].admitted_valid == valid
             try:
                 outcome = self.app.admit(admission, ACTORS["system"])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 assert not same and type(exc).__name__ == "OrderConflict"
             else:
                 assert same and not outcome.created
@@ -165,9 +166,9 @@ class DunningMachine(RuleBasedStateMachine):
             history = self.app.history(order_id, ACTORS["support"])
             assert len(history) == model.events
             assert [e.version for e in history] == list(range(1, model.events + 1))
-            for earlier, later in zip(history, history[1:], strict=False):
+            for earlier, later in itertools.pairwise(history):
                 assert earlier.to_status == later.from_status
-            if case.status is F:
+            if case.status is F and not model.valid:
                 assert case.errors
             vendor_history = self.app.history(order_id, Actor.vendor(OWNERS[order_id]))
             assert all(e.to_status is not B and e.from_status is not B

@@ -66,7 +66,8 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
-        out.append({"loc": loc, "field": ".".join(p for p in loc if p not in ("body", "query", "path")),
+        field = ".".join(p for p in loc if p not in ("body", "query", "path"))
+        out.append({"loc": loc, "field": field,
                     "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
     return out
 

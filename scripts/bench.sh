@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmarks (never part of `make test`). Starts a throwaway PostgreSQL
+# (and Kafka for the Kafka benchmark) unless DEBTCASES_TEST_DATABASE_URL /
+# DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS point at running ones; stops what it started.
+#   BENCH_CASES=1000000 make bench     # views at a million cases (takes long)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SERVICES="$ROOT/scripts/services.sh"
+PYTHON="$ROOT/.venv/bin/python"
+STARTED=()
+cleanup() {
+    local rc=$? i
+    trap - EXIT
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+        bash "$SERVICES" "${STARTED[$i]}-stop" || true
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+if [ -z "${DEBTCASES_TEST_DATABASE_URL:-}" ]; then
+    bash "$SERVICES" pg-status || STARTED+=(pg)
+    DEBTCASES_TEST_DATABASE_URL="$(bash "$SERVICES" pg-start | tail -n 1)"
+    export DEBTCASES_TEST_DATABASE_URL
+fi
+if [ -z "${DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    bash "$SERVICES" kafka-status || STARTED+=(kafka)
+    DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS="$(bash "$SERVICES" kafka-start | tail -n 1)"
+    export DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS
+fi
+export PYTHONWARNINGS="ignore::DeprecationWarning"
+for bench in bench/bench_commands.py bench/bench_views.py bench/bench_kafka.py; do
+    if [ -f "$bench" ]; then
+        echo "== $bench"
+        "$PYTHON" "$bench"
+    fi
+done
