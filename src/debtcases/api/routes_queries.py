@@ -1,0 +1,167 @@
+"""The case lists (Schulden tab, Inkasso-Beta tab), vendor collection access, /metrics.
+Thin: parse the query, ask the views, answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
+from debtcases.api.schemas import ORDER_ID_PATTERN, ActorOut, CaseOut, Problem
+from debtcases.domain.actors import Role
+from debtcases.domain.statuses import Status, parse_statuses
+from debtcases.projections.queries import CaseFilter, parse_period
+
+router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
+
+_P = {"model": Problem, "content": {"application/problem+json": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {**_P, "description": "Missing or invalid token"},
+    403: {**_P, "description": "This role may not do this"},
+    422: {**_P, "description": "`validation_error`: unknown status, bad period or paging"},
+}
+
+
+class LastChange(BaseModel):
+    at: datetime
+    event: str
+    actor: ActorOut
+    reason: str
+
+
+class CaseListItem(CaseOut):
+    """A case as the lists show it: the single-case fields plus list extras. Support-only
+    extras (`status_before_block`, `stuck`, `last_change`, `payment_reference`) are absent
+    from the vendor's list."""
+
+    entered_month: str = Field(description="YYYY-MM (Europe/Berlin) the case entered dunning")
+    handed_over_at: datetime | None = None
+    awaiting_diagonal_close: bool = Field(
+        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet")
+    closed_at_diagonal_at: datetime | None = Field(
+        None, description="When Diagonal confirmed it closed the case")
+    status_before_block: Status | None = None
+    stuck: bool | None = Field(
+        None, description="RUNNING longer than the configured bound without Diagonal's ack")
+    last_change: LastChange | None = None
+    payment_reference: str | None = None
+
+
+class CasePage(BaseModel):
+    items: list[CaseListItem]
+    total: int
+    page: int
+    page_size: int
+
+
+class CollectionAccessOut(BaseModel):
+    user_id: int
+    has_cases_at_diagonal: bool
+    portal_access: bool = Field(description="Diagonal's portal access follows the first "
+                                "handed-over case")
+    since: datetime | None = Field(description="First handover to Diagonal")
+    cases_total: int
+    cases_at_diagonal: int = Field(description="Cases that ever reached HANDED_OVER")
+    by_status: dict[str, int]
+
+
+StatusQuery = Annotated[str | None, Query(
+    description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")]
+PeriodQuery = Annotated[str | None, Query(
+    description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all` "
+    "(default)")]
+OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
+PageQuery = Annotated[int, Query(ge=1, description="1-based page")]
+PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}])
+
+
+def _filter(role: Role, order_id: str | None, user_id: int | None, status: str | None,
+            period: str | None) -> CaseFilter:
+    statuses: tuple[Status, ...] = ()
+    if status is not None and status.strip():
+        try:
+            statuses = tuple(parse_statuses(status))
+        except ValueError as exc:
+            raise _invalid("status", str(exc)) from None
+        if role is Role.VENDOR and Status.BLOCKED in statuses:
+            # Vendors never see BLOCKED, so for them it is not a status at all.
+            allowed = ", ".join(s.value for s in Status if s is not Status.BLOCKED)
+            raise _invalid("status", f"unknown status 'BLOCKED'; allowed: {allowed}")
+    try:
+        month = parse_period(period)
+    except ValueError as exc:
+        raise _invalid("period", str(exc)) from None
+    return CaseFilter(order_id=order_id, user_id=user_id, statuses=statuses, period=month)
+
+
+def _views(container: Any) -> Any:
+    views = container.views
+    if views is None:  # pragma: no cover - bootstrap always builds them
+        raise RuntimeError("the case views are not configured")
+    return views
+
+
+@router.get("/api/v1/support/cases", response_model=CasePage, responses=RESPONSES,
+            summary="Schulden tab: every case, searchable and filtered (support)")
+def support_cases(
+    actor: SupportActor, container: ContainerDep, order_id: OrderQuery = None,
+    user_id: Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")] = None,
+    status: StatusQuery = None, period: PeriodQuery = None, page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
+) -> CasePage:
+    """Search by order id or vendor User-ID, filter by status and period; newest change
+    first. Statuses as support sees them (BLOCKED included)."""
+    f = _filter(actor.role, order_id, user_id, status, period)
+    items, total = _views(container).page_cases(f, actor.role, None, page, page_size)
+    return CasePage(items=[CaseListItem(**i) for i in items], total=total, page=page,
+                    page_size=page_size)
+
+
+@router.get("/api/v1/vendor/cases", response_model=CasePage, responses=RESPONSES,
+            summary="Inkasso-Beta tab: the calling vendor's own cases (vendor)")
+def vendor_cases(
+    actor: VendorActor, container: ContainerDep, order_id: OrderQuery = None,
+    status: StatusQuery = None, period: PeriodQuery = None, page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
+) -> CasePage:
+    """Only the vendor's own cases; a blocked case shows the status before the block (and
+    `status=` filters on that status); support-only details are absent."""
+    f = _filter(actor.role, order_id, None, status, period)
+    items, total = _views(container).page_cases(f, actor.role, actor.vendor_id, page,
+                                                page_size)
+    return CasePage(items=[CaseListItem(**i) for i in items], total=total, page=page,
+                    page_size=page_size)
+
+
+@router.get("/api/v1/support/vendors/{user_id}/collection-access",
+            response_model=CollectionAccessOut, responses=RESPONSES,
+            summary="Does this vendor have cases at Diagonal (and so portal access)?")
+def collection_access(
+    user_id: Annotated[int, Path(gt=0, lt=2**53)], actor: SupportActor,
+    container: ContainerDep,
+) -> CollectionAccessOut:
+    """A vendor gets Diagonal's portal access once their first case is handed over; a
+    vendor without cases (or with only LOCKED ones) has none."""
+    return CollectionAccessOut(**_views(container).collection_access(user_id))
+
+
+@router.get("/metrics", include_in_schema=True, tags=["service"],
+            summary="Prometheus metrics (projection lag, consumer lag, ...)",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics(container: ContainerDep) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    from debtcases.projections.metrics import observe_lag
+
+    observe_lag(container.views)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

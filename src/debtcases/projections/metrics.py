@@ -1,0 +1,29 @@
+"""Projection lag as a Prometheus gauge (default registry, served at /metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Gauge
+
+PROJECTION_LAG = Gauge(
+    "debtcases_projection_lag_events",
+    "Events a view is behind the DunningCases notification log", ["view"],
+)
+PROJECTION_POSITION = Gauge(
+    "debtcases_projection_position",
+    "Last notification id a view has processed", ["view"],
+)
+
+
+def observe_lag(views: Any) -> dict[str, int]:
+    """Refresh the gauges from ``views`` (called on each scrape); returns the lag."""
+    report = getattr(views, "lag_report", None)
+    if report is None:
+        return {}
+    lag: dict[str, int] = report()
+    for view, value in lag.items():
+        PROJECTION_LAG.labels(view=view).set(value)
+    for view, value in views.positions().items():
+        PROJECTION_POSITION.labels(view=view).set(value)
+    return lag

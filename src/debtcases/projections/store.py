@@ -1,0 +1,503 @@
+"""The view recorders: tables of the read models on PostgreSQL and SQLite, written with the
+tracking record in the same transaction (the library's ``_insert_tracking``), so a crash or
+a replay never applies an event twice.
+
+Every view lives in generations (``view_cases_g1``, ``view_cases_g2`` ...). A small pointer
+table names the live generation that queries read and the runner writes; a rebuild fills a
+fresh generation from the event store and then switches the pointer in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from debtcases.domain.statuses import Status
+from debtcases.projections.fold import (
+    ACCESS_CASE_COLUMNS,
+    ACCESS_VENDOR_COLUMNS,
+    CASE_BOOLEANS,
+    CASE_COLUMNS,
+    CASE_TIMESTAMPS,
+    fold_access_case,
+    fold_case,
+)
+from debtcases.projections.queries import CaseFilter
+
+CASES = "cases"
+VENDOR_ACCESS = "vendor_access"
+VIEW_NAMES: tuple[str, ...] = (CASES, VENDOR_ACCESS)
+UPSTREAM = "DunningCases"
+POINTER_TABLE = "projection_generations"
+
+# (position, domain event) pairs, in notification order.
+Items = Sequence[tuple[int, Any]]
+
+
+def tracking_key(view: str, generation: int) -> str:
+    return f"{UPSTREAM}:{view}:g{generation}"
+
+
+def tables_of(view: str, generation: int) -> list[str]:
+    if view == CASES:
+        return [f"view_cases_g{generation}"]
+    if view == VENDOR_ACCESS:
+        return [f"view_vendor_access_g{generation}", f"view_vendor_access_cases_g{generation}"]
+    raise ValueError(f"unknown projection {view!r}; known: {', '.join(VIEW_NAMES)}")
+
+
+class ViewStore:
+    """Backend-neutral part of the view recorders (mixed into the library's recorders)."""
+
+    kind: str = ""
+    ts_type = "TEXT"
+    bool_type = "INTEGER"
+    datastore: Any
+
+    # ------------------------------------------------------------ dialect
+
+    def q(self, sql: str) -> str:
+        return sql
+
+    def _ts_in(self, value: datetime | None) -> Any:
+        return value
+
+    def _ts_out(self, value: Any) -> datetime | None:
+        return value  # type: ignore[no-any-return]
+
+    def _bool_in(self, value: bool) -> Any:
+        return value
+
+    def _begin_write(self, cur: Any) -> None:
+        """Take the write lock first (SQLite: a read that later upgrades can fail at once
+        with 'database is locked' instead of waiting)."""
+
+    def _in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        marks = ", ".join(["%s"] * len(values))
+        return f"{column} IN ({marks})", list(values)
+
+    # Provided by the library's tracking recorders (the other base class):
+    _insert_tracking: Any
+    _max_tracking_id: Any
+
+    def _execute_ddl(self, statements: Iterable[str]) -> None:
+        with self.datastore.transaction(commit=True) as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    # --------------------------------------------------------- generations
+
+    def pointer_ddl(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {POINTER_TABLE} ("
+            "view TEXT PRIMARY KEY, live INTEGER NOT NULL, latest INTEGER NOT NULL)"
+        ]
+
+    def generation_ddl(self, view: str, gen: int) -> list[str]:
+        ts, b = self.ts_type, self.bool_type
+        if view == CASES:
+            t = f"view_cases_g{gen}"
+            return [
+                f"""CREATE TABLE IF NOT EXISTS {t} (
+                    case_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE,
+                    user_id BIGINT NOT NULL, status TEXT NOT NULL, status_before_block TEXT,
+                    vendor_status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,
+                    debtor_name TEXT NOT NULL, debtor_street TEXT NOT NULL,
+                    debtor_postal_code TEXT NOT NULL, debtor_city TEXT NOT NULL,
+                    debtor_country TEXT NOT NULL, errors TEXT NOT NULL,
+                    created_at {ts} NOT NULL, updated_at {ts} NOT NULL,
+                    entered_month TEXT NOT NULL, last_event TEXT NOT NULL,
+                    last_actor_role TEXT NOT NULL, last_actor_id TEXT NOT NULL,
+                    last_reason TEXT NOT NULL, at_diagonal {b} NOT NULL,
+                    handed_over_at {ts}, running_since {ts},
+                    awaiting_diagonal_close {b} NOT NULL, closed_at_diagonal_at {ts},
+                    fell_back {b} NOT NULL, payment_reference TEXT,
+                    version INTEGER NOT NULL, position BIGINT NOT NULL)""",
+                # One index per filter, each ending in the sort order (newest change first).
+                f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} "
+                "(updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} "
+                "(user_id, updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_user_vstatus ON {t} "
+                "(user_id, vendor_status, updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_user_month ON {t} "
+                "(user_id, entered_month, updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_status ON {t} "
+                "(status, updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
+                "(entered_month, updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+            ]
+        vendors, cases = tables_of(view, gen)
+        counts = ", ".join(f"n_{s.value.lower()} INTEGER NOT NULL" for s in Status)
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {vendors} (
+                user_id BIGINT PRIMARY KEY, cases_total INTEGER NOT NULL,
+                cases_at_diagonal INTEGER NOT NULL, first_handed_over_at {ts}, {counts})""",
+            f"""CREATE TABLE IF NOT EXISTS {cases} (
+                case_id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, status TEXT NOT NULL,
+                handed_over_at {ts})""",
+        ]
+
+    def setup(self) -> None:
+        """Create the pointer table and, for a view seen the first time, generation 1."""
+        self._execute_ddl(self.pointer_ddl())
+        for view in VIEW_NAMES:
+            with self.datastore.transaction(commit=True) as cur:
+                cur.execute(self.q(
+                    f"INSERT INTO {POINTER_TABLE} (view, live, latest) VALUES (%s, 1, 1) "
+                    "ON CONFLICT (view) DO NOTHING"), (view,))
+            gen = self.live_generation(view)
+            self._execute_ddl(self.generation_ddl(view, gen))
+
+    def live_generation(self, view: str, cur: Any | None = None) -> int:
+        if cur is None:
+            with self.datastore.transaction(commit=False) as c:
+                return self.live_generation(view, c)
+        cur.execute(self.q(f"SELECT live FROM {POINTER_TABLE} WHERE view = %s"), (view,))
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"projection {view!r} has no generation (setup not run)")
+        return int(row["live"])
+
+    def generations(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE}")
+            return {r["view"]: int(r["live"]) for r in cur.fetchall()}
+
+    def new_generation(self, view: str) -> int:
+        """Reserve and create (empty) the next generation of ``view`` for a rebuild."""
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self.q(
+                f"UPDATE {POINTER_TABLE} SET latest = latest + 1 WHERE view = %s "
+                "RETURNING latest"), (view,))
+            gen = int(cur.fetchone()["latest"])
+        self.drop_generation(view, gen)  # leftovers of an interrupted rebuild
+        self._execute_ddl(self.generation_ddl(view, gen))
+        return gen
+
+    def analyze(self, view: str, gen: int) -> None:
+        """Refresh planner statistics of a freshly filled generation."""
+        self._execute_ddl(f"ANALYZE {t}" for t in tables_of(view, gen))
+
+    def drop_generation(self, view: str, gen: int) -> None:
+        self._execute_ddl(f"DROP TABLE IF EXISTS {t}" for t in tables_of(view, gen))
+
+    def drop_generations_before(self, view: str, gen: int) -> list[int]:
+        """Drop the tables of generations older than ``gen`` (they are unused)."""
+        dropped = [g for g in range(1, gen) if self._table_exists(tables_of(view, g)[0])]
+        for g in dropped:
+            self.drop_generation(view, g)
+        return dropped
+
+    def _table_exists(self, table: str) -> bool:  # pragma: no cover - per backend
+        raise NotImplementedError
+
+    def position(self, view: str, gen: int | None = None) -> int:
+        """The last notification id this view has processed (0: none)."""
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(view, cur)
+            return self._max_tracking_id(tracking_key(view, g), cur) or 0
+
+    def positions(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as cur:
+            return {
+                v: self._max_tracking_id(tracking_key(v, self.live_generation(v, cur)), cur) or 0
+                for v in VIEW_NAMES
+            }
+
+    # ------------------------------------------------------------- writing
+
+    def process(self, view: str, gen: int, items: Items, *, switch: bool = False) -> int:
+        """Apply ``items`` to generation ``gen`` of ``view`` and record the tracking of the
+        last one, in one transaction. ``switch``: also make ``gen`` the live generation."""
+        with self.datastore.transaction(commit=True) as cur:
+            self._begin_write(cur)
+            last = self._process(cur, view, gen, items) if items else None
+            if switch:
+                cur.execute(self.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"),
+                            (gen, view))
+        return last or 0
+
+    def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
+        if view == CASES:
+            self._process_cases(cur, gen, items)
+        else:
+            self._process_access(cur, gen, items)
+        last = items[-1][0]
+        self._insert_tracking(cur, Tracking(tracking_key(view, gen), last))
+        return last
+
+    def _load(self, cur: Any, table: str, key: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(values), 500):
+            clause, params = self._in_list(key, values[i:i + 500])
+            cur.execute(self.q(f"SELECT * FROM {table} WHERE {clause}"), params)
+            rows.extend(dict(r) for r in cur.fetchall())
+        return rows
+
+    def _upsert(self, cur: Any, table: str, key: str, columns: Sequence[str],
+                rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        cols = ", ".join(columns)
+        marks = ", ".join(["%s"] * len(columns))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+        cur.executemany(self.q(
+            f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"), rows)
+
+    def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
+        table = f"view_cases_g{gen}"
+        ids = sorted({str(e.originator_id) for _, e in items})
+        current: dict[str, dict[str, Any] | None] = {
+            r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
+        }
+        changed: set[str] = set()
+        for position, event in items:
+            cid = str(event.originator_id)
+            new = fold_case(current.get(cid), event, position)
+            if new is not None:
+                current[cid] = new
+                changed.add(cid)
+        rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
+        self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
+
+    def _case_to_db(self, row: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        for c in CASE_COLUMNS:
+            v = row[c]
+            if c in CASE_TIMESTAMPS:
+                v = self._ts_in(v)
+            elif c in CASE_BOOLEANS:
+                v = self._bool_in(bool(v))
+            elif c == "errors":
+                v = json.dumps(v, ensure_ascii=False)
+            out.append(v)
+        return out
+
+    def _case_from_db(self, r: dict[str, Any]) -> dict[str, Any]:
+        row = dict(r)
+        for c in CASE_TIMESTAMPS:
+            row[c] = self._ts_out(row[c])
+        for c in CASE_BOOLEANS:
+            row[c] = bool(row[c])
+        row["errors"] = json.loads(row["errors"])
+        return row
+
+    def _process_access(self, cur: Any, gen: int, items: Items) -> None:
+        vendors_t, cases_t = tables_of(VENDOR_ACCESS, gen)
+        ids = sorted({str(e.originator_id) for _, e in items})
+        states: dict[str, dict[str, Any] | None] = {}
+        for r in self._load(cur, cases_t, "case_id", ids):
+            r["handed_over_at"] = self._ts_out(r["handed_over_at"])
+            states[r["case_id"]] = r
+        before = dict(states)
+        for _, event in items:
+            cid = str(event.originator_id)
+            new = fold_access_case(states.get(cid), event)
+            if new is not None:
+                states[cid] = new
+        changed = [c for c in ids if states.get(c) is not None and states[c] != before.get(c)]
+        if not changed:
+            return
+        user_ids = sorted({int(states[c]["user_id"]) for c in changed})  # type: ignore[index]
+        vendors = {int(r["user_id"]): r for r in self._load(cur, vendors_t, "user_id", user_ids)}
+        for u in user_ids:
+            if u in vendors:
+                vendors[u] = dict(vendors[u])
+                vendors[u]["first_handed_over_at"] = self._ts_out(
+                    vendors[u]["first_handed_over_at"])
+            else:
+                vendors[u] = {c: 0 for c in ACCESS_VENDOR_COLUMNS}
+                vendors[u].update(user_id=u, first_handed_over_at=None)
+        for c in changed:
+            old, new = before.get(c), states[c]
+            assert new is not None
+            v = vendors[int(new["user_id"])]
+            if old is None:
+                v["cases_total"] += 1
+            else:
+                v[f"n_{old['status'].lower()}"] -= 1
+            v[f"n_{new['status'].lower()}"] += 1
+            if new["handed_over_at"] is not None and (old is None or old["handed_over_at"] is None):
+                v["cases_at_diagonal"] += 1
+                first = v["first_handed_over_at"]
+                if first is None or new["handed_over_at"] < first:
+                    v["first_handed_over_at"] = new["handed_over_at"]
+        self._upsert(cur, cases_t, "case_id", ACCESS_CASE_COLUMNS, [
+            [states[c]["case_id"], states[c]["user_id"], states[c]["status"],  # type: ignore[index]
+             self._ts_in(states[c]["handed_over_at"])]  # type: ignore[index]
+            for c in changed
+        ])
+        self._upsert(cur, vendors_t, "user_id", ACCESS_VENDOR_COLUMNS, [
+            [self._ts_in(v[c]) if c == "first_handed_over_at" else v[c]
+             for c in ACCESS_VENDOR_COLUMNS]
+            for v in (vendors[u] for u in user_ids)
+        ])
+
+    # ------------------------------------------------------------- reading
+
+    def _where(self, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if vendor_id is not None:
+            clauses.append("user_id = %s")
+            params.append(vendor_id)
+        if f.user_id is not None:
+            clauses.append("user_id = %s")
+            params.append(f.user_id)
+        if f.order_id is not None:
+            clauses.append("order_id = %s")
+            params.append(f.order_id)
+        if f.statuses:
+            column = "vendor_status" if vendor_id is not None else "status"
+            clause, ps = self._in_list(column, sorted({s.value for s in f.statuses}))
+            clauses.append(clause)
+            params.extend(ps)
+        if f.period is not None:
+            clauses.append("entered_month = %s")
+            params.append(f.period)
+        return (" AND ".join(clauses) or "TRUE"), params
+
+    def page_case_rows(
+        self, f: CaseFilter, vendor_id: int | None, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, params = self._where(f, vendor_id)
+        with self.datastore.transaction(commit=False) as cur:
+            table = f"view_cases_g{self.live_generation(CASES, cur)}"
+            cur.execute(self.q(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"), params)
+            total = int(cur.fetchone()["n"])
+            cur.execute(self.q(
+                f"SELECT * FROM {table} WHERE {where} "
+                "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"),
+                [*params, page_size, (page - 1) * page_size])
+            rows = [self._case_from_db(r) for r in cur.fetchall()]
+        return rows, total
+
+    def iter_case_rows(
+        self, f: CaseFilter, vendor_id: int | None, batch_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """All matching rows, newest change first, in keyset batches (constant memory;
+        no transaction held open between batches)."""
+        where, params = self._where(f, vendor_id)
+        table = f"view_cases_g{self.live_generation(CASES)}"
+        after: tuple[Any, Any] | None = None
+        while True:
+            sql = f"SELECT * FROM {table} WHERE {where}"
+            ps = list(params)
+            if after is not None:
+                sql += " AND (updated_at, position) < (%s, %s)"
+                ps.extend(after)
+            sql += " ORDER BY updated_at DESC, position DESC LIMIT %s"
+            ps.append(batch_size)
+            with self.datastore.transaction(commit=False) as cur:
+                cur.execute(self.q(sql), ps)
+                raw = [dict(r) for r in cur.fetchall()]
+            if not raw:
+                return
+            after = (raw[-1]["updated_at"], raw[-1]["position"])
+            for r in raw:
+                yield self._case_from_db(r)
+            if len(raw) < batch_size:
+                return
+
+    def all_case_rows(self, gen: int | None = None) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(CASES, cur)
+            cur.execute(f"SELECT * FROM view_cases_g{g} ORDER BY case_id")
+            return [self._case_from_db(r) for r in cur.fetchall()]
+
+    def vendor_access_row(self, user_id: int) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as cur:
+            vendors_t, _ = tables_of(VENDOR_ACCESS, self.live_generation(VENDOR_ACCESS, cur))
+            cur.execute(self.q(f"SELECT * FROM {vendors_t} WHERE user_id = %s"), (user_id,))
+            r = cur.fetchone()
+        if r is None:
+            return None
+        row = dict(r)
+        row["first_handed_over_at"] = self._ts_out(row["first_handed_over_at"])
+        return row
+
+    def all_vendor_access_rows(self, gen: int | None = None) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(VENDOR_ACCESS, cur)
+            cur.execute(f"SELECT * FROM {tables_of(VENDOR_ACCESS, g)[0]} ORDER BY user_id")
+            rows = [dict(r) for r in cur.fetchall()]
+        for row in rows:
+            row["first_handed_over_at"] = self._ts_out(row["first_handed_over_at"])
+        return rows
+
+
+class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
+    """The views on PostgreSQL (one psycopg pool; tracking in ``<name>_tracking``)."""
+
+    kind = "postgres"
+    ts_type = "TIMESTAMPTZ"
+    bool_type = "BOOLEAN"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        for statement in self.pointer_ddl():
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+
+    def _in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s)", [list(values)]
+
+    def _execute_ddl(self, statements: Iterable[str]) -> None:
+        # Several processes may set up at once: serialise DDL on an advisory lock.
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(7242001)")
+            for statement in statements:
+                cur.execute(statement)
+
+    def _table_exists(self, table: str) -> bool:
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute("SELECT to_regclass(%s) AS t", (table,))
+            return cur.fetchone()["t"] is not None
+
+
+class SQLiteViewRecorder(ViewStore, SQLiteTrackingRecorder):
+    """The views on SQLite (same file as the events; tracking in ``tracking``)."""
+
+    kind = "sqlite"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.pointer_ddl()]
+
+    def q(self, sql: str) -> str:
+        return sql.replace("%s", "?")
+
+    def _ts_in(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def _ts_out(self, value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+    def _bool_in(self, value: bool) -> Any:
+        return int(value)
+
+    def _begin_write(self, cur: Any) -> None:
+        # Any UPDATE takes SQLite's write lock, waiting (busy timeout) if another holds it.
+        cur.execute(f"UPDATE {POINTER_TABLE} SET live = live WHERE 0")
+
+    def _where(self, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+        where, params = super()._where(f, vendor_id)
+        return ("1" if where == "TRUE" else where), params
+
+    def _table_exists(self, table: str) -> bool:
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute("SELECT name FROM sqlite_master WHERE type='table' AND name=?",
+                        (table,))
+            return cur.fetchone() is not None

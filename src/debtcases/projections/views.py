@@ -1,0 +1,243 @@
+"""Views: the read models of the dunning cases, the runner keeping them up to date, and
+their queries. Built once per process by bootstrap (``Container.views``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError
+from eventsourcing.utils import Environment
+
+from debtcases.domain.actors import Role
+from debtcases.domain.statuses import Status
+from debtcases.projections.queries import CaseFilter, case_item
+from debtcases.projections.store import (
+    CASES,
+    VENDOR_ACCESS,
+    VIEW_NAMES,
+    PostgresViewRecorder,
+    SQLiteViewRecorder,
+    ViewStore,
+)
+
+log = logging.getLogger(__name__)
+
+
+def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -> ViewStore:
+    """The view recorder for the configured database (memory://: a private in-memory
+    SQLite database, good enough for unit tests)."""
+    env = dict(env)
+    if db_kind == "memory":
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+               "SQLITE_DBNAME": f"file:views_{uuid.uuid4().hex}?mode=memory&cache=shared"}
+    if db_kind == "postgres":
+        env["POSTGRES_POOL_SIZE"] = str(pool_size)
+        env["POSTGRES_MAX_OVERFLOW"] = str(pool_size)
+    factory = InfrastructureFactory.construct(Environment("DebtcasesViews", env))
+    cls = PostgresViewRecorder if db_kind == "postgres" else SQLiteViewRecorder
+    recorder = factory.tracking_recorder(cls)  # type: ignore[type-var]
+    assert isinstance(recorder, ViewStore)
+    recorder.setup()
+    # Keep the factory (it owns the datastore) alive as long as the recorder.
+    recorder._factory = factory  # type: ignore[attr-defined]
+    return recorder
+
+
+class Views:
+    """The read models plus their runner (start/stop), read-your-writes and lag."""
+
+    def __init__(
+        self,
+        app: Any,  # DunningCases: notification log + mapper
+        recorder: ViewStore,
+        *,
+        stuck_after_hours: float = 48.0,
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
+        project_inline: bool = True,
+    ) -> None:
+        self.app = app
+        self.recorder = recorder
+        self.stuck_after_hours = stuck_after_hours
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._positions: dict[str, int] = {}
+        self.errors = 0
+        # This process is meant to project (serve with workers, tests): when the runner
+        # thread is not started, read-your-writes catches the views up in the caller.
+        self.project_inline = project_inline
+        self._step_lock = threading.Lock()
+
+    # -------------------------------------------------------------- runner
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="views-runner",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        factory = getattr(self.recorder, "_factory", None)
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
+        del factory
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Tail the notification log until stopped (the ``debtcases project`` loop)."""
+        stop_event = stop or self._stop
+        while not stop_event.is_set() and not self._stop.is_set():
+            try:
+                done = self.step()
+            except Exception:
+                self.errors += 1
+                log.exception("views runner: batch failed; retrying")
+                self._stop.wait(1.0)
+                continue
+            if done < self.batch_size:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def step(self) -> int:
+        """Process the next batch of notifications into every view that needs it; returns
+        how many notifications were read."""
+        gens = self.recorder.generations()
+        positions = {v: self.recorder.position(v, gens[v]) for v in VIEW_NAMES}
+        start = min(positions.values()) + 1
+        notifications = self.app.recorder.select_notifications(start, self.batch_size)
+        if notifications:
+            mapper = self.app.mapper
+            items = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+            for view in VIEW_NAMES:
+                todo = [(i, e) for i, e in items if i > positions[view]]
+                if not todo:
+                    continue
+                try:
+                    positions[view] = self.recorder.process(view, gens[view], todo)
+                except IntegrityError:
+                    # Another runner (or a rebuild's switch) got there first: re-read.
+                    positions[view] = self.recorder.position(view, gens[view])
+        with self._progress:
+            self._positions = positions
+            self._progress.notify_all()
+        return len(notifications)
+
+    # ------------------------------------------------------ read-your-writes
+
+    def positions(self) -> dict[str, int]:
+        return self.recorder.positions()
+
+    def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
+        """Block (bounded) until every view has processed ``position``. Works whether the
+        runner is in this process or another one (then it polls the tracking table).
+        Returns False on timeout (the caller answers anyway)."""
+        if position is None:
+            return True
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            if self.running:
+                self._wake.set()
+                with self._progress:
+                    if min(self._positions.values(), default=0) >= position:
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._progress.wait(min(remaining, 0.1))
+            elif self.project_inline:
+                with self._step_lock:
+                    if min(self.recorder.positions().values()) >= position:
+                        return True
+                    done = self.step()
+                if done == 0:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.01)
+            else:
+                if min(self.recorder.positions().values()) >= position:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.1)
+
+    def lag_report(self) -> dict[str, int]:
+        """Events each view is behind the notification log."""
+        head = self.app.recorder.max_notification_id() or 0
+        return {v: max(0, head - p) for v, p in self.recorder.positions().items()}
+
+    # ------------------------------------------------------------- queries
+
+    def _shape(self, row: dict[str, Any], role: Role) -> dict[str, Any]:
+        return case_item(row, role, self.clock(), self.stuck_after_hours)
+
+    def page_cases(
+        self, filter: CaseFilter, role: Role, vendor_id: int | None, page: int = 1,
+        page_size: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the case list, newest change first, and the total."""
+        own = self._vendor_scope(role, vendor_id)
+        rows, total = self.recorder.page_case_rows(filter, own, page, page_size)
+        return [self._shape(r, role) for r in rows], total
+
+    def iter_cases(
+        self, filter: CaseFilter, role: Role, vendor_id: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching case, newest change first, streamed in keyset batches."""
+        own = self._vendor_scope(role, vendor_id)
+        for row in self.recorder.iter_case_rows(filter, own):
+            yield self._shape(row, role)
+
+    @staticmethod
+    def _vendor_scope(role: Role, vendor_id: int | None) -> int | None:
+        if role is Role.VENDOR:
+            if vendor_id is None:
+                raise ValueError("a vendor query needs the vendor's User-ID")
+            return vendor_id
+        return None
+
+    def collection_access(self, user_id: int) -> dict[str, Any]:
+        """Whether the vendor has cases at Diagonal (and so portal access), with counts."""
+        row = self.recorder.vendor_access_row(user_id)
+        by_status = {s.value: int(row[f"n_{s.value.lower()}"]) if row else 0 for s in Status}
+        at_diagonal = int(row["cases_at_diagonal"]) if row else 0
+        return {
+            "user_id": user_id,
+            "has_cases_at_diagonal": at_diagonal > 0,
+            "portal_access": at_diagonal > 0,
+            "since": row["first_handed_over_at"] if row else None,
+            "cases_total": int(row["cases_total"]) if row else 0,
+            "cases_at_diagonal": at_diagonal,
+            "by_status": by_status,
+        }
+
+
+__all__ = ["CASES", "VENDOR_ACCESS", "VIEW_NAMES", "Views", "build_view_recorder"]

@@ -1,0 +1,77 @@
+"""Rebuild while serving: commands and list queries go on during the rebuild; afterwards
+the new generation is live and its rows equal the fold of the event streams."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from debtcases.bootstrap import Container
+from debtcases.commands.app import Admission
+from debtcases.domain.actors import Actor, Role
+from debtcases.domain.debtor import Debtor
+from debtcases.projections.queries import CaseFilter
+from debtcases.projections.rebuild import rebuild
+from debtcases.projections.store import CASES, VENDOR_ACCESS
+from tests.views_support import SUPPORT, assert_views_equal_fold
+
+DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+
+
+def test_rebuild_while_serving_gives_identical_rows(
+    database_url: str, make_container: Callable[..., Container]
+) -> None:
+    container = make_container(database_url)
+    container.start_workers()
+    app, views = container.cases, container.views
+    assert views is not None
+    v: Any = views
+    order_ids = [f"R-{i:04d}" for i in range(600)]
+    app.admit_many([Admission(o, 79424 + i % 3, Decimal("5.00"), "EUR", DEBTOR)
+                    for i, o in enumerate(order_ids)], Actor.system("intake"))
+    before = v.recorder.generations()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    answered = [0]
+
+    def commands() -> None:
+        try:
+            for o in order_ids[::7]:
+                if stop.is_set():
+                    return
+                app.start_dunning(o, SUPPORT, "los")
+        except BaseException as exc:
+            failures.append(exc)
+
+    def queries() -> None:
+        try:
+            while not stop.is_set():
+                v.page_cases(CaseFilter(), Role.SUPPORT, None, 1, 20)
+                answered[0] += 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=commands), threading.Thread(target=queries)]
+    for t in threads:
+        t.start()
+    try:
+        results = rebuild(v, batch_size=100)
+        threads[0].join(60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not failures, failures
+    assert answered[0] > 0, "the service kept answering during the rebuild"
+    after = v.recorder.generations()
+    assert after[CASES] == before[CASES] + 1 and after[VENDOR_ACCESS] == before[VENDOR_ACCESS] + 1
+    assert {r.view for r in results} == {CASES, VENDOR_ACCESS}
+    assert v.wait_for(app.recorder.max_notification_id(), 30)
+    assert_views_equal_fold(v, app, order_ids)
+    # A second rebuild drops the generation before the previous one.
+    rebuild(v, [CASES])
+    assert v.recorder.generations()[CASES] == before[CASES] + 2
+    assert not v.recorder._table_exists(f"view_cases_g{before[CASES]}")
+    assert_views_equal_fold(v, app, order_ids)
