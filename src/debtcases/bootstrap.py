@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from debtcases.commands.app import DunningCases, utc_now
 from debtcases.config import Settings
@@ -42,6 +43,17 @@ def build_cases_app(
     return app
 
 
+def build_views(
+    settings: Settings, db: Database, app: DunningCases, clock: Callable[[], datetime]
+) -> object:
+    """The read models (projections/): recorder on the configured database + runner."""
+    from debtcases.projections.views import Views, build_view_recorder
+
+    recorder = build_view_recorder(db.kind, db.env, pool_size=settings.db_pool_size)
+    return Views(app, recorder, stuck_after_hours=settings.stuck_after_hours, clock=clock,
+                 project_inline=settings.run_workers)
+
+
 class Container:
     """Everything a running process needs, built once from settings."""
 
@@ -56,6 +68,11 @@ class Container:
         # Filled in by the read-model and Kafka parts when present (see build_container).
         self.views: object | None = None
         self.workers: list[object] = []
+        self.views = build_views(settings, self.db, self.cases, clock)
+        if settings.run_workers:
+            self.workers.append(self.views)
+        # The Diagonal edge (consumers.wiring.DiagonalEdge): outbox, publisher, consumer.
+        self.diagonal: Any = None
 
     def wait_for_views(self, position: int | None, timeout: float | None = None) -> None:
         """Read-your-writes: block (bounded) until the views have processed ``position``."""
@@ -76,8 +93,24 @@ class Container:
             stop = getattr(worker, "stop", None)
             if stop is not None:
                 stop()
+        close_views = getattr(self.views, "close", None)
+        if close_views is not None:
+            close_views()
         self.cases.close()
 
 
 def build_container(settings: Settings | None = None) -> Container:
-    return Container(settings or Settings())
+    container = Container(settings or Settings())
+    attach_diagonal(container)
+    return container
+
+
+def attach_diagonal(container: Container) -> None:
+    """The Diagonal edge: outbox (always), Kafka publisher + acks consumer (when Kafka is
+    configured) or the built-in simulator (embedded mode, when enabled)."""
+    from debtcases.consumers.wiring import build_diagonal
+
+    edge = build_diagonal(container.settings, container.cases, container.db.kind)
+    container.diagonal = edge
+    if container.settings.run_workers:
+        container.workers.extend(edge.workers)

@@ -196,7 +196,9 @@ def import_cmd(
 
 
 @app.command()
-def project() -> None:
+def project(
+    batch_size: Annotated[int, typer.Option(help="Events per view transaction")] = 500,
+) -> None:
     """Run the projections as their own process (until SIGTERM/SIGINT); start `serve`
     with --no-workers beside it."""
     import signal
@@ -209,6 +211,8 @@ def project() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     views = container.views
+    if hasattr(views, "batch_size"):
+        views.batch_size = batch_size  # type: ignore[union-attr]
     run_forever = getattr(views, "run_forever", None)
     if run_forever is None:
         typer.echo("error: the case views are not available", err=True)

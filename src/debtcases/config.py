@@ -42,3 +42,5 @@ class Settings(BaseSettings):
     run_workers: bool = True
     # embedded mode: answer outgoing handover messages with the built-in Diagonal simulator.
     diagonal_simulator: bool = False
+    # the simulator answers a message once it is this old (so the UI shows RUNNING briefly).
+    diagonal_simulator_delay_seconds: float = 2.0

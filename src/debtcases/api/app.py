@@ -71,7 +71,7 @@ def _optional_routers() -> list[Any]:
     routers: list[Any] = []
     import importlib
 
-    for name in ("routes_queries", "routes_diagonal", "routes_ui"):
+    for name in ("routes_queries", "routes_csv", "routes_diagonal", "routes_ui"):
         try:
             module = importlib.import_module(f"debtcases.api.{name}")
         except ModuleNotFoundError as exc:

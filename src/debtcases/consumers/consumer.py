@@ -1,0 +1,246 @@
+"""Diagonal's acknowledgements in: a Kafka consumer group on diagonal.acks.
+
+Per record: parse; malformed or unknown -> diagonal.acks.dlq (header ``reason``, original
+key and value) and go on; otherwise ``apply_ack`` (the case de-duplicates by message_id in
+its own event stream, so a re-delivered record is applied once). Offsets are committed only
+after the effects of the records before them are stored. A database that is briefly
+unreachable is retried with back-off on the same record: never skipped, never committed past.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from debtcases.commands.app import DunningCases
+from debtcases.config import Settings
+from debtcases.consumers import metrics
+from debtcases.consumers.messages import BadAck, parse_ack
+from debtcases.consumers.topics import ensure_topics, service_topics
+from debtcases.domain.errors import CaseNotFound, ConcurrentModification
+
+log = logging.getLogger(__name__)
+
+# Transient: retry the same record (database down, lock timeout, a busy case).
+RETRYABLE = (OperationalError, InterfaceError, ConcurrentModification)
+
+
+class AckConsumer:
+    """Runs in the foreground (``run``) for ``debtcases consume`` or as a worker thread
+    (``start``/``stop``) beside ``serve``."""
+
+    name = "diagonal-acks-consumer"
+
+    def __init__(self, app: DunningCases, settings: Settings, *, client_id: str | None = None,
+                 instance_id: str | None = None, max_backoff: float = 5.0,
+                 poll_timeout_ms: int = 500, session_timeout_ms: int = 6000) -> None:
+        assert settings.kafka_bootstrap_servers, "AckConsumer needs kafka_bootstrap_servers"
+        self.app = app
+        self.settings = settings
+        self.client_id = client_id or "debtcases-consumer"
+        # Static group membership (KIP-345): a restarted process with the same instance id
+        # takes its partitions back at once instead of waiting for the session timeout.
+        self.instance_id = instance_id
+        self.session_timeout_ms = session_timeout_ms
+        self.max_backoff = max_backoff
+        self.poll_timeout_ms = poll_timeout_ms
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.consumer: KafkaConsumer | None = None
+        self.dlq: KafkaProducer | None = None
+        self.processed = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run_guarded, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_until_stopped(self) -> None:
+        """Foreground loop that survives broker outages (reconnects with back-off)."""
+        self._run_guarded()
+
+    def _run_guarded(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.run()
+                return
+            except Exception as exc:  # broker unreachable at start etc.: try again
+                log.warning("%s: %s: %s (restarting in %.1fs)", self.name,
+                            type(exc).__name__, exc, backoff)
+                self._close_clients()
+                self._stopping.wait(backoff)
+                backoff = min(self.max_backoff, backoff * 2)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    # ----------------------------------------------------------------- loop
+
+    def _connect(self) -> None:
+        servers = self.settings.kafka_bootstrap_servers
+        assert servers
+        ensure_topics(servers, service_topics(self.settings))
+        self.dlq = KafkaProducer(bootstrap_servers=servers, client_id=f"{self.client_id}-dlq",
+                                 acks="all", max_in_flight_requests_per_connection=1,
+                                 max_block_ms=10000, request_timeout_ms=10000)
+        self.consumer = KafkaConsumer(
+            self.settings.kafka_topic_acks, bootstrap_servers=servers,
+            group_id=self.settings.kafka_consumer_group, client_id=self.client_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=200,
+            group_instance_id=self.instance_id,
+            session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=1000,
+            max_poll_interval_ms=300000, reconnect_backoff_max_ms=1000,
+        )
+
+    def _close_clients(self) -> None:
+        for client in (self.consumer, self.dlq):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:  # pragma: no cover
+                    log.debug("close failed", exc_info=True)
+        self.consumer = self.dlq = None
+
+    def run(self, max_idle_polls: int | None = None) -> None:
+        """Consume until stopped (or, for tests/benchmarks, ``max_idle_polls`` empty polls
+        in a row)."""
+        self._connect()
+        assert self.consumer is not None
+        idle = 0
+        try:
+            while not self._stopping.is_set():
+                batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+                if not batch:
+                    idle += 1
+                    if max_idle_polls is not None and idle >= max_idle_polls:
+                        return
+                    continue
+                idle = 0
+                for tp, records in batch.items():
+                    if not self._handle_partition(tp, records):
+                        return  # stopping mid-retry: uncommitted records come again
+                self._update_lag()
+        finally:
+            self._close_clients()
+
+    def _handle_partition(self, tp: TopicPartition, records: list[Any]) -> bool:
+        assert self.consumer is not None
+        next_offset: int | None = None
+        completed = True
+        for record in records:
+            if not self._handle_with_retry(record):
+                completed = False
+                break
+            next_offset = record.offset + 1
+        if next_offset is not None:
+            try:
+                self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+            except CommitFailedError as exc:
+                # The partition moved to another member meanwhile; it re-reads these
+                # records and the cases' de-duplication makes that harmless.
+                log.info("commit for %s refused (%s)", tp, exc)
+        return completed
+
+    def _handle_with_retry(self, record: Any) -> bool:
+        """Apply one record, retrying transient failures; False if stopped meanwhile."""
+        backoff = 0.1
+        while True:
+            try:
+                self.handle(record)
+                return True
+            except RETRYABLE as exc:
+                log.warning("ack %s/%s@%s not applied yet (%s: %s); retry in %.1fs",
+                            record.topic, record.partition, record.offset,
+                            type(exc).__name__, exc, backoff)
+            except KafkaError as exc:  # the DLQ producer could not deliver
+                log.warning("DLQ delivery failed (%s); retry in %.1fs", exc, backoff)
+            if self._stopping.wait(backoff):
+                return False
+            backoff = min(self.max_backoff, backoff * 2)
+
+    def handle(self, record: Any) -> None:
+        """One ack record, to its effect (stored) or to the DLQ (delivered)."""
+        metrics.ACKS_CONSUMED.inc()
+        try:
+            ack = parse_ack(record.value)
+        except BadAck as bad:
+            self._to_dlq(record, bad.reason, bad.detail)
+            return
+        try:
+            outcome = self.app.apply_ack(ack.order_id, kind=ack.type,
+                                         message_id=ack.message_id, errors=ack.errors)
+        except CaseNotFound:
+            self._to_dlq(record, "unknown_order", ack.order_id)
+            return
+        except RETRYABLE:
+            raise
+        except PersistenceError as exc:
+            if isinstance(exc, OperationalError | InterfaceError):
+                raise
+            self._to_dlq(record, "processing_error", f"{type(exc).__name__}: {exc}")
+            return
+        self.processed += 1
+        if outcome.changed:
+            metrics.ACKS_APPLIED.inc()
+        else:
+            metrics.ACKS_DUPLICATE.inc()
+
+    def _to_dlq(self, record: Any, reason: str, detail: str = "") -> None:
+        assert self.dlq is not None
+        headers = [("reason", reason.encode()), ("detail", detail[:500].encode()),
+                   ("original_topic", str(record.topic).encode()),
+                   ("original_partition", str(record.partition).encode()),
+                   ("original_offset", str(record.offset).encode())]
+        self.dlq.send(self.settings.kafka_topic_acks_dlq, key=record.key,
+                      value=record.value if record.value is not None else b"",
+                      headers=headers).get(timeout=30)
+        metrics.ACKS_DLQ.labels(reason=reason).inc()
+        self.processed += 1
+
+    def _update_lag(self) -> None:
+        assert self.consumer is not None
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = self.consumer.position(tp, timeout_ms=100)
+            except Exception:
+                continue
+            if position is not None:
+                metrics.CONSUMER_LAG.labels(partition=f"{tp.topic}/{tp.partition}").set(
+                    max(0, high - position))
+
+
+def install_signal_stop(consumer: AckConsumer) -> Callable[[], None]:
+    """SIGTERM/SIGINT stop the foreground consumer cleanly (after the current record)."""
+    import signal
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        consumer.request_stop()
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    return restore

@@ -1,0 +1,34 @@
+"""Builds the Diagonal edge from settings: the outbox always; with Kafka configured the
+publisher and the acks consumer; without Kafka, optionally the built-in simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from debtcases.commands.app import DunningCases
+from debtcases.config import Settings
+from debtcases.consumers.outbox import OutboxProcessor, OutboxStoreMixin, outbox_store_for
+
+
+@dataclass
+class DiagonalEdge:
+    outbox: OutboxStoreMixin
+    processor: OutboxProcessor
+    workers: list[object] = field(default_factory=list)
+
+
+def build_diagonal(settings: Settings, app: DunningCases, db_kind: str) -> DiagonalEdge:
+    store = outbox_store_for(app, db_kind)
+    processor = OutboxProcessor(app, store, stuck_after_hours=settings.stuck_after_hours)
+    edge = DiagonalEdge(store, processor, [processor])
+    if settings.kafka_bootstrap_servers:
+        from debtcases.consumers.consumer import AckConsumer
+        from debtcases.consumers.publisher import KafkaPublisher
+
+        edge.workers += [KafkaPublisher(store, settings), AckConsumer(app, settings)]
+    elif settings.diagonal_simulator:
+        from debtcases.consumers.simulator import DiagonalSimulator
+
+        edge.workers.append(DiagonalSimulator(
+            app, store, delay_seconds=settings.diagonal_simulator_delay_seconds))
+    return edge
