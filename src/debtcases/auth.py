@@ -65,12 +65,12 @@ class KeyStore:
         else:
             assert self._sqlite_path is not None
             uri = self._sqlite_path.startswith("file:")
-            conn = sqlite3.connect(self._sqlite_path, timeout=10, uri=uri)
+            lite = sqlite3.connect(self._sqlite_path, timeout=10, uri=uri)
             try:
-                yield conn
-                conn.commit()
+                yield lite
+                lite.commit()
             finally:
-                conn.close()
+                lite.close()
 
     def _init(self) -> None:
         if self.db.kind == "memory":

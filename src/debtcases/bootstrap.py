@@ -65,13 +65,12 @@ class Container:
         self.db = database(settings)
         self.cases = build_cases_app(settings, clock)
         self.keys = KeyStore(self.db)
-        # Filled in by the read-model and Kafka parts when present (see build_container).
-        self.views: object | None = None
+        # Objects with start()/stop() that `serve` runs beside the API.
         self.workers: list[object] = []
-        self.views = build_views(settings, self.db, self.cases, clock)
+        self.views: Any = build_views(settings, self.db, self.cases, clock)
         if settings.run_workers:
             self.workers.append(self.views)
-        # The Diagonal edge (consumers.wiring.DiagonalEdge): outbox, publisher, consumer.
+        # The Diagonal edge (consumers.wiring.DiagonalEdge), set by build_container.
         self.diagonal: Any = None
 
     def wait_for_views(self, position: int | None, timeout: float | None = None) -> None:

@@ -211,13 +211,9 @@ def project(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     views = container.views
-    if hasattr(views, "batch_size"):
-        views.batch_size = batch_size  # type: ignore[union-attr]
-    run_forever = getattr(views, "run_forever", None)
-    if run_forever is None:
-        typer.echo("error: the case views are not available", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"projecting (positions {views.positions()}); Ctrl-C stops", err=True)  # type: ignore[union-attr]
+    views.batch_size = batch_size
+    run_forever = views.run_forever
+    typer.echo(f"projecting (positions {views.positions()}); Ctrl-C stops", err=True)
     try:
         run_forever(stop)
     finally:

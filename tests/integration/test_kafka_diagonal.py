@@ -97,6 +97,20 @@ def test_started_case_is_handed_over_when_diagonal_answers_received(
     portal = read_topic(kafka_bootstrap, service.settings.kafka_topic_portal_access,
                         until=lambda rs: len(rs) >= 1, timeout=15)
     assert [json.loads(r.value)["user_id"] for r in portal] == [79424]
+    access_path = "/api/v1/support/vendors/79424/collection-access"
+
+    def access() -> dict[str, Any]:
+        body: dict[str, Any] = client.get(
+            access_path, headers={"Authorization": f"Bearer {support}"}).json()
+        return body
+
+    wait_until(lambda: (access().get("portal_access_message") or {}).get("sent_at")
+               is not None, 15, "collection access to show the sent portal-access message")
+    shown = access()
+    assert shown["portal_access"] and shown["since"] is not None
+    assert shown["portal_access_message"]["order_id"] == "K-1001"
+    assert shown["portal_access_message"]["message_id"] == json.loads(portal[0].value)[
+        "message_id"]
 
 
 def test_the_same_ack_a_hundred_times_is_applied_once(

@@ -3,6 +3,7 @@ read-your-writes, collection access and the projection lag on /metrics."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -149,12 +150,24 @@ def test_collection_access_follows_the_first_handover(api: Api) -> None:
     assert (none_yet["has_cases_at_diagonal"], none_yet["portal_access"],
             none_yet["since"], none_yet["cases_total"]) == (False, False, None, 2)
     assert none_yet["by_status"]["LOCKED"] == 2
+    assert none_yet["portal_access_message"] is None
     api.command("B-1", "start", api.vendor, {})
     api.command("B-1", "hand-over", api.support)
     access = api.list(path, api.support)
     assert access["has_cases_at_diagonal"] and access["portal_access"]
     assert access["since"] is not None and access["cases_at_diagonal"] == 1
     assert access["by_status"]["HANDED_OVER"] == 1
+    # The outbox grants portal access once, with the date, for the first case only.
+    deadline = time.monotonic() + 10
+    while api.list(path, api.support)["portal_access_message"] is None:
+        assert time.monotonic() < deadline, "no portal-access message recorded"
+        time.sleep(0.05)
+    first = api.list(path, api.support)["portal_access_message"]
+    assert first["order_id"] == "B-1" and first["granted_at"] is not None
+    api.command("B-2", "start", api.vendor, {})
+    api.command("B-2", "hand-over", api.support)
+    time.sleep(0.3)
+    assert api.list(path, api.support)["portal_access_message"] == first
     assert api.client.get(path, headers=api.vendor).status_code == 403
     unknown = api.list("/api/v1/support/vendors/424242/collection-access", api.support)
     assert unknown["cases_total"] == 0 and not unknown["portal_access"]

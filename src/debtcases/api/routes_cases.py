@@ -32,7 +32,7 @@ COMMON: dict[int | str, dict[str, Any]] = {
     413: {**_P, "description": "Body too large"},
     422: {**_P, "description": "Validation error (field-level details in `errors`)"},
 }
-TRANSITION = {409: {"model": TransitionProblem, "content": {"application/problem+json": {}},
+TRANSITION: dict[int | str, dict[str, Any]] = {409: {"model": TransitionProblem, "content": {"application/problem+json": {}},
                     "description": "`invalid_transition` (with `from`, `to`) or "
                     "`concurrent_modification`"}}
 

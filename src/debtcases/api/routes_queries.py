@@ -58,6 +58,16 @@ class CasePage(BaseModel):
     page_size: int
 
 
+class PortalAccessMessage(BaseModel):
+    """The one `portal_access` message for this vendor (topic diagonal.portal-access)."""
+
+    message_id: str
+    order_id: str = Field(description="The vendor's first case to reach Diagonal")
+    granted_at: datetime = Field(description="When that case reached HANDED_OVER")
+    sent_at: datetime | None = Field(description="When the broker (or, in embedded mode, "
+                                     "the simulator) took the message; null while pending")
+
+
 class CollectionAccessOut(BaseModel):
     user_id: int
     has_cases_at_diagonal: bool
@@ -67,6 +77,7 @@ class CollectionAccessOut(BaseModel):
     cases_total: int
     cases_at_diagonal: int = Field(description="Cases that ever reached HANDED_OVER")
     by_status: dict[str, int]
+    portal_access_message: PortalAccessMessage | None = None
 
 
 StatusQuery = Annotated[str | None, Query(
@@ -151,7 +162,10 @@ def collection_access(
 ) -> CollectionAccessOut:
     """A vendor gets Diagonal's portal access once their first case is handed over; a
     vendor without cases (or with only LOCKED ones) has none."""
-    return CollectionAccessOut(**_views(container).collection_access(user_id))
+    access = _views(container).collection_access(user_id)
+    diagonal = container.diagonal
+    message = diagonal.outbox.portal_access(user_id) if diagonal is not None else None
+    return CollectionAccessOut(**access, portal_access_message=message)
 
 
 @router.get("/metrics", include_in_schema=True, tags=["service"],

@@ -218,12 +218,16 @@ class OutboxStoreMixin:
 
     def portal_access(self, user_id: int) -> dict[str, Any] | None:
         """When the vendor's portal access was granted (their first case at Diagonal)."""
-        rows = self._rows("SELECT * FROM outbox_portal_access WHERE user_id = %s", [user_id])
+        rows = self._rows(
+            "SELECT p.user_id, p.order_id, p.message_id, p.granted_at, o.sent_at"
+            " FROM outbox_portal_access p LEFT JOIN outbox o ON o.message_id = p.message_id"
+            " WHERE p.user_id = %s", [user_id])
         if not rows:
             return None
         r = rows[0]
         return {"user_id": int(r["user_id"]), "order_id": r["order_id"],
-                "message_id": r["message_id"], "granted_at": _ts(r["granted_at"]).isoformat()}
+                "message_id": r["message_id"], "granted_at": _ts(r["granted_at"]).isoformat(),
+                "sent_at": _ts(r["sent_at"]).isoformat() if r["sent_at"] else None}
 
 
 class PostgresOutboxStore(OutboxStoreMixin, PostgresTrackingRecorder):

@@ -220,7 +220,7 @@ class DunningCase(Aggregate):
         self.seen_messages: set[str] = set()
 
     @staticmethod
-    def create_id(order_id: str) -> UUID:  # type: ignore[override]
+    def create_id(order_id: str) -> UUID:
         return case_id_for(order_id)
 
     @classmethod

@@ -41,7 +41,7 @@ def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -
         env["POSTGRES_MAX_OVERFLOW"] = str(pool_size)
     factory = InfrastructureFactory.construct(Environment("DebtcasesViews", env))
     cls = PostgresViewRecorder if db_kind == "postgres" else SQLiteViewRecorder
-    recorder = factory.tracking_recorder(cls)  # type: ignore[type-var]
+    recorder = factory.tracking_recorder(cls)
     assert isinstance(recorder, ViewStore)
     recorder.setup()
     # Keep the factory (it owns the datastore) alive as long as the recorder.
