@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import tempfile
+import threading
 import time
 import uuid
 from decimal import Decimal
-
-import socket
-import threading
 
 import httpx
 import uvicorn
@@ -57,9 +56,13 @@ def bench_batch_admit(container: Container, n: int, batch: int = 100) -> float:
     prefix = uuid.uuid4().hex[:8]
     start = time.perf_counter()
     for b in range(0, n, batch):
-        container.cases.admit_many([
-            Admission(f"M{prefix}-{i}", 79424, Decimal("10.00"), "EUR", DEBTOR)
-            for i in range(b, min(n, b + batch))], INTAKE)
+        container.cases.admit_many(
+            [
+                Admission(f"M{prefix}-{i}", 79424, Decimal("10.00"), "EUR", DEBTOR)
+                for i in range(b, min(n, b + batch))
+            ],
+            INTAKE,
+        )
     return n / (time.perf_counter() - start)
 
 
@@ -67,8 +70,9 @@ def _serve(container: Container) -> tuple[uvicorn.Server, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -85,13 +89,19 @@ def bench_http(container: Container, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         oid = f"H{prefix}-{i}"
-        client.post("/api/v1/cases", headers=intake, json={
-            "order_id": oid, "user_id": 79424, "amount": "10.00", "debtor": DEBTOR.as_dict()})
+        client.post(
+            "/api/v1/cases",
+            headers=intake,
+            json={"order_id": oid, "user_id": 79424, "amount": "10.00", "debtor": DEBTOR.as_dict()},
+        )
         client.post(f"/api/v1/cases/{oid}/start", headers=vendor, json={})
         client.post(f"/api/v1/cases/{oid}/block", headers=support, json={"reason": "b"})
         client.post(f"/api/v1/cases/{oid}/unblock", headers=support, json={"reason": "u"})
-        r = client.post(f"/api/v1/cases/{oid}/mark-paid", headers=support,
-                        json={"reason": "p", "reference": "r"})
+        r = client.post(
+            f"/api/v1/cases/{oid}/mark-paid",
+            headers=support,
+            json={"reason": "p", "reference": "r"},
+        )
         assert r.status_code == 200, r.text
     rate = 5 * n / (time.perf_counter() - start)
     client.close()

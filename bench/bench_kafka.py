@@ -47,36 +47,60 @@ def main() -> None:
     n_acks = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     n_cases = int(sys.argv[2]) if len(sys.argv) > 2 else 500
     bootstrap = os.environ.get("DEBTCASES_BENCH_KAFKA", "127.0.0.1:19092")
-    db_url = fresh_database(os.environ.get(
-        "DEBTCASES_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/debtcases_test"))
+    db_url = fresh_database(
+        os.environ.get(
+            "DEBTCASES_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/debtcases_test"
+        )
+    )
     suffix = uuid.uuid4().hex[:8]
-    settings = Settings(database_url=db_url, kafka_bootstrap_servers=bootstrap,
-                        kafka_topic_handover=f"bench-{suffix}.handover",
-                        kafka_topic_acks=f"bench-{suffix}.acks",
-                        kafka_topic_acks_dlq=f"bench-{suffix}.acks.dlq",
-                        kafka_topic_portal_access=f"bench-{suffix}.portal",
-                        kafka_consumer_group=f"bench-{suffix}")
+    settings = Settings(
+        database_url=db_url,
+        kafka_bootstrap_servers=bootstrap,
+        kafka_topic_handover=f"bench-{suffix}.handover",
+        kafka_topic_acks=f"bench-{suffix}.acks",
+        kafka_topic_acks_dlq=f"bench-{suffix}.acks.dlq",
+        kafka_topic_portal_access=f"bench-{suffix}.portal",
+        kafka_consumer_group=f"bench-{suffix}",
+    )
     ensure_topics(bootstrap, service_topics(settings))
     cases = build_cases_app(settings)
     orders = [f"BENCH-{i:05d}" for i in range(n_cases)]
-    cases.admit_many([Admission(o, 1000 + i % 50, Decimal("10.00"), "EUR",
-                                Debtor(f"Kunde {i}", "Hauptstraße 1", "10115", "Berlin", "DE"))
-                      for i, o in enumerate(orders)], Actor.system("bench"))
+    cases.admit_many(
+        [
+            Admission(
+                o,
+                1000 + i % 50,
+                Decimal("10.00"),
+                "EUR",
+                Debtor(f"Kunde {i}", "Hauptstraße 1", "10115", "Berlin", "DE"),
+            )
+            for i, o in enumerate(orders)
+        ],
+        Actor.system("bench"),
+    )
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     now = datetime.now(tz=UTC).isoformat()
     for i in range(n_acks):
         order = orders[i % n_cases]
-        producer.send(settings.kafka_topic_acks, key=order.encode(), value=json.dumps(
-            {"message_id": str(uuid.uuid4()), "type": "closed", "order_id": order,
-             "at": now}).encode())
+        producer.send(
+            settings.kafka_topic_acks,
+            key=order.encode(),
+            value=json.dumps(
+                {"message_id": str(uuid.uuid4()), "type": "closed", "order_id": order, "at": now}
+            ).encode(),
+        )
     producer.flush()
     producer.close()
 
     # Raw kafka-python: read and JSON-decode the same records, no effects.
-    raw = KafkaConsumer(settings.kafka_topic_acks, bootstrap_servers=bootstrap,
-                        group_id=f"bench-raw-{suffix}", auto_offset_reset="earliest",
-                        enable_auto_commit=False)
+    raw = KafkaConsumer(
+        settings.kafka_topic_acks,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{suffix}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     seen, started = 0, None
     deadline = time.monotonic() + 120
     while seen < n_acks and time.monotonic() < deadline:
@@ -99,16 +123,21 @@ def main() -> None:
         import psycopg
 
         parsed = urlparse(db_url)
-        with psycopg.connect(urlunparse(parsed._replace(path="/postgres")),
-                             autocommit=True) as c:
+        with psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{parsed.path.lstrip("/")}" WITH (FORCE)')
 
-    print(f"database: {settings.database_url.split('@')[-1]}; {n_acks} acks over "
-          f"{n_cases} cases, 3 partitions")
-    print(f"raw kafka-python consumption:  {seen} msgs in {raw_seconds:6.2f}s = "
-          f"{seen / max(raw_seconds, 1e-9):10,.0f} msgs/s")
-    print(f"debtcases consumer (applied):  {applied} acks in {consumer_seconds:6.2f}s = "
-          f"{applied / max(consumer_seconds, 1e-9):10,.0f} acks/s  (incl. group join)")
+    print(
+        f"database: {settings.database_url.split('@')[-1]}; {n_acks} acks over "
+        f"{n_cases} cases, 3 partitions"
+    )
+    print(
+        f"raw kafka-python consumption:  {seen} msgs in {raw_seconds:6.2f}s = "
+        f"{seen / max(raw_seconds, 1e-9):10,.0f} msgs/s"
+    )
+    print(
+        f"debtcases consumer (applied):  {applied} acks in {consumer_seconds:6.2f}s = "
+        f"{applied / max(consumer_seconds, 1e-9):10,.0f} acks/s  (incl. group join)"
+    )
 
 
 if __name__ == "__main__":

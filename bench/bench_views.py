@@ -43,10 +43,16 @@ def seed(container: Any) -> int:
     batch = 1000
     for i in range(0, CASES, batch):
         at = START + timedelta(days=(i * 365) // max(CASES, 1))
-        app.admit_many([Admission(f"O-{n:08d}", 10000 + rnd.randrange(VENDORS),
-                                  Decimal("49.90"), "EUR", DEBTOR)
-                        for n in range(i, min(i + batch, CASES))], Actor.system("bench"),
-                       now=at)
+        app.admit_many(
+            [
+                Admission(
+                    f"O-{n:08d}", 10000 + rnd.randrange(VENDORS), Decimal("49.90"), "EUR", DEBTOR
+                )
+                for n in range(i, min(i + batch, CASES))
+            ],
+            Actor.system("bench"),
+            now=at,
+        )
     support = Actor.support("bench")
     for n in range(0, CASES, 10):  # every tenth case starts; a few are blocked
         app.start_dunning(f"O-{n:08d}", support, "los")
@@ -71,23 +77,43 @@ def run(label: str, url: str) -> list[tuple[str, ...]]:
         views: Any = container.views
         results = rebuild(views)
         for r in results:
-            rows.append((label, f"rebuild {r.view}", f"{r.events_per_second:,.0f} events/s",
-                         f"{r.seconds:.1f}s", ""))
+            rows.append(
+                (
+                    label,
+                    f"rebuild {r.view}",
+                    f"{r.events_per_second:,.0f} events/s",
+                    f"{r.seconds:.1f}s",
+                    "",
+                )
+            )
         rnd = random.Random(1)
         vendor = lambda: 10000 + rnd.randrange(VENDORS)  # noqa: E731
         filters: list[tuple[str, Any]] = [
             ("support: all, page 1", lambda: (CaseFilter(), Role.SUPPORT, None, 1)),
             ("support: all, page 20", lambda: (CaseFilter(), Role.SUPPORT, None, 20)),
-            ("support: order_id", lambda: (CaseFilter(order_id=f"O-{rnd.randrange(CASES):08d}"),
-                                           Role.SUPPORT, None, 1)),
+            (
+                "support: order_id",
+                lambda: (
+                    CaseFilter(order_id=f"O-{rnd.randrange(CASES):08d}"),
+                    Role.SUPPORT,
+                    None,
+                    1,
+                ),
+            ),
             ("support: user_id", lambda: (CaseFilter(user_id=vendor()), Role.SUPPORT, None, 1)),
-            ("support: status=RUNNING", lambda: (CaseFilter(statuses=(Status.RUNNING,)),
-                                                 Role.SUPPORT, None, 1)),
-            ("support: period=2024-06", lambda: (CaseFilter(period="2024-06"),
-                                                 Role.SUPPORT, None, 1)),
+            (
+                "support: status=RUNNING",
+                lambda: (CaseFilter(statuses=(Status.RUNNING,)), Role.SUPPORT, None, 1),
+            ),
+            (
+                "support: period=2024-06",
+                lambda: (CaseFilter(period="2024-06"), Role.SUPPORT, None, 1),
+            ),
             ("vendor: own", lambda: (CaseFilter(), Role.VENDOR, vendor(), 1)),
-            ("vendor: own, status=LOCKED", lambda: (CaseFilter(statuses=(Status.LOCKED,)),
-                                                    Role.VENDOR, vendor(), 1)),
+            (
+                "vendor: own, status=LOCKED",
+                lambda: (CaseFilter(statuses=(Status.LOCKED,)), Role.VENDOR, vendor(), 1),
+            ),
         ]
         for name, make in filters:
             times = []
@@ -96,8 +122,15 @@ def run(label: str, url: str) -> list[tuple[str, ...]]:
                 t = time.perf_counter()
                 views.page_cases(f, role, vid, page, 50)
                 times.append((time.perf_counter() - t) * 1000)
-            rows.append((label, f"page {name}", f"p50 {statistics.median(times):.2f} ms",
-                         f"p99 {pct(times, 99):.2f} ms", ""))
+            rows.append(
+                (
+                    label,
+                    f"page {name}",
+                    f"p50 {statistics.median(times):.2f} ms",
+                    f"p99 {pct(times, 99):.2f} ms",
+                    "",
+                )
+            )
         # History by replay (no history view): a 10-event case.
         app = container.cases
         app.admit(Admission("H-1", 10000, Decimal("1.00"), "EUR", DEBTOR), Actor.system("b"))
@@ -112,8 +145,15 @@ def run(label: str, url: str) -> list[tuple[str, ...]]:
             t = time.perf_counter()
             assert len(app.history("H-1", s)) == 11
             times.append((time.perf_counter() - t) * 1000)
-        rows.append((label, "history by replay (11 events)",
-                     f"p50 {statistics.median(times):.2f} ms", f"p99 {pct(times, 99):.2f} ms", ""))
+        rows.append(
+            (
+                label,
+                "history by replay (11 events)",
+                f"p50 {statistics.median(times):.2f} ms",
+                f"p99 {pct(times, 99):.2f} ms",
+                "",
+            )
+        )
     finally:
         container.close()
     return rows
@@ -126,7 +166,8 @@ def main() -> None:
         import psycopg
 
         server = os.environ.get("BENCH_PG_URL") or os.environ.get(
-            "DEBTCASES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/postgres")
+            "DEBTCASES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/postgres"
+        )
         parsed = urlparse(server)
         name = "bench_" + uuid.uuid4().hex[:10]
         admin = urlunparse(parsed._replace(path="/postgres"))

@@ -57,9 +57,13 @@ class KeyStore:
 
             e = self.db.env
             with psycopg.connect(
-                host=e["POSTGRES_HOST"], port=int(e["POSTGRES_PORT"]), dbname=e["POSTGRES_DBNAME"],
-                user=e["POSTGRES_USER"], password=e.get("POSTGRES_PASSWORD") or None,
-                connect_timeout=10, autocommit=False,
+                host=e["POSTGRES_HOST"],
+                port=int(e["POSTGRES_PORT"]),
+                dbname=e["POSTGRES_DBNAME"],
+                user=e["POSTGRES_USER"],
+                password=e.get("POSTGRES_PASSWORD") or None,
+                connect_timeout=10,
+                autocommit=False,
             ) as conn:
                 yield conn
         else:
@@ -96,8 +100,9 @@ class KeyStore:
             if not name.strip():
                 raise ValueError(f"a {role.value} key needs --name")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        key = ApiKey(hash_token(token), role, name.strip(), user_id,
-                     datetime.now(tz=UTC).isoformat())
+        key = ApiKey(
+            hash_token(token), role, name.strip(), user_id, datetime.now(tz=UTC).isoformat()
+        )
         if self.db.kind == "memory":
             self._memory[key.token_hash] = key
             return token

@@ -13,9 +13,7 @@ from debtcases.persistence import Database, append_only_sql, database_from_url
 
 
 def database(settings: Settings) -> Database:
-    return database_from_url(
-        settings.database_url, settings.db_pool_size, settings.db_max_overflow
-    )
+    return database_from_url(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
 
 
 def guard_append_only(app: DunningCases, db: Database) -> None:
@@ -29,9 +27,7 @@ def guard_append_only(app: DunningCases, db: Database) -> None:
             cursor.execute(statement)
 
 
-def build_cases_app(
-    settings: Settings, clock: Callable[[], datetime] = utc_now
-) -> DunningCases:
+def build_cases_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> DunningCases:
     db = database(settings)
     app = DunningCases(
         env=db.env,
@@ -50,8 +46,13 @@ def build_views(
     from debtcases.projections.views import Views, build_view_recorder
 
     recorder = build_view_recorder(db.kind, db.env, pool_size=settings.db_pool_size)
-    return Views(app, recorder, stuck_after_hours=settings.stuck_after_hours, clock=clock,
-                 project_inline=settings.run_workers)
+    return Views(
+        app,
+        recorder,
+        stuck_after_hours=settings.stuck_after_hours,
+        clock=clock,
+        project_inline=settings.run_workers,
+    )
 
 
 class Container:

@@ -8,8 +8,11 @@ import typer
 
 from debtcases.config import Settings
 
-app = typer.Typer(help="Event-sourced dunning cases (Schulden / Inkasso-Beta).",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Event-sourced dunning cases (Schulden / Inkasso-Beta).",
+    no_args_is_help=True,
+    add_completion=False,
+)
 keys_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -18,13 +21,20 @@ app.add_typer(keys_app, name="keys")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    demo: Annotated[bool, typer.Option(help="Seed demo data and print tokens on first start")]
-    = False,
-    workers: Annotated[bool, typer.Option(
-        help="Run projections (and Kafka outbox/consumer when configured) in-process")] = True,
-    diagonal_sim: Annotated[bool, typer.Option(
-        "--diagonal-sim", help="Embedded mode: answer handover messages with the built-in "
-        "Diagonal simulator")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Seed demo data and print tokens on first start")
+    ] = False,
+    workers: Annotated[
+        bool,
+        typer.Option(help="Run projections (and Kafka outbox/consumer when configured) in-process"),
+    ] = True,
+    diagonal_sim: Annotated[
+        bool,
+        typer.Option(
+            "--diagonal-sim",
+            help="Embedded mode: answer handover messages with the built-in Diagonal simulator",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (and UI), with the background workers beside it."""
     import uvicorn
@@ -53,8 +63,10 @@ def _seed_and_print_tokens(container: object) -> None:
     assert isinstance(container, Container)
     created = seed_demo(container.cases)
     if not created:
-        typer.echo("Demo data already present (tokens were printed on first start; "
-                   "create more with `debtcases keys create`).")
+        typer.echo(
+            "Demo data already present (tokens were printed on first start; "
+            "create more with `debtcases keys create`)."
+        )
         return
     support = container.keys.create(Role.SUPPORT, name="demo-support")
     vendor = container.keys.create(Role.VENDOR, user_id=79424)
@@ -85,8 +97,10 @@ def keys_create(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"Created {parsed.value} key{f' for User-ID {user_id}' if user_id else ''}"
-               f"{f' ({name})' if name else ''}. Store the token now; it is not kept:")
+    typer.echo(
+        f"Created {parsed.value} key{f' for User-ID {user_id}' if user_id else ''}"
+        f"{f' ({name})' if name else ''}. Store the token now; it is not kept:"
+    )
     typer.echo(token)
 
 
@@ -137,10 +151,12 @@ def export_cmd(
         # Export what the event store holds now: catch the views up (bounded) first.
         head = container.cases.recorder.max_notification_id()
         if not views.wait_for(head, container.settings.read_your_writes_timeout_seconds):
-            typer.echo("warning: the views are behind the event store; the export may miss "
-                       "the latest changes", err=True)
-        rows = views.iter_cases(CaseFilter(order_id, user_id, statuses, month), Role.SUPPORT,
-                                None)
+            typer.echo(
+                "warning: the views are behind the event store; the export may miss "
+                "the latest changes",
+                err=True,
+            )
+        rows = views.iter_cases(CaseFilter(order_id, user_id, statuses, month), Role.SUPPORT, None)
         chunks = csvio.export_csv(rows, sep)
         if output == "-":
             for chunk in chunks:
@@ -158,10 +174,8 @@ def export_cmd(
 @app.command("import")
 def import_cmd(
     file: Annotated[str, typer.Argument(help="CSV file (see the README for the columns)")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report only")]
-    = False,
-    actor_name: Annotated[str, typer.Option("--as", help="Support actor name recorded")]
-    = "cli",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report only")] = False,
+    actor_name: Annotated[str, typer.Option("--as", help="Support actor name recorded")] = "cli",
 ) -> None:
     """CSV importieren: admit a legacy dunning list, all rows or none (as support)."""
     import os
@@ -179,18 +193,29 @@ def import_cmd(
     container = build_container(Settings())
     try:
         report = csvio.import_cases(
-            container.cases, data, Actor.support(actor_name), dry_run=dry_run,
-            default_reason=f"{csvio.DEFAULT_IMPORT_REASON} ({os.path.basename(file)})")
+            container.cases,
+            data,
+            Actor.support(actor_name),
+            dry_run=dry_run,
+            default_reason=f"{csvio.DEFAULT_IMPORT_REASON} ({os.path.basename(file)})",
+        )
         container.wait_for_views(report.position)
     finally:
         container.close()
     for error in report.errors:
         where = f"line {error.line}" if error.line is not None else "file"
         typer.echo(f"{where}: {error.field or '-'}: {error.message}", err=True)
-    verdict = ("applied" if report.applied else "valid, not applied (dry run)"
-               if report.ok else "REJECTED, nothing imported")
-    typer.echo(f"{verdict}: rows={report.rows} created={report.created} "
-               f"unchanged={report.unchanged} errors={len(report.errors)}")
+    verdict = (
+        "applied"
+        if report.applied
+        else "valid, not applied (dry run)"
+        if report.ok
+        else "REJECTED, nothing imported"
+    )
+    typer.echo(
+        f"{verdict}: rows={report.rows} created={report.created} "
+        f"unchanged={report.unchanged} errors={len(report.errors)}"
+    )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -222,8 +247,10 @@ def project(
 
 @app.command()
 def rebuild(
-    projection: Annotated[list[str] | None, typer.Option(
-        "--projection", help="Only this view (cases | vendor_access); repeatable")] = None,
+    projection: Annotated[
+        list[str] | None,
+        typer.Option("--projection", help="Only this view (cases | vendor_access); repeatable"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Events per transaction")] = 5000,
 ) -> None:
     """Replay the event store into fresh view tables, then switch over (the service keeps
@@ -234,26 +261,34 @@ def rebuild(
 
     unknown = [p for p in projection or [] if p not in VIEW_NAMES]
     if unknown:
-        typer.echo(f"error: unknown projection {unknown[0]!r}; known: "
-                   f"{', '.join(VIEW_NAMES)}", err=True)
+        typer.echo(
+            f"error: unknown projection {unknown[0]!r}; known: {', '.join(VIEW_NAMES)}", err=True
+        )
         raise typer.Exit(2)
     container = build_container(Settings())
     try:
         assert isinstance(container.views, Views)
         for r in rebuild_with_progress_bar(container.views, projection or None, batch_size):
-            typer.echo(f"{r.view}: generation {r.generation} live, {r.events} events in "
-                       f"{r.seconds:.1f}s ({r.events_per_second:,.0f} events/s)")
+            typer.echo(
+                f"{r.view}: generation {r.generation} live, {r.events} events in "
+                f"{r.seconds:.1f}s ({r.events_per_second:,.0f} events/s)"
+            )
     finally:
         container.close()
 
 
 @app.command()
 def consume(
-    client_id: Annotated[str, typer.Option(help="Kafka client id of this process")]
-    = "debtcases-consumer",
-    instance_id: Annotated[str | None, typer.Option(
-        help="Static group membership id: a restarted process with the same id gets its "
-        "partitions back at once")] = None,
+    client_id: Annotated[
+        str, typer.Option(help="Kafka client id of this process")
+    ] = "debtcases-consumer",
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Static group membership id: a restarted process with the same id gets its "
+            "partitions back at once"
+        ),
+    ] = None,
 ) -> None:
     """Consume Diagonal's acknowledgements (topic diagonal.acks) as a member of the consumer
     group, until SIGTERM/SIGINT. Needs DEBTCASES_KAFKA_BOOTSTRAP_SERVERS. Start as many as
@@ -268,8 +303,11 @@ def consume(
     cases = build_cases_app(settings)
     consumer = AckConsumer(cases, settings, client_id=client_id, instance_id=instance_id)
     restore = install_signal_stop(consumer)
-    typer.echo(f"consuming {settings.kafka_topic_acks} as group "
-               f"{settings.kafka_consumer_group}; Ctrl-C stops", err=True)
+    typer.echo(
+        f"consuming {settings.kafka_topic_acks} as group "
+        f"{settings.kafka_consumer_group}; Ctrl-C stops",
+        err=True,
+    )
     try:
         consumer.run_until_stopped()
     finally:
@@ -314,8 +352,9 @@ def _run_diagonal_workers(simulator: bool) -> None:
         signal.signal(sig, lambda *_: stop.set())
     for worker in workers:
         worker.start()  # type: ignore[attr-defined]
-    typer.echo(f"running {', '.join(getattr(w, 'name', '?') for w in workers)}; "
-               "Ctrl-C stops", err=True)
+    typer.echo(
+        f"running {', '.join(getattr(w, 'name', '?') for w in workers)}; Ctrl-C stops", err=True
+    )
     try:
         stop.wait()
     finally:

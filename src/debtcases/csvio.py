@@ -83,8 +83,20 @@ DEFAULT_IMPORT_REASON = "CSV-Import"
 # ------------------------------------------------------------------------------- export
 
 EXPORT_HEADER: tuple[str, ...] = (
-    "Bestell-ID", "User-ID", "Status", "Status (Code)", "Betrag", "Währung", "Kunde",
-    "Straße", "PLZ", "Ort", "Land", "Fehler", "Erstellt am", "Geändert am",
+    "Bestell-ID",
+    "User-ID",
+    "Status",
+    "Status (Code)",
+    "Betrag",
+    "Währung",
+    "Kunde",
+    "Straße",
+    "PLZ",
+    "Ort",
+    "Land",
+    "Fehler",
+    "Erstellt am",
+    "Geändert am",
 )
 
 # A spreadsheet treats a cell starting with one of these as a formula (or DDE command).
@@ -128,12 +140,20 @@ def export_cells(row: Mapping[str, Any], sep: str = ";") -> list[str]:
     debtor = row.get("debtor") or {}
     label, code = _status_cells(row)
     cells = [
-        str(row["order_id"]), str(row["user_id"]), label, code,
-        format_amount(row["amount"], sep), str(row.get("currency") or ""),
-        str(debtor.get("name", "")), str(debtor.get("street", "")),
-        str(debtor.get("postal_code", "")), str(debtor.get("city", "")),
-        str(debtor.get("country", "")), " | ".join(str(e) for e in row.get("errors") or ()),
-        format_time(row.get("created_at")), format_time(row.get("updated_at")),
+        str(row["order_id"]),
+        str(row["user_id"]),
+        label,
+        code,
+        format_amount(row["amount"], sep),
+        str(row.get("currency") or ""),
+        str(debtor.get("name", "")),
+        str(debtor.get("street", "")),
+        str(debtor.get("postal_code", "")),
+        str(debtor.get("city", "")),
+        str(debtor.get("country", "")),
+        " | ".join(str(e) for e in row.get("errors") or ()),
+        format_time(row.get("created_at")),
+        format_time(row.get("updated_at")),
     ]
     return [neutralise(c) for c in cells]
 
@@ -146,8 +166,7 @@ def export_csv(
     if sep not in SEPARATORS:
         raise ValueError(f"separator must be one of {SEPARATORS}, not {sep!r}")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n",
-                        quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     buffer.write(BOM)
     writer.writerow(EXPORT_HEADER)
     pending = 0
@@ -204,12 +223,33 @@ _COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("land", "country"),
     "reason": ("grund", "reason"),
 }
-REQUIRED_COLUMNS = ("order_id", "user_id", "amount", "name", "street", "postal_code", "city",
-                    "country")
+REQUIRED_COLUMNS = (
+    "order_id",
+    "user_id",
+    "amount",
+    "name",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+)
 # Columns an export writes that the import does not need: accepted and ignored.
-_IGNORED_HEADERS = frozenset({"status", "status(code)", "statuscode", "statuslabel", "fehler",
-                              "errors", "erstelltam", "createdat", "geändertam",
-                              "geaendertam", "updatedat", "version"})
+_IGNORED_HEADERS = frozenset(
+    {
+        "status",
+        "status(code)",
+        "statuscode",
+        "statuslabel",
+        "fehler",
+        "errors",
+        "erstelltam",
+        "createdat",
+        "geändertam",
+        "geaendertam",
+        "updatedat",
+        "version",
+    }
+)
 _LIMITS = {"name": 200, "street": 200, "postal_code": 16, "city": 200, "reason": 1000}
 
 
@@ -218,8 +258,7 @@ def _header_key(name: str) -> str:
 
 
 _COLUMN_BY_KEY = {
-    _header_key(alias): column for column, aliases in _COLUMN_ALIASES.items()
-    for alias in aliases
+    _header_key(alias): column for column, aliases in _COLUMN_ALIASES.items() for alias in aliases
 }
 
 
@@ -233,8 +272,7 @@ class RowError:
     code: str = "invalid"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "message": self.message,
-                "code": self.code}
+        return {"line": self.line, "field": self.field, "message": self.message, "code": self.code}
 
 
 @dataclass(frozen=True)
@@ -268,9 +306,14 @@ class ImportReport:
         return not self.errors
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "applied": self.applied, "rows": self.rows,
-                "created": self.created, "unchanged": self.unchanged,
-                "errors": [e.as_dict() for e in self.errors]}
+        return {
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "rows": self.rows,
+            "created": self.created,
+            "unchanged": self.unchanged,
+            "errors": [e.as_dict() for e in self.errors],
+        }
 
 
 class FileRejected(ValueError):
@@ -285,12 +328,16 @@ def decode(data: bytes) -> str:
     """UTF-8 (BOM optional) first, strictly; else Windows-1252 as Excel writes it.
     Binary and UTF-16 content is refused with the line of the first offending byte."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileRejected("The file is UTF-16 encoded; save it as 'CSV UTF-8' or "
-                           "'CSV (Trennzeichen-getrennt)' instead.")
+        raise FileRejected(
+            "The file is UTF-16 encoded; save it as 'CSV UTF-8' or "
+            "'CSV (Trennzeichen-getrennt)' instead."
+        )
     nul = data.find(b"\x00")
     if nul >= 0:
-        raise FileRejected("The file is binary (contains NUL bytes), not a CSV text file.",
-                           line=data.count(b"\n", 0, nul) + 1)
+        raise FileRejected(
+            "The file is binary (contains NUL bytes), not a CSV text file.",
+            line=data.count(b"\n", 0, nul) + 1,
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -299,7 +346,8 @@ def decode(data: bytes) -> str:
         except UnicodeDecodeError as exc:
             raise FileRejected(
                 "The file is neither UTF-8 nor Windows-1252 text (undecodable byte "
-                f"0x{data[exc.start]:02x}).", line=data.count(b"\n", 0, exc.start) + 1,
+                f"0x{data[exc.start]:02x}).",
+                line=data.count(b"\n", 0, exc.start) + 1,
             ) from None
     bad = _CONTROL.search(text)
     if bad is not None:
@@ -315,8 +363,9 @@ def _sniff_separator(header_line: str) -> str:
     counts = {sep: header_line.count(sep) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda s: counts[s])  # ties: ';' (listed first)
     if counts[best] == 0:
-        raise FileRejected("No separator in the header line: expected columns separated "
-                           "by ';' or ','.", line=1)
+        raise FileRejected(
+            "No separator in the header line: expected columns separated by ';' or ','.", line=1
+        )
     return best
 
 
@@ -343,8 +392,12 @@ def _map_header(cells: list[str]) -> dict[int, str]:
         problems.append("missing column(s) " + ", ".join(missing))
     if problems:
         expected = "Bestell-ID, User-ID, Betrag, [Währung], Name, Straße, PLZ, Ort, Land, [Grund]"
-        raise FileRejected("Header does not match the import format: " + "; ".join(problems)
-                           + f". Expected columns: {expected}.", line=1)
+        raise FileRejected(
+            "Header does not match the import format: "
+            + "; ".join(problems)
+            + f". Expected columns: {expected}.",
+            line=1,
+        )
     return mapping
 
 
@@ -381,14 +434,22 @@ def _row_admission(
 
     order_id = values.get("order_id", "")
     if not ORDER_ID_RE.match(order_id):
-        fail("order_id", f"order id {order_id!r} is invalid (letters, digits, '.', '_', "
-                         "'-'; at most 64; starting with a letter or digit)"
-             if order_id else "order id is missing")
+        fail(
+            "order_id",
+            f"order id {order_id!r} is invalid (letters, digits, '.', '_', "
+            "'-'; at most 64; starting with a letter or digit)"
+            if order_id
+            else "order id is missing",
+        )
     user_text = values.get("user_id", "")
     user_id = 0
     if not re.fullmatch(r"\d{1,15}", user_text) or int(user_text) <= 0:
-        fail("user_id", f"user id {user_text!r} is not a positive integer"
-             if user_text else "user id is missing")
+        fail(
+            "user_id",
+            f"user id {user_text!r} is not a positive integer"
+            if user_text
+            else "user id is missing",
+        )
     else:
         user_id = int(user_text)
     amount = Decimal(0)
@@ -412,8 +473,13 @@ def _row_admission(
             fail(column, f"{column} is longer than {limit} characters")
     if errors:
         return None, errors
-    debtor = Debtor(values.get("name", ""), values.get("street", ""),
-                    values.get("postal_code", ""), values.get("city", ""), country)
+    debtor = Debtor(
+        values.get("name", ""),
+        values.get("street", ""),
+        values.get("postal_code", ""),
+        values.get("city", ""),
+        country,
+    )
     reason = values.get("reason") or default_reason
     return Admission(order_id, user_id, amount, currency, debtor, reason), []
 
@@ -442,8 +508,7 @@ def _parse_into(result: ParsedImport, data: bytes, max_rows: int, default_reason
             raise FileRejected(f"Separator {sep!r} is not supported; use ';' or ','.", line=1)
     else:
         if not first.strip():
-            raise FileRejected("The file is empty: expected a header line and data rows.",
-                               line=1)
+            raise FileRejected("The file is empty: expected a header line and data rows.", line=1)
         sep = _sniff_separator(first)
         lines.seek(0)
     reader = csv.reader(lines, delimiter=sep, strict=True)
@@ -458,24 +523,33 @@ def _parse_into(result: ParsedImport, data: bytes, max_rows: int, default_reason
                 continue  # blank lines (Excel writes ';;;;' rows) are not data
             result.row_count += 1
             if result.row_count > max_rows:
-                raise FileRejected(f"Too many rows: at most {max_rows} per file; split it.",
-                                   line=line)
+                raise FileRejected(
+                    f"Too many rows: at most {max_rows} per file; split it.", line=line
+                )
             extra = [c for i, c in enumerate(cells) if i >= len(header) and c.strip()]
             if extra:
-                result.errors.append(RowError(line, None, f"row has {len(cells)} cells, the "
-                                              f"header {len(header)}"))
+                result.errors.append(
+                    RowError(line, None, f"row has {len(cells)} cells, the header {len(header)}")
+                )
                 continue
-            values = {column: unneutralise(cells[i]).strip() if i < len(cells) else ""
-                      for i, column in columns.items()}
+            values = {
+                column: unneutralise(cells[i]).strip() if i < len(cells) else ""
+                for i, column in columns.items()
+            }
             admission, errors = _row_admission(line, values, default_reason)
             if admission is None:
                 result.errors.extend(errors)
                 continue
             earlier = first_line_by_order.get(admission.order_id)
             if earlier is not None:
-                result.errors.append(RowError(
-                    line, "order_id", f"order {admission.order_id!r} appears again (first in "
-                    f"line {earlier})", "duplicate_order"))
+                result.errors.append(
+                    RowError(
+                        line,
+                        "order_id",
+                        f"order {admission.order_id!r} appears again (first in line {earlier})",
+                        "duplicate_order",
+                    )
+                )
                 continue
             first_line_by_order[admission.order_id] = line
             result.rows.append(ImportRow(line, admission))
@@ -516,25 +590,49 @@ def import_cases(
                 created += 1
                 continue
             differing = existing.differing_admission_fields(
-                user_id=a.user_id, amount=a.amount, currency=a.currency, debtor=a.debtor)
+                user_id=a.user_id, amount=a.amount, currency=a.currency, debtor=a.debtor
+            )
             if differing:
-                errors.append(RowError(
-                    row.line, "order_id", f"order {a.order_id!r} already has a case with "
-                    f"different data ({', '.join(differing)})", "order_conflict"))
+                errors.append(
+                    RowError(
+                        row.line,
+                        "order_id",
+                        f"order {a.order_id!r} already has a case with "
+                        f"different data ({', '.join(differing)})",
+                        "order_conflict",
+                    )
+                )
             else:
                 unchanged += 1
-    errors.sort(key=lambda e: (e.line or 0))
+    errors.sort(key=lambda e: e.line or 0)
     if errors or dry_run:
-        return ImportReport(dry_run, False, parsed.row_count, created if not errors else 0,
-                            unchanged if not errors else 0, tuple(errors))
+        return ImportReport(
+            dry_run,
+            False,
+            parsed.row_count,
+            created if not errors else 0,
+            unchanged if not errors else 0,
+            tuple(errors),
+        )
     try:
         outcomes = cases.admit_many([r.admission for r in parsed.rows], actor)
     except OrderConflict as exc:  # admitted concurrently with other data since the check
         line = next((r.line for r in parsed.rows if r.admission.order_id == exc.order_id), None)
-        return ImportReport(dry_run, False, parsed.row_count, 0, 0,
-                            (RowError(line, "order_id", str(exc), "order_conflict"),))
+        return ImportReport(
+            dry_run,
+            False,
+            parsed.row_count,
+            0,
+            0,
+            (RowError(line, "order_id", str(exc), "order_conflict"),),
+        )
     positions = [o.position for o in outcomes if o.position is not None]
     return ImportReport(
-        dry_run, True, parsed.row_count, sum(1 for o in outcomes if o.created),
-        sum(1 for o in outcomes if not o.created), (), max(positions) if positions else None,
+        dry_run,
+        True,
+        parsed.row_count,
+        sum(1 for o in outcomes if o.created),
+        sum(1 for o in outcomes if not o.created),
+        (),
+        max(positions) if positions else None,
     )

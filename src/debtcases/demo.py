@@ -16,8 +16,14 @@ SUPPORT = Actor.support("demo-support")
 
 
 def _admission(order_id: str, user_id: int, amount: str, debtor: Debtor) -> Admission:
-    return Admission(order_id, user_id, Decimal(amount), "EUR", debtor,
-                     reason="Rücklastschrift, Mahnungen ohne Erfolg")
+    return Admission(
+        order_id,
+        user_id,
+        Decimal(amount),
+        "EUR",
+        debtor,
+        reason="Rücklastschrift, Mahnungen ohne Erfolg",
+    )
 
 
 def seed_demo(cases: DunningCases) -> list[str]:
@@ -25,24 +31,56 @@ def seed_demo(cases: DunningCases) -> list[str]:
     if cases.has_case("B-2024-000123"):
         return []
     admissions = [
-        _admission("B-2024-000123", 79424, "49.90",
-                   Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")),
-        _admission("B-2024-000124", 79424, "129.00",
-                   Debtor("Jürgen Müller", "Am Weiher 3", "80331", "München", "DE")),
-        _admission("B-2024-000200", 51234, "19.99",
-                   Debtor("Lena Groß", "Hauptplatz 1", "8010", "Graz", "AT")),
-        _admission("B-2024-000201", 51234, "89.00",
-                   # Wrong address: no house number, postal code too short.
-                   Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")),
-        _admission("B-2024-000203", 51234, "59.00",
-                   # Passes our checks, but Diagonal (the simulator) does not know the PLZ.
-                   Debtor("Frank Nowak", "Gartenweg 9", "00999", "Leipzig", "DE")),
-        _admission("B-2024-000202", 51234, "39.00",
-                   Debtor("Sabine Keller", "Bahnhofstrasse 5", "8001", "Zürich", "CH")),
-        _admission("B-2024-000300", 66001, "249.00",
-                   Debtor("Özlem Aydın", "Königsallee 27", "40212", "Düsseldorf", "DE")),  # noqa: RUF001
-        _admission("B-2024-000301", 66001, "15.00",
-                   Debtor("Peter Brandt", "Ringstraße 8", "1010", "Wien", "AT")),
+        _admission(
+            "B-2024-000123",
+            79424,
+            "49.90",
+            Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE"),
+        ),
+        _admission(
+            "B-2024-000124",
+            79424,
+            "129.00",
+            Debtor("Jürgen Müller", "Am Weiher 3", "80331", "München", "DE"),
+        ),
+        _admission(
+            "B-2024-000200",
+            51234,
+            "19.99",
+            Debtor("Lena Groß", "Hauptplatz 1", "8010", "Graz", "AT"),
+        ),
+        _admission(
+            "B-2024-000201",
+            51234,
+            "89.00",
+            # Wrong address: no house number, postal code too short.
+            Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE"),
+        ),
+        _admission(
+            "B-2024-000203",
+            51234,
+            "59.00",
+            # Passes our checks, but Diagonal (the simulator) does not know the PLZ.
+            Debtor("Frank Nowak", "Gartenweg 9", "00999", "Leipzig", "DE"),
+        ),
+        _admission(
+            "B-2024-000202",
+            51234,
+            "39.00",
+            Debtor("Sabine Keller", "Bahnhofstrasse 5", "8001", "Zürich", "CH"),
+        ),
+        _admission(
+            "B-2024-000300",
+            66001,
+            "249.00",
+            Debtor("Özlem Aydın", "Königsallee 27", "40212", "Düsseldorf", "DE"),  # noqa: RUF001
+        ),
+        _admission(
+            "B-2024-000301",
+            66001,
+            "15.00",
+            Debtor("Peter Brandt", "Ringstraße 8", "1010", "Wien", "AT"),
+        ),
     ]
     cases.admit_many(admissions, INTAKE)
     vendor_51234, vendor_66001 = Actor.vendor(51234), Actor.vendor(66001)

@@ -37,25 +37,33 @@ def database_from_url(url: str, pool_size: int = 5, max_overflow: int = 10) -> D
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             name = path
-        return Database("sqlite", {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": name,
-            "SQLITE_LOCK_TIMEOUT": "10",
-        }, url)
+        return Database(
+            "sqlite",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": name,
+                "SQLITE_LOCK_TIMEOUT": "10",
+            },
+            url,
+        )
     if scheme in ("postgres", "postgresql"):
-        return Database("postgres", {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": (parsed.path or "/").lstrip("/") or "postgres",
-            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parsed.port or 5432),
-            "POSTGRES_USER": unquote(parsed.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-            "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-            "POSTGRES_LOCK_TIMEOUT": "5",
-            "POSTGRES_PRE_PING": "y",
-        }, url)
+        return Database(
+            "postgres",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": (parsed.path or "/").lstrip("/") or "postgres",
+                "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parsed.port or 5432),
+                "POSTGRES_USER": unquote(parsed.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+                "POSTGRES_POOL_SIZE": str(pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+                "POSTGRES_CONNECT_TIMEOUT": "10",
+                "POSTGRES_LOCK_TIMEOUT": "5",
+                "POSTGRES_PRE_PING": "y",
+            },
+            url,
+        )
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///path, postgresql://... or memory://"
     )

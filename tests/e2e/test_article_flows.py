@@ -12,10 +12,20 @@ from debtcases.api.app import create_app
 from debtcases.bootstrap import Container
 from debtcases.domain.actors import Role
 
-GOOD = {"name": "Jana Schäfer", "street": "Lindenstraße 12", "postal_code": "10969",
-        "city": "Berlin", "country": "DE"}
-WRONG = {"name": "Tobias Weiß", "street": "Musterweg", "postal_code": "123",
-         "city": "Köln", "country": "DE"}
+GOOD = {
+    "name": "Jana Schäfer",
+    "street": "Lindenstraße 12",
+    "postal_code": "10969",
+    "city": "Berlin",
+    "country": "DE",
+}
+WRONG = {
+    "name": "Tobias Weiß",
+    "street": "Musterweg",
+    "postal_code": "123",
+    "city": "Köln",
+    "country": "DE",
+}
 
 
 class Api:
@@ -46,9 +56,18 @@ def apis(database_url: str, make_container: Callable[..., Container]) -> dict[st
 
 
 def _admit(apis: dict[str, Api], order_id: str, debtor: dict[str, str]) -> Any:
-    return apis["intake"].post("/cases", {
-        "order_id": order_id, "user_id": 79424, "amount": "49.90", "currency": "EUR",
-        "debtor": debtor, "reason": "Rücklastschrift"}, expect=201)
+    return apis["intake"].post(
+        "/cases",
+        {
+            "order_id": order_id,
+            "user_id": 79424,
+            "amount": "49.90",
+            "currency": "EUR",
+            "debtor": debtor,
+            "reason": "Rücklastschrift",
+        },
+        expect=201,
+    )
 
 
 def test_vendor_presses_play(apis: dict[str, Api]) -> None:
@@ -81,7 +100,8 @@ def test_support_blocks_and_the_vendor_still_sees_the_old_status_and_cannot_act(
     assert support_history["entries"][-1]["reason"] == "Vendor unsicher"
     apis["support"].post("/cases/B-1002/unblock", {"reason": "Vendor will mahnen"})
     assert apis["vendor"].post("/cases/B-1002/cancel", {"reason": "storno"})["status"] == (
-        "CANCELLED")
+        "CANCELLED"
+    )
 
 
 def test_wrong_address_is_repaired_in_two_steps_after_the_address_is_corrected(
@@ -95,16 +115,16 @@ def test_wrong_address_is_repaired_in_two_steps_after_the_address_is_corrected(
     apis["vendor"].post("/cases/B-1003/start", expect=409)
     still = apis["support"].post("/cases/B-1003/start")
     assert still["status"] == "FAILED" and still["errors"]
-    corrected = apis["support"].post("/cases/B-1003/address", {
-        "debtor": GOOD, "reason": "Vendor hat die richtige Adresse geschickt"})
+    corrected = apis["support"].post(
+        "/cases/B-1003/address",
+        {"debtor": GOOD, "reason": "Vendor hat die richtige Adresse geschickt"},
+    )
     assert corrected["status"] == "FAILED" and corrected["errors"] == []
     assert corrected["debtor"] == GOOD
     running = apis["support"].post("/cases/B-1003/start", {"reason": "Reparatur Schritt 1"})
     assert (running["status"], running["errors"]) == ("RUNNING", [])
-    handed = apis["support"].post("/cases/B-1003/hand-over",
-                                  {"reason": "Reparatur Schritt 2"})
-    assert (handed["status"], handed["status_label"]) == ("HANDED_OVER",
-                                                          "Ans Inkasso übergeben")
+    handed = apis["support"].post("/cases/B-1003/hand-over", {"reason": "Reparatur Schritt 2"})
+    assert (handed["status"], handed["status_label"]) == ("HANDED_OVER", "Ans Inkasso übergeben")
     entries = apis["support"].get("/cases/B-1003/history")["entries"]
     assert [(e["event"], e["from_status"], e["to_status"]) for e in entries] == [
         ("Locked", None, "LOCKED"),
@@ -115,7 +135,13 @@ def test_wrong_address_is_repaired_in_two_steps_after_the_address_is_corrected(
         ("HandedToCollection", "RUNNING", "HANDED_OVER"),
     ]
     assert [e["actor"]["role"] for e in entries] == [
-        "system", "vendor", "support", "support", "support", "support"]
+        "system",
+        "vendor",
+        "support",
+        "support",
+        "support",
+        "support",
+    ]
     assert all(e["at"] for e in entries)
     assert entries[3]["reason"] == "Vendor hat die richtige Adresse geschickt"
 
@@ -123,10 +149,11 @@ def test_wrong_address_is_repaired_in_two_steps_after_the_address_is_corrected(
 def test_support_marks_paid_and_the_vendor_sees_bezahlt_at_once(apis: dict[str, Api]) -> None:
     _admit(apis, "B-1004", GOOD)
     apis["vendor"].post("/cases/B-1004/start")
-    apis["vendor"].post("/cases/B-1004/mark-paid", {"reason": "x", "reference": "r"},
-                        expect=403)
-    paid = apis["support"].post("/cases/B-1004/mark-paid", {
-        "reason": "Zahlung im Admin hinterlegt", "reference": "ZE-2024-7781"})
+    apis["vendor"].post("/cases/B-1004/mark-paid", {"reason": "x", "reference": "r"}, expect=403)
+    paid = apis["support"].post(
+        "/cases/B-1004/mark-paid",
+        {"reason": "Zahlung im Admin hinterlegt", "reference": "ZE-2024-7781"},
+    )
     assert (paid["status"], paid["status_label"]) == ("PAID", "Bezahlt")
     seen = apis["vendor"].get("/cases/B-1004")
     assert (seen["status"], seen["status_label"]) == ("PAID", "Bezahlt")
@@ -140,8 +167,14 @@ def test_support_marks_paid_and_the_vendor_sees_bezahlt_at_once(apis: dict[str, 
 
 def test_admission_is_idempotent_and_conflicting_data_is_409(apis: dict[str, Api]) -> None:
     _admit(apis, "B-1005", GOOD)
-    body = {"order_id": "B-1005", "user_id": 79424, "amount": "49.90", "currency": "EUR",
-            "debtor": GOOD, "reason": "Rücklastschrift"}
+    body = {
+        "order_id": "B-1005",
+        "user_id": 79424,
+        "amount": "49.90",
+        "currency": "EUR",
+        "debtor": GOOD,
+        "reason": "Rücklastschrift",
+    }
     again = apis["intake"].post("/cases", body, expect=200)
     assert again["version"] == 1
     conflict = apis["intake"].post("/cases", {**body, "amount": "12.00"}, expect=409)
@@ -158,8 +191,10 @@ def test_admission_is_idempotent_and_conflicting_data_is_409(apis: dict[str, Api
         ({"order_id": "B-1", "user_id": 1, "amount": "-3", "debtor": GOOD}, "amount"),
         ({"order_id": "B-1", "user_id": 1, "amount": "1.234", "debtor": GOOD}, "amount"),
         ({"order_id": "B-1", "user_id": 1, "amount": "NaN", "debtor": GOOD}, "amount"),
-        ({"order_id": "B-1", "user_id": 1, "amount": "1", "debtor": {**GOOD, "country": "DEU"}},
-         "debtor.country"),
+        (
+            {"order_id": "B-1", "user_id": 1, "amount": "1", "debtor": {**GOOD, "country": "DEU"}},
+            "debtor.country",
+        ),
         ({"order_id": "B-1", "user_id": 1, "amount": "1", "debtor": GOOD, "extra": 1}, "extra"),
     ],
 )
@@ -183,11 +218,17 @@ def test_reasons_are_required_where_a_person_decides(apis: dict[str, Api]) -> No
 
 def test_bodies_over_one_mebibyte_are_413_and_garbage_is_422(apis: dict[str, Api]) -> None:
     client, headers = apis["intake"].client, apis["intake"].headers
-    big = client.post("/api/v1/cases", content=b"{" + b" " * (1024 * 1024 + 10) + b"}",
-                      headers={**headers, "Content-Type": "application/json"})
+    big = client.post(
+        "/api/v1/cases",
+        content=b"{" + b" " * (1024 * 1024 + 10) + b"}",
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
-    garbage = client.post("/api/v1/cases", content=b"\xff\xfe not json",
-                          headers={**headers, "Content-Type": "application/json"})
+    garbage = client.post(
+        "/api/v1/cases",
+        content=b"\xff\xfe not json",
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert garbage.status_code == 422
     assert garbage.headers["content-type"].startswith("application/problem+json")
 
@@ -197,11 +238,20 @@ def test_the_openapi_document_describes_every_endpoint_and_its_errors(
 ) -> None:
     spec = apis["support"].client.get("/openapi.json").json()
     paths = spec["paths"]
-    for path in ["/api/v1/cases", "/api/v1/cases/{order_id}", "/api/v1/cases/{order_id}/history",
-                 "/api/v1/cases/{order_id}/start", "/api/v1/cases/{order_id}/hand-over",
-                 "/api/v1/cases/{order_id}/cancel", "/api/v1/cases/{order_id}/block",
-                 "/api/v1/cases/{order_id}/unblock", "/api/v1/cases/{order_id}/mark-paid",
-                 "/api/v1/cases/{order_id}/address", "/healthz", "/readyz"]:
+    for path in [
+        "/api/v1/cases",
+        "/api/v1/cases/{order_id}",
+        "/api/v1/cases/{order_id}/history",
+        "/api/v1/cases/{order_id}/start",
+        "/api/v1/cases/{order_id}/hand-over",
+        "/api/v1/cases/{order_id}/cancel",
+        "/api/v1/cases/{order_id}/block",
+        "/api/v1/cases/{order_id}/unblock",
+        "/api/v1/cases/{order_id}/mark-paid",
+        "/api/v1/cases/{order_id}/address",
+        "/healthz",
+        "/readyz",
+    ]:
         assert path in paths, path
     start = paths["/api/v1/cases/{order_id}/start"]["post"]
     assert {"401", "403", "404", "409", "422"} <= set(start["responses"])

@@ -29,9 +29,14 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> str:
 
 
 def test_cli_imports_a_list_once_and_exports_it_for_excel(database: str, tmp_path: Path) -> None:
-    listing = write(tmp_path, "liste.csv", f"{HEADER}\r\n"
-                    "B-1;79424;49,90;EUR;Jürgen Groß;Hauptstraße 5;50667;Köln;DE;\r\n"
-                    "B-2;79424;5;EUR;@Evil;Weg 1;10969;Berlin;DE;Altfall\r\n", "cp1252")
+    listing = write(
+        tmp_path,
+        "liste.csv",
+        f"{HEADER}\r\n"
+        "B-1;79424;49,90;EUR;Jürgen Groß;Hauptstraße 5;50667;Köln;DE;\r\n"
+        "B-2;79424;5;EUR;@Evil;Weg 1;10969;Berlin;DE;Altfall\r\n",
+        "cp1252",
+    )
 
     dry = runner.invoke(app, ["import", listing, "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -45,13 +50,16 @@ def test_cli_imports_a_list_once_and_exports_it_for_excel(database: str, tmp_pat
     assert "created=0 unchanged=2" in second.output
 
     out = tmp_path / "schulden.csv"
-    exported = runner.invoke(app, ["export", "--user-id", "79424", "--status", "LOCKED",
-                                   "--output", str(out)])
+    exported = runner.invoke(
+        app, ["export", "--user-id", "79424", "--status", "LOCKED", "--output", str(out)]
+    )
     assert exported.exit_code == 0, exported.output
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
-    rows = {r["Bestell-ID"]: r for r in csv.DictReader(
-        io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";")}
+    rows = {
+        r["Bestell-ID"]: r
+        for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";")
+    }
     assert set(rows) == {"B-1", "B-2"}
     assert rows["B-1"]["Kunde"] == "Jürgen Groß" and rows["B-1"]["Betrag"] == "49,90"
     assert rows["B-2"]["Kunde"] == "'@Evil"
@@ -60,10 +68,14 @@ def test_cli_imports_a_list_once_and_exports_it_for_excel(database: str, tmp_pat
 def test_cli_rejects_a_bad_file_with_the_row_report_and_exit_code_1(
     database: str, tmp_path: Path
 ) -> None:
-    listing = write(tmp_path, "bad.csv", f"{HEADER}\n"
-                    "B-1;79424;49,90;EUR;N;S 1;10969;Berlin;DE;\n"
-                    "B-2;79424;zwölf;EUR;N;S 1;10969;Berlin;DE;\n"
-                    "B-1;79424;49,90;EUR;N;S 1;10969;Berlin;DE;\n")
+    listing = write(
+        tmp_path,
+        "bad.csv",
+        f"{HEADER}\n"
+        "B-1;79424;49,90;EUR;N;S 1;10969;Berlin;DE;\n"
+        "B-2;79424;zwölf;EUR;N;S 1;10969;Berlin;DE;\n"
+        "B-1;79424;49,90;EUR;N;S 1;10969;Berlin;DE;\n",
+    )
     result = runner.invoke(app, ["import", listing])
     assert result.exit_code == 1
     assert "line 3: amount:" in result.output

@@ -31,8 +31,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _key(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([*CLI, "keys", "create", *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [*CLI, "keys", "create", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -40,8 +46,13 @@ def _key(env: dict[str, str], *args: str) -> str:
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], subprocess.Popen[str]]]:
     env = _env(tmp_path)
     port = _free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--demo"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -67,8 +78,13 @@ def test_keys_are_printed_once_as_the_last_line_and_stored_hashed(tmp_path: Path
     assert token.startswith("dc_") and len(token) > 40
     data = (tmp_path / "served.sqlite").read_bytes()
     assert token.encode() not in data
-    refused = subprocess.run([*CLI, "keys", "create", "--role", "vendor"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [*CLI, "keys", "create", "--role", "vendor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode != 0 and "user-id" in refused.stderr
 
 
@@ -80,15 +96,21 @@ def test_a_served_process_runs_the_demo_and_the_play_flow(
     support = _key(env, "--role", "support", "--name", "anna")
     with httpx.Client(base_url=base, timeout=10) as client:
         assert client.get("/readyz").status_code == 200
-        own = client.get("/api/v1/cases/B-2024-000123",
-                         headers={"Authorization": f"Bearer {vendor}"}).json()
+        own = client.get(
+            "/api/v1/cases/B-2024-000123", headers={"Authorization": f"Bearer {vendor}"}
+        ).json()
         assert (own["user_id"], own["status"]) == (79424, "LOCKED")
-        played = client.post("/api/v1/cases/B-2024-000123/start", json={},
-                             headers={"Authorization": f"Bearer {vendor}"})
+        played = client.post(
+            "/api/v1/cases/B-2024-000123/start",
+            json={},
+            headers={"Authorization": f"Bearer {vendor}"},
+        )
         assert played.status_code == 200 and played.json()["status"] == "RUNNING"
-        failed = client.get("/api/v1/cases/B-2024-000201",
-                            headers={"Authorization": f"Bearer {support}"}).json()
+        failed = client.get(
+            "/api/v1/cases/B-2024-000201", headers={"Authorization": f"Bearer {support}"}
+        ).json()
         assert failed["status"] == "FAILED" and failed["errors"]
-        hidden = client.get("/api/v1/cases/B-2024-000201",
-                            headers={"Authorization": f"Bearer {vendor}"})
+        hidden = client.get(
+            "/api/v1/cases/B-2024-000201", headers={"Authorization": f"Bearer {vendor}"}
+        )
         assert hidden.status_code == 404

@@ -37,10 +37,14 @@ def env_for(database_url: str, overrides: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def ack(order_id: str, kind: str, message_id: str | None = None,
-        **extra: Any) -> dict[str, Any]:
-    return {"message_id": message_id or str(uuid.uuid4()), "type": kind, "order_id": order_id,
-            "at": datetime.now(tz=UTC).isoformat(), **extra}
+def ack(order_id: str, kind: str, message_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "message_id": message_id or str(uuid.uuid4()),
+        "type": kind,
+        "order_id": order_id,
+        "at": datetime.now(tz=UTC).isoformat(),
+        **extra,
+    }
 
 
 class Diagonal:
@@ -48,8 +52,9 @@ class Diagonal:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                      max_in_flight_requests_per_connection=1)
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", max_in_flight_requests_per_connection=1
+        )
 
     def send(self, message: dict[str, Any] | bytes, key: str | None = None) -> None:
         value = message if isinstance(message, bytes) else json.dumps(message).encode()
@@ -64,15 +69,21 @@ class Diagonal:
         self.producer.close(timeout=5)
 
 
-def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool],
-               timeout: float = 30.0) -> list[Any]:
+def read_topic(
+    bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool], timeout: float = 30.0
+) -> list[Any]:
     """All records of ``topic`` from the beginning, reading until ``until(records)`` holds
     (or the timeout passes). Records in partition order, partitions in turn."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
     try:
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         records: list[Any] = []
@@ -87,8 +98,9 @@ def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool]
         consumer.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.2) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

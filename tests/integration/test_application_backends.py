@@ -43,7 +43,10 @@ def test_a_case_survives_a_restart_with_its_whole_history(
     events = [e.event for e in second.cases.history("B-1", SUPPORT)]
     assert events == ["Locked", "DunningStarted", "Blocked"]
     assert [e.actor["role"] for e in second.cases.history("B-1", SUPPORT)] == [
-        "system", "vendor", "support"]
+        "system",
+        "vendor",
+        "support",
+    ]
 
 
 def test_admitting_the_same_order_twice_is_idempotent_and_different_data_conflicts(
@@ -86,8 +89,7 @@ def _count_events(database_url: str, table: str) -> int:
         return int(row[0])
 
 
-@pytest.mark.parametrize("statement", ["DELETE FROM {table}",
-                                       "UPDATE {table} SET state = state"])
+@pytest.mark.parametrize("statement", ["DELETE FROM {table}", "UPDATE {table} SET state = state"])
 def test_the_database_refuses_to_delete_or_rewrite_stored_events(
     database_url: str, make_container: Callable[..., Container], statement: str
 ) -> None:
@@ -99,12 +101,16 @@ def test_the_database_refuses_to_delete_or_rewrite_stored_events(
     before = _count_events(database_url, table)
     if database_url.startswith("sqlite"):
         path = database_url.split("sqlite:///", 1)[1]
-        with sqlite3.connect(path) as conn, pytest.raises(sqlite3.DatabaseError,
-                                                          match="append-only"):
+        with (
+            sqlite3.connect(path) as conn,
+            pytest.raises(sqlite3.DatabaseError, match="append-only"),
+        ):
             conn.execute(statement)
     else:
-        with psycopg.connect(database_url) as conn, pytest.raises(psycopg.Error,
-                                                                  match="append-only"):
+        with (
+            psycopg.connect(database_url) as conn,
+            pytest.raises(psycopg.Error, match="append-only"),
+        ):
             conn.execute(statement)
     assert _count_events(database_url, table) == before == 2
     assert container.cases.get_case("B-1", SUPPORT).status is Status.CANCELLED
@@ -121,7 +127,8 @@ def test_postgres_refuses_truncate_of_the_stored_events(
 
 
 def test_a_conflict_that_outlasts_the_retries_is_a_concurrent_modification(
-    database_url: str, make_container: Callable[..., Container],
+    database_url: str,
+    make_container: Callable[..., Container],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     container = make_container(database_url, max_command_attempts=3)

@@ -29,9 +29,11 @@ def test_twenty_threads_on_one_case_leave_a_legal_history_and_the_losers_get_409
     vendor = container.keys.create(Role.VENDOR, user_id=79424)
     client = TestClient(create_app(container))
     requests = [
-        ("start", vendor, {}), ("start", support, {}), ("block", support, {"reason": "p"}),
-        ("cancel", vendor, {"reason": "s"}), ("mark-paid", support, {"reason": "b",
-                                                                    "reference": "r"}),
+        ("start", vendor, {}),
+        ("start", support, {}),
+        ("block", support, {"reason": "p"}),
+        ("cancel", vendor, {"reason": "s"}),
+        ("mark-paid", support, {"reason": "b", "reference": "r"}),
     ] * 4
     barrier = threading.Barrier(len(requests))
     answers: list[int] = []
@@ -39,8 +41,9 @@ def test_twenty_threads_on_one_case_leave_a_legal_history_and_the_losers_get_409
 
     def send(path: str, token: str, body: dict[str, str]) -> None:
         barrier.wait()
-        response = client.post(f"/api/v1/cases/B-1/{path}", json=body,
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            f"/api/v1/cases/B-1/{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
         with lock:
             answers.append(response.status_code)
         if response.status_code == 409:
@@ -60,8 +63,12 @@ def test_twenty_threads_on_one_case_leave_a_legal_history_and_the_losers_get_409
     # The history is a legal sequence: each step starts where the last ended, by the rules.
     for earlier, later in itertools.pairwise(history):
         assert later.from_status == earlier.to_status
-        command = {"DunningStarted": Command.START, "Blocked": Command.BLOCK,
-                   "Cancelled": Command.CANCEL, "Paid": Command.MARK_PAID}[later.event]
+        command = {
+            "DunningStarted": Command.START,
+            "Blocked": Command.BLOCK,
+            "Cancelled": Command.CANCEL,
+            "Paid": Command.MARK_PAID,
+        }[later.event]
         role = Role(later.actor["role"])
         assert later.from_status in TRANSITIONS[command][role]
     final = container.cases.get_case("B-1", SUPPORT)

@@ -27,8 +27,9 @@ SUPPORT = Actor.support("anna")
 
 
 @pytest.fixture
-def service(pg_url: str, kafka_bootstrap: str,
-            make_container: Callable[..., Container]) -> Iterator[Container]:
+def service(
+    pg_url: str, kafka_bootstrap: str, make_container: Callable[..., Container]
+) -> Iterator[Container]:
     container = make_container(pg_url, **kafka_overrides(kafka_bootstrap))
     container.start_workers()
     yield container
@@ -42,9 +43,16 @@ def diagonal(service: Container, kafka_bootstrap: str) -> Iterator[Diagonal]:
 
 
 def admit_running(container: Container, order_id: str, user_id: int = 79424) -> None:
-    container.cases.admit(Admission(order_id, user_id, Decimal("49.90"), "EUR",
-                                    Debtor("Jana Schäfer", "Lindenstraße 12", "10969",
-                                           "Berlin", "DE")), INTAKE)
+    container.cases.admit(
+        Admission(
+            order_id,
+            user_id,
+            Decimal("49.90"),
+            "EUR",
+            Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE"),
+        ),
+        INTAKE,
+    )
     container.cases.start_dunning(order_id, Actor.vendor(user_id))
 
 
@@ -53,8 +61,11 @@ def status(container: Container, order_id: str) -> Status:
 
 
 def diagonal_events(container: Container, order_id: str) -> list[Any]:
-    return [e for e in container.cases.events.get(case_id_for(order_id))
-            if isinstance(e, DunningCase.Event) and e.actor.role is Role.DIAGONAL]
+    return [
+        e
+        for e in container.cases.events.get(case_id_for(order_id))
+        if isinstance(e, DunningCase.Event) and e.actor.role is Role.DIAGONAL
+    ]
 
 
 def test_started_case_is_handed_over_when_diagonal_answers_received(
@@ -66,8 +77,11 @@ def test_started_case_is_handed_over_when_diagonal_answers_received(
         bodies = [json.loads(r.value) for r in records]
         return [b for b in bodies if b["order_id"] == "K-1001" and b["type"] == "handover"]
 
-    records = read_topic(kafka_bootstrap, service.settings.kafka_topic_handover,
-                         until=lambda rs: bool(handover_for(rs)))
+    records = read_topic(
+        kafka_bootstrap,
+        service.settings.kafka_topic_handover,
+        until=lambda rs: bool(handover_for(rs)),
+    )
     [handover] = handover_for(records)
     assert handover["debtor"]["postal_code"] == "10969"
     assert handover["amount"] == "49.90" and handover["user_id"] == 79424
@@ -75,8 +89,9 @@ def test_started_case_is_handed_over_when_diagonal_answers_received(
 
     diagonal.send(ack("K-1001", "received", in_reply_to=handover["message_id"]))
     diagonal.flush()
-    wait_until(lambda: status(service, "K-1001") == Status.HANDED_OVER, 30,
-               "the case to be HANDED_OVER")
+    wait_until(
+        lambda: status(service, "K-1001") == Status.HANDED_OVER, 30, "the case to be HANDED_OVER"
+    )
 
     # ... and in both views (read through the public API).
     support = service.keys.create(Role.SUPPORT, name="t")
@@ -84,33 +99,47 @@ def test_started_case_is_handed_over_when_diagonal_answers_received(
     client = TestClient(create_app(service))
 
     def listed_status(path: str, token: str) -> str | None:
-        body = client.get(path, params={"order_id": "K-1001"},
-                          headers={"Authorization": f"Bearer {token}"}).json()
+        body = client.get(
+            path, params={"order_id": "K-1001"}, headers={"Authorization": f"Bearer {token}"}
+        ).json()
         return body["items"][0]["status"] if body.get("items") else None
 
-    wait_until(lambda: listed_status("/api/v1/support/cases", support) == "HANDED_OVER", 15,
-               "the support view to show HANDED_OVER")
-    wait_until(lambda: listed_status("/api/v1/vendor/cases", vendor) == "HANDED_OVER", 15,
-               "the vendor view to show HANDED_OVER")
+    wait_until(
+        lambda: listed_status("/api/v1/support/cases", support) == "HANDED_OVER",
+        15,
+        "the support view to show HANDED_OVER",
+    )
+    wait_until(
+        lambda: listed_status("/api/v1/vendor/cases", vendor) == "HANDED_OVER",
+        15,
+        "the vendor view to show HANDED_OVER",
+    )
 
     # The vendor's first case at Diagonal opens portal access: exactly one message.
-    portal = read_topic(kafka_bootstrap, service.settings.kafka_topic_portal_access,
-                        until=lambda rs: len(rs) >= 1, timeout=15)
+    portal = read_topic(
+        kafka_bootstrap,
+        service.settings.kafka_topic_portal_access,
+        until=lambda rs: len(rs) >= 1,
+        timeout=15,
+    )
     assert [json.loads(r.value)["user_id"] for r in portal] == [79424]
     access_path = "/api/v1/support/vendors/79424/collection-access"
 
     def access() -> dict[str, Any]:
         body: dict[str, Any] = client.get(
-            access_path, headers={"Authorization": f"Bearer {support}"}).json()
+            access_path, headers={"Authorization": f"Bearer {support}"}
+        ).json()
         return body
 
-    wait_until(lambda: (access().get("portal_access_message") or {}).get("sent_at")
-               is not None, 15, "collection access to show the sent portal-access message")
+    wait_until(
+        lambda: (access().get("portal_access_message") or {}).get("sent_at") is not None,
+        15,
+        "collection access to show the sent portal-access message",
+    )
     shown = access()
     assert shown["portal_access"] and shown["since"] is not None
     assert shown["portal_access_message"]["order_id"] == "K-1001"
-    assert shown["portal_access_message"]["message_id"] == json.loads(portal[0].value)[
-        "message_id"]
+    assert shown["portal_access_message"]["message_id"] == json.loads(portal[0].value)["message_id"]
 
 
 def test_the_same_ack_a_hundred_times_is_applied_once(
@@ -122,8 +151,9 @@ def test_the_same_ack_a_hundred_times_is_applied_once(
         diagonal.send(same)
     diagonal.send(ack("K-2001", "received", message_id="marker"))  # the end of the stream
     diagonal.flush()
-    wait_until(lambda: len(diagonal_events(service, "K-2001")) >= 2, 30,
-               "the marker ack to be recorded")
+    wait_until(
+        lambda: len(diagonal_events(service, "K-2001")) >= 2, 30, "the marker ack to be recorded"
+    )
     events = diagonal_events(service, "K-2001")
     assert [e.actor.id for e in events] == [same["message_id"], "marker"]
     assert isinstance(events[0], DunningCase.HandedToCollection)
@@ -138,8 +168,9 @@ def test_received_after_cancellation_is_recorded_and_the_case_stays_cancelled(
     service.cases.cancel("K-3001", SUPPORT, "Bestellung storniert")
     diagonal.send(ack("K-3001", "received"))
     diagonal.flush()
-    wait_until(lambda: len(diagonal_events(service, "K-3001")) == 1, 30,
-               "the late ack to be recorded")
+    wait_until(
+        lambda: len(diagonal_events(service, "K-3001")) == 1, 30, "the late ack to be recorded"
+    )
     [late] = diagonal_events(service, "K-3001")
     assert isinstance(late, DunningCase.AckRecorded)
     assert status(service, "K-3001") == Status.CANCELLED
@@ -156,10 +187,14 @@ def test_malformed_and_unknown_acks_go_to_the_dlq_and_the_consumer_goes_on(
     diagonal.send(ack("K-4001", "received"))
     diagonal.flush()
 
-    dlq = read_topic(kafka_bootstrap, service.settings.kafka_topic_acks_dlq,
-                     until=lambda rs: len(rs) >= 4)
+    dlq = read_topic(
+        kafka_bootstrap, service.settings.kafka_topic_acks_dlq, until=lambda rs: len(rs) >= 4
+    )
     reasons = sorted(dict(r.headers)["reason"].decode() for r in dlq)
     assert reasons == ["invalid_json", "missing_field", "unknown_order", "unknown_type"]
     assert b"{not json" in [r.value for r in dlq]  # the original value is kept
-    wait_until(lambda: status(service, "K-4001") == Status.HANDED_OVER, 30,
-               "the valid ack after the bad ones to be applied")
+    wait_until(
+        lambda: status(service, "K-4001") == Status.HANDED_OVER,
+        30,
+        "the valid ack after the bad ones to be applied",
+    )

@@ -49,15 +49,25 @@ def debtor(i: int) -> Debtor:
 
 
 def admit(container: Container, order_ids: list[str]) -> None:
-    container.cases.admit_many([Admission(o, 1000 + i % 7, Decimal("10.00"), "EUR",
-                                          debtor(i)) for i, o in enumerate(order_ids)], INTAKE)
+    container.cases.admit_many(
+        [
+            Admission(o, 1000 + i % 7, Decimal("10.00"), "EUR", debtor(i))
+            for i, o in enumerate(order_ids)
+        ],
+        INTAKE,
+    )
 
 
 def applied_acks(container: Container, order_ids: list[str]) -> dict[str, list[str]]:
     """Per order, the message ids of the acks stored in its event stream, in order."""
-    return {o: [e.actor.id for e in container.cases.events.get(case_id_for(o))
-                if isinstance(e, DunningCase.Event) and e.actor.role is Role.DIAGONAL]
-            for o in order_ids}
+    return {
+        o: [
+            e.actor.id
+            for e in container.cases.events.get(case_id_for(o))
+            if isinstance(e, DunningCase.Event) and e.actor.role is Role.DIAGONAL
+        ]
+        for o in order_ids
+    }
 
 
 def count_applied(container: Container, order_ids: list[str]) -> int:
@@ -67,8 +77,11 @@ def count_applied(container: Container, order_ids: list[str]) -> int:
 def start_consumer(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "debtcases.cli", "consume", *extra],
-        env={**os.environ, **env}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -85,8 +98,9 @@ class AckStream(threading.Thread):
     """Sends ``per_order`` unique acks per order in rounds, re-sending the previous round
     as duplicates (what a broker's redelivery looks like)."""
 
-    def __init__(self, bootstrap: str, topic: str, order_ids: list[str], per_order: int,
-                 pause: float) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, order_ids: list[str], per_order: int, pause: float
+    ) -> None:
         super().__init__(daemon=True)
         self.diagonal = Diagonal(bootstrap, topic)
         self.order_ids, self.per_order, self.pause = order_ids, per_order, pause
@@ -118,8 +132,9 @@ def test_a_consumer_killed_at_random_moments_applies_every_ack_exactly_once(
     admit(container, orders)
     env = env_for(pg_url, overrides)
 
-    stream = AckStream(kafka_bootstrap, overrides["kafka_topic_acks"], orders, per_order=10,
-                       pause=2.5)  # a ~25 s stream: every kill lands mid-stream
+    stream = AckStream(
+        kafka_bootstrap, overrides["kafka_topic_acks"], orders, per_order=10, pause=2.5
+    )  # a ~25 s stream: every kill lands mid-stream
     stream.start()
     rng = random.Random(4)
     progress = []
@@ -134,8 +149,11 @@ def test_a_consumer_killed_at_random_moments_applies_every_ack_exactly_once(
 
     consumer = start_consumer(env, "--instance-id", "kill-test")
     try:
-        wait_until(lambda: count_applied(container, orders) >= 2000, 120,
-                   f"all 2000 acks applied (progress across kills: {progress})")
+        wait_until(
+            lambda: count_applied(container, orders) >= 2000,
+            120,
+            f"all 2000 acks applied (progress across kills: {progress})",
+        )
         time.sleep(2)  # anything doubled would show up now
     finally:
         stop_process(consumer)
@@ -160,17 +178,20 @@ def test_when_one_of_two_consumers_dies_the_other_takes_over_its_partitions(
 
     first = start_consumer(env, "--client-id", "first")
     second = start_consumer(env, "--client-id", "second")
-    stream = AckStream(kafka_bootstrap, overrides["kafka_topic_acks"], orders, per_order=10,
-                       pause=0.8)
+    stream = AckStream(
+        kafka_bootstrap, overrides["kafka_topic_acks"], orders, per_order=10, pause=0.8
+    )
     try:
         stream.start()
-        wait_until(lambda: count_applied(container, orders) >= 300, 60,
-                   "both consumers to be under way")
+        wait_until(
+            lambda: count_applied(container, orders) >= 300, 60, "both consumers to be under way"
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         stream.join(60)
-        wait_until(lambda: count_applied(container, orders) >= 1500, 90,
-                   "the survivor to apply the rest")
+        wait_until(
+            lambda: count_applied(container, orders) >= 1500, 90, "the survivor to apply the rest"
+        )
         time.sleep(2)
         assert second.poll() is None, "the surviving consumer died"
     finally:
@@ -200,15 +221,23 @@ class PrivateBroker:
             controller = _free_port()
             if controller != port:
                 break
-        self.env = {**os.environ, "DEBTCASES_TEST_KAFKA_PORT": str(port),
-                    "DEBTCASES_TEST_KAFKA_CONTROLLER_PORT": str(controller),
-                    "DEBTCASES_TEST_SERVICES_STATE_DIR": str(state_dir),
-                    "DEBTCASES_KAFKA_HEAP": "384m"}
+        self.env = {
+            **os.environ,
+            "DEBTCASES_TEST_KAFKA_PORT": str(port),
+            "DEBTCASES_TEST_KAFKA_CONTROLLER_PORT": str(controller),
+            "DEBTCASES_TEST_SERVICES_STATE_DIR": str(state_dir),
+            "DEBTCASES_KAFKA_HEAP": "384m",
+        }
         self.bootstrap = f"127.0.0.1:{port}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run(["bash", SERVICES_SH, *args], env=self.env, check=True, timeout=150,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["bash", SERVICES_SH, *args],
+            env=self.env,
+            check=True,
+            timeout=150,
+            stdout=subprocess.DEVNULL,
+        )
 
     def start(self) -> None:
         self._run("kafka-start")
@@ -242,16 +271,18 @@ def test_a_broker_outage_loses_no_outgoing_message_and_keeps_each_orders_order(
     publisher.start()
     try:
         for o in orders:
-            container.cases.start_dunning(o, Actor.vendor(container.cases.get_case(
-                o, SUPPORT).user_id))
+            container.cases.start_dunning(
+                o, Actor.vendor(container.cases.get_case(o, SUPPORT).user_id)
+            )
         wait_until(lambda: publisher.published >= 10, 30, "publishing to be under way")
 
         private_broker.stop(keep_data=True)
         for i, o in enumerate(orders):  # the stream goes on while the broker is away
             container.cases.correct_address(o, SUPPORT, debtor(i + 100), "Umzug")
             container.cases.cancel(o, SUPPORT, "storniert")
-        wait_until(lambda: outbox.backlog() > 0 and processor.position > 0, 30,
-                   "a backlog to build up")
+        wait_until(
+            lambda: outbox.backlog() > 0 and processor.position > 0, 30, "a backlog to build up"
+        )
         time.sleep(2)
         backlog_during_outage = outbox.backlog()
         private_broker.start()
@@ -270,9 +301,12 @@ def test_a_broker_outage_loses_no_outgoing_message_and_keeps_each_orders_order(
     assert sum(len(v) for v in expected.values()) == 3 * len(orders)
 
     wanted = {m for ids in expected.values() for m in ids}
-    records = read_topic(private_broker.bootstrap, overrides["kafka_topic_handover"],
-                         until=lambda rs: wanted <= {json.loads(r.value)["message_id"]
-                                                     for r in rs}, timeout=60)
+    records = read_topic(
+        private_broker.bootstrap,
+        overrides["kafka_topic_handover"],
+        until=lambda rs: wanted <= {json.loads(r.value)["message_id"] for r in rs},
+        timeout=60,
+    )
     seen: dict[str, list[str]] = defaultdict(list)
     for record in records:  # per partition in offset order; an order lives in one partition
         body = json.loads(record.value)

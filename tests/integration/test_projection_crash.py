@@ -24,7 +24,10 @@ def _project(url: str, batch_size: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DEBTCASES_DATABASE_URL": url}
     return subprocess.Popen(
         [sys.executable, "-m", "debtcases.cli", "project", "--batch-size", str(batch_size)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -42,8 +45,13 @@ def test_a_killed_projection_process_resumes_exactly_once(
     app, views = container.cases, container.views
     order_ids = [f"K-{i:05d}" for i in range(3000)]
     for i in range(0, len(order_ids), 500):
-        app.admit_many([Admission(o, 70000 + int(o[2:]) % 7, Decimal("12.00"), "EUR", DEBTOR)
-                        for o in order_ids[i:i + 500]], Actor.system("intake"))
+        app.admit_many(
+            [
+                Admission(o, 70000 + int(o[2:]) % 7, Decimal("12.00"), "EUR", DEBTOR)
+                for o in order_ids[i : i + 500]
+            ],
+            Actor.system("intake"),
+        )
     for o in order_ids[::3]:
         app.start_dunning(o, SUPPORT, "los")
     head = app.recorder.max_notification_id()
@@ -51,8 +59,11 @@ def test_a_killed_projection_process_resumes_exactly_once(
 
     first = _project(pg_url, batch_size=25)
     try:
-        _wait(lambda: 0 < min(views.positions().values()) < head, 60,  # type: ignore[union-attr]
-              "the projection to start")
+        _wait(
+            lambda: 0 < min(views.positions().values()) < head,
+            60,  # type: ignore[union-attr]
+            "the projection to start",
+        )
         time.sleep(0.3)
         first.send_signal(signal.SIGKILL)
         first.wait(10)

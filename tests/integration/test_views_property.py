@@ -25,30 +25,50 @@ GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Jana Schäfer", "Lindenstraße", "10969", "Berlin", "DE")  # no house number
 START = datetime(2024, 1, 20, 9, 0, tzinfo=UTC)
 
-OPS = ("start_vendor", "start_support", "hand_over", "cancel_vendor", "cancel_support",
-       "block", "unblock", "mark_paid", "correct_good", "correct_bad", "ack_received",
-       "ack_rejected", "ack_closed", "ack_duplicate")
+OPS = (
+    "start_vendor",
+    "start_support",
+    "hand_over",
+    "cancel_vendor",
+    "cancel_support",
+    "block",
+    "unblock",
+    "mark_paid",
+    "correct_good",
+    "correct_bad",
+    "ack_received",
+    "ack_rejected",
+    "ack_closed",
+    "ack_duplicate",
+)
 
 # Starting is the gate to most of the lifecycle: draw it more often.
-op = st.one_of(st.sampled_from(("start_vendor", "start_support", "hand_over")),
-               st.sampled_from(OPS))
-commands = st.lists(st.tuples(op, st.integers(0, 3), st.integers(0, 40)),
-                    min_size=1, max_size=30)
+op = st.one_of(
+    st.sampled_from(("start_vendor", "start_support", "hand_over")), st.sampled_from(OPS)
+)
+commands = st.lists(st.tuples(op, st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=30)
 admissions = st.lists(
     st.tuples(st.sampled_from(VENDORS), st.booleans(), st.integers(0, 120)),
-    min_size=1, max_size=4,
+    min_size=1,
+    max_size=4,
 )
 
 
-def _run(container: Container, prefix: str, cases: list[tuple[int, bool, int]],
-         history: list[tuple[str, int, int]]) -> tuple[list[str], int | None]:
+def _run(
+    container: Container,
+    prefix: str,
+    cases: list[tuple[int, bool, int]],
+    history: list[tuple[str, int, int]],
+) -> tuple[list[str], int | None]:
     app = container.cases
     order_ids = [f"{prefix}-{i}" for i in range(len(cases))]
     last: int | None = None
     for i, (vendor, good, day) in enumerate(cases):
-        out = app.admit(Admission(order_ids[i], vendor, Decimal("10.50") + i, "EUR",
-                                  GOOD if good else BAD), Actor.system("intake"),
-                        now=START + timedelta(days=day))
+        out = app.admit(
+            Admission(order_ids[i], vendor, Decimal("10.50") + i, "EUR", GOOD if good else BAD),
+            Actor.system("intake"),
+            now=START + timedelta(days=day),
+        )
         last = out.position or last
     acks: list[str] = []
     for step, (op, index, hours) in enumerate(history):
@@ -73,15 +93,20 @@ def _run(container: Container, prefix: str, cases: list[tuple[int, bool, int]],
             elif op == "mark_paid":
                 out = app.mark_paid(order_id, SUPPORT, "bezahlt", f"REF-{step}", now=now)
             elif op in ("correct_good", "correct_bad"):
-                out = app.correct_address(order_id, SUPPORT,
-                                          GOOD if op == "correct_good" else BAD, "neu", now=now)
+                out = app.correct_address(
+                    order_id, SUPPORT, GOOD if op == "correct_good" else BAD, "neu", now=now
+                )
             else:
-                kind = {"ack_received": "received", "ack_rejected": "rejected",
-                        "ack_closed": "closed"}.get(op, "received")
+                kind = {
+                    "ack_received": "received",
+                    "ack_rejected": "rejected",
+                    "ack_closed": "closed",
+                }.get(op, "received")
                 message = acks[-1] if op == "ack_duplicate" and acks else f"m-{prefix}-{step}"
                 acks.append(message)
-                out = app.apply_ack(order_id, kind=kind, message_id=message,
-                                    errors=["Adresse unbekannt"], now=now)
+                out = app.apply_ack(
+                    order_id, kind=kind, message_id=message, errors=["Adresse unbekannt"], now=now
+                )
         except DomainError:
             continue
         last = out.position or last
@@ -116,9 +141,11 @@ def test_every_view_row_equals_the_fold_of_the_event_streams(
     container = make_container(database_url, run_workers=True)
     all_orders: list[str] = []
 
-    @settings(max_examples=25, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                     HealthCheck.too_slow])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(cases=admissions, history=commands)
     def check(cases: list[tuple[int, bool, int]], history: list[tuple[str, int, int]]) -> None:
         order_ids, last = _run(container, uuid.uuid4().hex[:8], cases, history)

@@ -29,8 +29,13 @@ def test_rebuild_while_serving_gives_identical_rows(
     assert views is not None
     v: Any = views
     order_ids = [f"R-{i:04d}" for i in range(600)]
-    app.admit_many([Admission(o, 79424 + i % 3, Decimal("5.00"), "EUR", DEBTOR)
-                    for i, o in enumerate(order_ids)], Actor.system("intake"))
+    app.admit_many(
+        [
+            Admission(o, 79424 + i % 3, Decimal("5.00"), "EUR", DEBTOR)
+            for i, o in enumerate(order_ids)
+        ],
+        Actor.system("intake"),
+    )
     before = v.recorder.generations()
     stop = threading.Event()
     failures: list[BaseException] = []

@@ -31,9 +31,13 @@ def admit(cases: DunningCases, order_id: str = "B-1", debtor: Debtor = GOOD) -> 
 
 def test_every_status_has_the_product_label() -> None:
     assert {s.value: s.label for s in Status} == {
-        "LOCKED": "Gesperrt", "RUNNING": "Laufend", "FAILED": "Failed",
-        "HANDED_OVER": "Ans Inkasso übergeben", "CANCELLED": "Gekündigt",
-        "BLOCKED": "Blockiert", "PAID": "Bezahlt",
+        "LOCKED": "Gesperrt",
+        "RUNNING": "Laufend",
+        "FAILED": "Failed",
+        "HANDED_OVER": "Ans Inkasso übergeben",
+        "CANCELLED": "Gekündigt",
+        "BLOCKED": "Blockiert",
+        "PAID": "Bezahlt",
     }
     assert set(LABELS) == set(Status)
 
@@ -158,8 +162,13 @@ def test_handover_check_names_what_diagonal_is_missing(
 
 
 def test_handover_check_passes_complete_data_for_each_served_country() -> None:
-    for debtor in (GOOD, Debtor("A", "Hauptplatz 1", "8010", "Graz", "AT"),
-                   Debtor("A", "Bahnhofstrasse 5", "8001", "Zürich", "CH")):
+    for debtor in (
+        GOOD,
+        Debtor("A", "Hauptplatz 1", "8010", "Graz", "AT"),
+        Debtor("A", "Bahnhofstrasse 5", "8001", "Zürich", "CH"),
+    ):
         assert handover_errors(debtor, Decimal("0.01")) == []
-    assert handover_errors(Debtor("A", "Weg 1", "75001", "Paris", "FR"), Decimal(1),
-                           ["DE", "FR"]) == []
+    assert (
+        handover_errors(Debtor("A", "Weg 1", "75001", "Paris", "FR"), Decimal(1), ["DE", "FR"])
+        == []
+    )

@@ -18,8 +18,15 @@ from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
 from debtcases.domain.statuses import Status
 
-L, R, F, H, C, B, P = (Status.LOCKED, Status.RUNNING, Status.FAILED, Status.HANDED_OVER,
-                       Status.CANCELLED, Status.BLOCKED, Status.PAID)
+L, R, F, H, C, B, P = (
+    Status.LOCKED,
+    Status.RUNNING,
+    Status.FAILED,
+    Status.HANDED_OVER,
+    Status.CANCELLED,
+    Status.BLOCKED,
+    Status.PAID,
+)
 OPEN = {L, R, F, H}
 # The rules, written out again independently of src/: command -> role -> from-statuses.
 MODEL_RULES: dict[str, dict[str, set[Status]]] = {
@@ -75,8 +82,12 @@ class DunningMachine(RuleBasedStateMachine):
         self.model[order_id] = ModelCase(valid)
 
     @precondition(lambda self: self.model)
-    @rule(data=st.data(), command=st.sampled_from(sorted(MODEL_RULES)),
-          who=st.sampled_from(sorted(ACTORS)), fix_to=st.booleans())
+    @rule(
+        data=st.data(),
+        command=st.sampled_from(sorted(MODEL_RULES)),
+        who=st.sampled_from(sorted(ACTORS)),
+        fix_to=st.booleans(),
+    )
     def command(self, data: st.DataObject, command: str, who: str, fix_to: bool) -> None:
         order_id = data.draw(st.sampled_from(sorted(self.model)))
         case = self.model[order_id]
@@ -90,7 +101,8 @@ class DunningMachine(RuleBasedStateMachine):
             "unblock": lambda: self.app.unblock(order_id, actor, "r"),
             "mark_paid": lambda: self.app.mark_paid(order_id, actor, "r", "ref"),
             "correct_address": lambda: self.app.correct_address(
-                order_id, actor, GOOD if fix_to else BAD, "r"),
+                order_id, actor, GOOD if fix_to else BAD, "r"
+            ),
         }[command]
         role = actor.role.value
         allowed = MODEL_RULES[command].get(role)
@@ -127,14 +139,18 @@ class DunningMachine(RuleBasedStateMachine):
             case.valid = fix_to
 
     @precondition(lambda self: self.model)
-    @rule(data=st.data(), kind=st.sampled_from(["received", "rejected", "closed"]),
-          message=st.sampled_from(["m1", "m2", "m3", "m4"]))
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(["received", "rejected", "closed"]),
+        message=st.sampled_from(["m1", "m2", "m3", "m4"]),
+    )
     def diagonal_ack(self, data: st.DataObject, kind: str, message: str) -> None:
         order_id = data.draw(st.sampled_from(sorted(self.model)))
         case = self.model[order_id]
         message_id = f"{order_id}-{message}"
-        outcome = self.app.apply_ack(order_id, kind=kind, message_id=message_id,
-                                     errors=["Adresse unbekannt"])
+        outcome = self.app.apply_ack(
+            order_id, kind=kind, message_id=message_id, errors=["Adresse unbekannt"]
+        )
         if message_id in case.acks:
             assert not outcome.changed
             return
@@ -171,10 +187,8 @@ class DunningMachine(RuleBasedStateMachine):
             if case.status is F and not model.valid:
                 assert case.errors
             vendor_history = self.app.history(order_id, Actor.vendor(OWNERS[order_id]))
-            assert all(e.to_status is not B and e.from_status is not B
-                       for e in vendor_history)
+            assert all(e.to_status is not B and e.from_status is not B for e in vendor_history)
 
 
-DunningMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
-                                            deadline=None)
+DunningMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 TestDunningCaseRules = DunningMachine.TestCase

@@ -27,12 +27,23 @@ def cases() -> DunningCases:
 
 def case_row(order_id: str = "B-1", name: str = "Jana Schäfer", **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "order_id": order_id, "user_id": 79424, "status": "LOCKED", "status_label": "Gesperrt",
-        "amount": "1234.50", "currency": "EUR",
-        "debtor": {"name": name, "street": "Lindenstraße 12", "postal_code": "10969",
-                   "city": "Köln", "country": "DE"},
-        "errors": [], "created_at": datetime(2024, 5, 3, 12, 0, tzinfo=UTC),
-        "updated_at": "2024-05-04T08:30:00+00:00", "version": 1,
+        "order_id": order_id,
+        "user_id": 79424,
+        "status": "LOCKED",
+        "status_label": "Gesperrt",
+        "amount": "1234.50",
+        "currency": "EUR",
+        "debtor": {
+            "name": name,
+            "street": "Lindenstraße 12",
+            "postal_code": "10969",
+            "city": "Köln",
+            "country": "DE",
+        },
+        "errors": [],
+        "created_at": datetime(2024, 5, 3, 12, 0, tzinfo=UTC),
+        "updated_at": "2024-05-04T08:30:00+00:00",
+        "version": 1,
     }
     row.update(overrides)
     return row
@@ -59,7 +70,8 @@ def test_export_starts_with_a_bom_and_german_headers_and_uses_crlf() -> None:
     text = data.decode("utf-8-sig")
     assert text.split("\r\n")[0] == (
         "Bestell-ID;User-ID;Status;Status (Code);Betrag;Währung;Kunde;Straße;PLZ;Ort;Land;"
-        "Fehler;Erstellt am;Geändert am")
+        "Fehler;Erstellt am;Geändert am"
+    )
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
 
 
@@ -75,14 +87,16 @@ def test_export_with_comma_separator_uses_a_decimal_point() -> None:
 
 
 def test_export_joins_the_handover_errors_of_a_failed_case() -> None:
-    row = case_row(status="FAILED", status_label="Failed",
-                   errors=["Straße fehlt.", "Postleitzahl fehlt."])
+    row = case_row(
+        status="FAILED", status_label="Failed", errors=["Straße fehlt.", "Postleitzahl fehlt."]
+    )
     [_, cells] = read_back(exported([row]))
     assert cells[11] == "Straße fehlt. | Postleitzahl fehlt."
 
 
-@pytest.mark.parametrize("dangerous", ["=HYPERLINK(\"http://x\")", "+49 123", "-2+3",
-                                       "@SUM(A1)", "\tcmd", "\rcmd"])
+@pytest.mark.parametrize(
+    "dangerous", ['=HYPERLINK("http://x")', "+49 123", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+)
 def test_export_neutralises_cells_a_spreadsheet_would_run_as_a_formula(dangerous: str) -> None:
     row = case_row(name=dangerous)
     row["debtor"]["city"] = dangerous
@@ -112,11 +126,14 @@ def test_export_streams_in_chunks_without_reading_everything_first() -> None:
 
 
 def test_export_filename_names_the_filters() -> None:
-    assert csvio.export_filename(Role.SUPPORT, user_id=79424, period="2024-05") == \
-        "schulden_79424_2024-05.csv"
-    assert csvio.export_filename(Role.VENDOR, user_id=79424,
-                                 statuses=(Status.LOCKED, Status.RUNNING)) == \
-        "inkasso_79424_locked-running_alle.csv"
+    assert (
+        csvio.export_filename(Role.SUPPORT, user_id=79424, period="2024-05")
+        == "schulden_79424_2024-05.csv"
+    )
+    assert (
+        csvio.export_filename(Role.VENDOR, user_id=79424, statuses=(Status.LOCKED, Status.RUNNING))
+        == "inkasso_79424_locked-running_alle.csv"
+    )
 
 
 # ------------------------------------------------------------------------------ import
@@ -141,8 +158,9 @@ def test_a_comma_separated_export_round_trips_too() -> None:
 
 
 def test_a_windows_1252_file_as_excel_writes_it_is_accepted(cases: DunningCases) -> None:
-    text = (HEADER_DE + "\r\n"
-            "B-7;79424;49,90;EUR;Jürgen Groß;Hauptstraße 5;50667;Köln;DE;Altliste\r\n")
+    text = (
+        HEADER_DE + "\r\nB-7;79424;49,90;EUR;Jürgen Groß;Hauptstraße 5;50667;Köln;DE;Altliste\r\n"
+    )
     report = csvio.import_cases(cases, text.encode("cp1252"), SUPPORT)
     assert report.ok and report.applied and report.created == 1
     case = cases.get_case("B-7", SUPPORT)
@@ -151,8 +169,10 @@ def test_a_windows_1252_file_as_excel_writes_it_is_accepted(cases: DunningCases)
 
 
 def test_utf8_with_and_without_bom_and_english_headers_are_accepted() -> None:
-    text = ("order_id,user_id,amount,currency,name,street,postal_code,city,country\n"
-            "B-8,79424,10.5,,Zoë Ünal,Weg 1,1010,Wien,at\n")
+    text = (
+        "order_id,user_id,amount,currency,name,street,postal_code,city,country\n"
+        "B-8,79424,10.5,,Zoë Ünal,Weg 1,1010,Wien,at\n"
+    )
     for data in (text.encode(), b"\xef\xbb\xbf" + text.encode()):
         parsed = csvio.parse_import(data)
         assert parsed.errors == []
@@ -162,8 +182,10 @@ def test_utf8_with_and_without_bom_and_english_headers_are_accepted() -> None:
 
 
 def test_header_names_match_case_insensitively_and_an_excel_sep_line_is_honoured() -> None:
-    text = ("sep=;\nBESTELL-ID;user id;BETRAG;name;STRASSE;plz;ORT;land\n"
-            "B-9;79424;1.234,56;A;B 1;10969;Berlin;DE\n")
+    text = (
+        "sep=;\nBESTELL-ID;user id;BETRAG;name;STRASSE;plz;ORT;land\n"
+        "B-9;79424;1.234,56;A;B 1;10969;Berlin;DE\n"
+    )
     parsed = csvio.parse_import(text.encode())
     assert parsed.errors == []
     assert parsed.rows[0].admission.amount == Decimal("1234.56")
@@ -186,18 +208,24 @@ def test_one_bad_row_among_many_rejects_the_whole_file_with_its_line(
 
 def test_every_bad_field_is_reported_with_its_line() -> None:
     rows = [
-        "-bad;79424;1;EUR;N;S 1;1;C;DE;",       # order id pattern
-        "B-2;0;1;EUR;N;S 1;1;C;DE;",            # user id not positive
-        "B-3;abc;1;EUR;N;S 1;1;C;DE;",          # user id not a number
-        "B-4;79424;-1;EUR;N;S 1;1;C;DE;",       # negative amount
-        "B-5;79424;1;EURO;N;S 1;1;C;DE;",       # currency
-        "B-6;79424;1;EUR;N;S 1;1;C;DEU;",       # country
-        "B-7;79424;;EUR;N;S 1;1;C;DE;",         # amount missing
+        "-bad;79424;1;EUR;N;S 1;1;C;DE;",  # order id pattern
+        "B-2;0;1;EUR;N;S 1;1;C;DE;",  # user id not positive
+        "B-3;abc;1;EUR;N;S 1;1;C;DE;",  # user id not a number
+        "B-4;79424;-1;EUR;N;S 1;1;C;DE;",  # negative amount
+        "B-5;79424;1;EURO;N;S 1;1;C;DE;",  # currency
+        "B-6;79424;1;EUR;N;S 1;1;C;DEU;",  # country
+        "B-7;79424;;EUR;N;S 1;1;C;DE;",  # amount missing
     ]
     parsed = csvio.parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
     assert [(e.line, e.field) for e in parsed.errors] == [
-        (2, "order_id"), (3, "user_id"), (4, "user_id"), (5, "amount"), (6, "currency"),
-        (7, "country"), (8, "amount")]
+        (2, "order_id"),
+        (3, "user_id"),
+        (4, "user_id"),
+        (5, "amount"),
+        (6, "currency"),
+        (7, "country"),
+        (8, "amount"),
+    ]
     assert parsed.rows == []
 
 
@@ -210,12 +238,15 @@ def test_a_file_with_wrong_columns_is_rejected_at_the_header(cases: DunningCases
     assert not cases.has_case("B-1")
 
 
-@pytest.mark.parametrize("data", [
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-    b"\xff\xfeB\x00e\x00s\x00",
-    HEADER_DE.encode() + b"\nB-1;79424;1;EUR;\x81\x8d;S 1;1;C;DE;\n",
-    HEADER_DE.encode() + b"\nB-1;79424;1;EUR;N\x07;S 1;1;C;DE;\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        b"\xff\xfeB\x00e\x00s\x00",
+        HEADER_DE.encode() + b"\nB-1;79424;1;EUR;\x81\x8d;S 1;1;C;DE;\n",
+        HEADER_DE.encode() + b"\nB-1;79424;1;EUR;N\x07;S 1;1;C;DE;\n",
+    ],
+)
 def test_a_binary_or_undecodable_file_is_rejected_with_a_clear_message(data: bytes) -> None:
     parsed = csvio.parse_import(data)
     assert len(parsed.errors) == 1 and parsed.rows == []
@@ -225,8 +256,10 @@ def test_a_binary_or_undecodable_file_is_rejected_with_a_clear_message(data: byt
 
 
 def test_an_undecodable_byte_is_reported_at_its_line() -> None:
-    data = (HEADER_DE.encode() + b"\nB-1;79424;1;EUR;N;S 1;1;C;DE;\n"
-            b"B-2;79424;1;EUR;\x81\x8d;x;1;C;DE;\n")
+    data = (
+        HEADER_DE.encode() + b"\nB-1;79424;1;EUR;N;S 1;1;C;DE;\n"
+        b"B-2;79424;1;EUR;\x81\x8d;x;1;C;DE;\n"
+    )
     [error] = csvio.parse_import(data).errors
     assert error.line == 3
 
@@ -237,8 +270,12 @@ def test_an_empty_file_and_a_header_without_rows_are_rejected() -> None:
 
 
 def test_an_order_appearing_twice_in_one_file_is_reported_on_the_later_line() -> None:
-    rows = ["B-1;79424;1;EUR;N;S 1;1;C;DE;", "B-2;79424;1;EUR;N;S 1;1;C;DE;", "",
-            "B-1;79424;1;EUR;N;S 1;1;C;DE;"]
+    rows = [
+        "B-1;79424;1;EUR;N;S 1;1;C;DE;",
+        "B-2;79424;1;EUR;N;S 1;1;C;DE;",
+        "",
+        "B-1;79424;1;EUR;N;S 1;1;C;DE;",
+    ]
     parsed = csvio.parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
     [error] = parsed.errors
     assert (error.line, error.field, error.code) == (5, "order_id", "duplicate_order")
@@ -266,8 +303,12 @@ def test_importing_the_same_file_twice_changes_nothing(cases: DunningCases) -> N
 def test_an_order_admitted_with_other_data_is_an_order_conflict_and_nothing_applies(
     cases: DunningCases,
 ) -> None:
-    cases.admit(Admission("B-2", 79424, Decimal("5.00"), "EUR",
-                          Debtor("X", "Y 1", "10969", "Berlin", "DE")), SUPPORT)
+    cases.admit(
+        Admission(
+            "B-2", 79424, Decimal("5.00"), "EUR", Debtor("X", "Y 1", "10969", "Berlin", "DE")
+        ),
+        SUPPORT,
+    )
     report = csvio.import_cases(cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT)
     assert [(e.line, e.code) for e in report.errors] == [(3, "order_conflict")]
     assert "amount" in report.errors[0].message and "debtor" in report.errors[0].message
@@ -275,13 +316,27 @@ def test_an_order_admitted_with_other_data_is_an_order_conflict_and_nothing_appl
 
 
 def test_a_dry_run_reports_what_would_happen_and_changes_nothing(cases: DunningCases) -> None:
-    cases.admit(Admission("B-2", 79424, Decimal("1234.50"), "EUR",
-                          Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Köln", "DE")),
-                SUPPORT)
-    report = csvio.import_cases(cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT,
-                                dry_run=True)
-    assert report.as_dict() == {"dry_run": True, "applied": False, "rows": 2, "created": 1,
-                                "unchanged": 1, "errors": []}
+    cases.admit(
+        Admission(
+            "B-2",
+            79424,
+            Decimal("1234.50"),
+            "EUR",
+            Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Köln", "DE"),
+        ),
+        SUPPORT,
+    )
+    report = csvio.import_cases(
+        cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT, dry_run=True
+    )
+    assert report.as_dict() == {
+        "dry_run": True,
+        "applied": False,
+        "rows": 2,
+        "created": 1,
+        "unchanged": 1,
+        "errors": [],
+    }
     assert not cases.has_case("B-1")
 
 

@@ -15,11 +15,19 @@ INTAKE = Actor.system("intake")
 SUPPORT = Actor.support("anna")
 
 
-def admit(container: Container, order_id: str, user_id: int = 79424,
-          name: str = "Jana Schäfer") -> None:
-    container.cases.admit(Admission(order_id, user_id, Decimal("49.90"), "EUR",
-                                    Debtor(name, "Lindenstraße 12", "10969", "Berlin", "DE")),
-                          INTAKE)
+def admit(
+    container: Container, order_id: str, user_id: int = 79424, name: str = "Jana Schäfer"
+) -> None:
+    container.cases.admit(
+        Admission(
+            order_id,
+            user_id,
+            Decimal("49.90"),
+            "EUR",
+            Debtor(name, "Lindenstraße 12", "10969", "Berlin", "DE"),
+        ),
+        INTAKE,
+    )
 
 
 def types(container: Container, order_id: str | None = None) -> list[str]:
@@ -27,7 +35,7 @@ def types(container: Container, order_id: str | None = None) -> list[str]:
 
 
 def test_play_records_one_handover_with_the_debtor_and_amount(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
     admit(c, "B-1")
@@ -48,14 +56,15 @@ def test_a_locked_case_calls_for_no_message(make_container: Callable[..., Contai
 
 
 def test_withdrawal_payment_and_address_update_follow_a_handed_over_case(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
     for o in ("B-1", "B-2"):
         admit(c, o)
         c.cases.start_dunning(o, Actor.vendor(79424))
-    c.cases.correct_address("B-1", SUPPORT, Debtor("Jana Schäfer", "Neue Str. 1", "10115",
-                                                    "Berlin", "DE"), "Umzug")
+    c.cases.correct_address(
+        "B-1", SUPPORT, Debtor("Jana Schäfer", "Neue Str. 1", "10115", "Berlin", "DE"), "Umzug"
+    )
     c.cases.cancel("B-1", SUPPORT, "storniert")
     c.cases.mark_paid("B-2", SUPPORT, "bezahlt", "ZE-1")
     c.diagonal.processor.catch_up()
@@ -64,7 +73,7 @@ def test_withdrawal_payment_and_address_update_follow_a_handed_over_case(
 
 
 def test_cancelling_a_case_diagonal_never_had_sends_no_withdrawal(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
     admit(c, "B-1")
@@ -74,7 +83,7 @@ def test_cancelling_a_case_diagonal_never_had_sends_no_withdrawal(
 
 
 def test_portal_access_is_sent_once_per_vendor_on_the_first_handover(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
     for o in ("B-1", "B-2"):
@@ -110,12 +119,13 @@ def test_message_ids_are_stable_across_a_rebuilt_outbox(
         admit(c, "B-1")
         c.cases.start_dunning("B-1", Actor.vendor(79424))
         c.diagonal.processor.catch_up()
-    assert ([r.message_id for r in first.diagonal.outbox.messages()]
-            == [r.message_id for r in second.diagonal.outbox.messages()])
+    assert [r.message_id for r in first.diagonal.outbox.messages()] == [
+        r.message_id for r in second.diagonal.outbox.messages()
+    ]
 
 
 def test_a_case_running_too_long_is_reported_stuck_until_diagonal_receives_it(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     from datetime import timedelta
 
@@ -124,8 +134,9 @@ def test_a_case_running_too_long_is_reported_stuck_until_diagonal_receives_it(
     c.cases.start_dunning("B-1", Actor.vendor(79424))
     c.diagonal.processor.catch_up()
     later = c.cases.clock() + timedelta(hours=49)
-    assert [s["order_id"] for s in c.diagonal.outbox.stuck_cases(later - timedelta(hours=48))
-            ] == ["B-1"]
+    assert [s["order_id"] for s in c.diagonal.outbox.stuck_cases(later - timedelta(hours=48))] == [
+        "B-1"
+    ]
     c.cases.apply_ack("B-1", kind="received", message_id="ack-1")
     c.diagonal.processor.catch_up()
     assert c.diagonal.outbox.stuck_cases(later - timedelta(hours=48)) == []

@@ -37,19 +37,33 @@ COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # (command, caller) -> expected HTTP status. Callers: support, own (the case's vendor),
 # other (another vendor), system.
 EXPECTED: dict[tuple[str, str], int] = {
-    ("start", "support"): 200, ("start", "own"): 200, ("start", "other"): 404,
+    ("start", "support"): 200,
+    ("start", "own"): 200,
+    ("start", "other"): 404,
     ("start", "system"): 403,
-    ("hand-over", "support"): 200, ("hand-over", "own"): 403, ("hand-over", "other"): 403,
+    ("hand-over", "support"): 200,
+    ("hand-over", "own"): 403,
+    ("hand-over", "other"): 403,
     ("hand-over", "system"): 403,
-    ("cancel", "support"): 200, ("cancel", "own"): 200, ("cancel", "other"): 404,
+    ("cancel", "support"): 200,
+    ("cancel", "own"): 200,
+    ("cancel", "other"): 404,
     ("cancel", "system"): 403,
-    ("block", "support"): 200, ("block", "own"): 403, ("block", "other"): 403,
+    ("block", "support"): 200,
+    ("block", "own"): 403,
+    ("block", "other"): 403,
     ("block", "system"): 403,
-    ("unblock", "support"): 200, ("unblock", "own"): 403, ("unblock", "other"): 403,
+    ("unblock", "support"): 200,
+    ("unblock", "own"): 403,
+    ("unblock", "other"): 403,
     ("unblock", "system"): 403,
-    ("mark-paid", "support"): 200, ("mark-paid", "own"): 403, ("mark-paid", "other"): 403,
+    ("mark-paid", "support"): 200,
+    ("mark-paid", "own"): 403,
+    ("mark-paid", "other"): 403,
     ("mark-paid", "system"): 403,
-    ("address", "support"): 200, ("address", "own"): 403, ("address", "other"): 403,
+    ("address", "support"): 200,
+    ("address", "own"): 403,
+    ("address", "other"): 403,
     ("address", "system"): 403,
 }
 
@@ -83,38 +97,55 @@ def test_permission_table(world: Any, command: str, caller: str) -> None:
     prepared, suffix, body = COMMANDS[command]
     order_id = f"B-{command}-{caller}"
     _prepare(container, order_id, prepared)
-    response = client.post(f"/api/v1/cases/{order_id}/{suffix}", json=body,
-                           headers={"Authorization": f"Bearer {tokens[caller]}"})
+    response = client.post(
+        f"/api/v1/cases/{order_id}/{suffix}",
+        json=body,
+        headers={"Authorization": f"Bearer {tokens[caller]}"},
+    )
     assert response.status_code == EXPECTED[(command, caller)], response.text
     if response.status_code >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
         after = container.cases.get_case(order_id, SUPPORT)
-        assert after.status.value == prepared and after.version == (
-            {"LOCKED": 1, "RUNNING": 2, "FAILED": 2, "BLOCKED": 3}[prepared])
+        assert (
+            after.status.value == prepared
+            and after.version == ({"LOCKED": 1, "RUNNING": 2, "FAILED": 2, "BLOCKED": 3}[prepared])
+        )
 
 
-@pytest.mark.parametrize(("caller", "expected"),
-                         [("support", 201), ("system", 201), ("own", 403), ("other", 403)])
+@pytest.mark.parametrize(
+    ("caller", "expected"), [("support", 201), ("system", 201), ("own", 403), ("other", 403)]
+)
 def test_only_support_and_system_admit_orders(world: Any, caller: str, expected: int) -> None:
     _, client, tokens = world
-    response = client.post("/api/v1/cases", headers={"Authorization": f"Bearer {tokens[caller]}"},
-                           json={"order_id": f"B-new-{caller}", "user_id": OWNER_ID,
-                                 "amount": "49.90", "currency": "EUR", "debtor": GOOD.as_dict()})
+    response = client.post(
+        "/api/v1/cases",
+        headers={"Authorization": f"Bearer {tokens[caller]}"},
+        json={
+            "order_id": f"B-new-{caller}",
+            "user_id": OWNER_ID,
+            "amount": "49.90",
+            "currency": "EUR",
+            "debtor": GOOD.as_dict(),
+        },
+    )
     assert response.status_code == expected, response.text
 
 
 @pytest.mark.parametrize("path", ["", "/history"])
-@pytest.mark.parametrize(("caller", "expected"),
-                         [("support", 200), ("own", 200), ("other", 404), ("system", 403)])
+@pytest.mark.parametrize(
+    ("caller", "expected"), [("support", 200), ("own", 200), ("other", 404), ("system", 403)]
+)
 def test_reading_a_case(world: Any, path: str, caller: str, expected: int) -> None:
     container, client, tokens = world
     _prepare(container, "B-read", "LOCKED")
-    response = client.get(f"/api/v1/cases/B-read{path}",
-                          headers={"Authorization": f"Bearer {tokens[caller]}"})
+    response = client.get(
+        f"/api/v1/cases/B-read{path}", headers={"Authorization": f"Bearer {tokens[caller]}"}
+    )
     assert response.status_code == expected, response.text
     if caller == "other":
-        unknown = client.get(f"/api/v1/cases/B-unknown{path}",
-                             headers={"Authorization": f"Bearer {tokens[caller]}"})
+        unknown = client.get(
+            f"/api/v1/cases/B-unknown{path}", headers={"Authorization": f"Bearer {tokens[caller]}"}
+        )
         assert unknown.status_code == 404
         assert unknown.json()["title"] == response.json()["title"]
         assert unknown.json()["code"] == response.json()["code"]

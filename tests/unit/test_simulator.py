@@ -22,7 +22,7 @@ def simulate(c: Container) -> None:
 
 
 def test_the_simulator_hands_over_a_valid_case_and_rejects_a_marked_one(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
     admit(c, "B-1")
@@ -37,12 +37,15 @@ def test_the_simulator_hands_over_a_valid_case_and_rejects_a_marked_one(
 
 
 def test_the_simulator_rejects_a_postal_code_diagonal_does_not_know(
-    make_container: Callable[..., Container]
+    make_container: Callable[..., Container],
 ) -> None:
     c = make_container()
-    c.cases.admit(Admission(
-        "B-3", 1, Decimal("5.00"), "EUR", Debtor("Max", "Weg 1", "00999", "Irgendwo", "DE")),
-        Actor.system("t"))
+    c.cases.admit(
+        Admission(
+            "B-3", 1, Decimal("5.00"), "EUR", Debtor("Max", "Weg 1", "00999", "Irgendwo", "DE")
+        ),
+        Actor.system("t"),
+    )
     c.cases.start_dunning("B-3", Actor.vendor(1))
     simulate(c)
     case = c.cases.get_case("B-3", SUPPORT)

@@ -27,16 +27,28 @@ class Api:
         self.system = _bearer(keys.create(Role.SYSTEM, name="intake"))
 
     def admit(self, order_id: str, user_id: int = 79424) -> None:
-        body = {"order_id": order_id, "user_id": user_id, "amount": "49.90", "currency": "EUR",
-                "debtor": {"name": "Jana Schäfer", "street": "Lindenstraße 12",
-                           "postal_code": "10969", "city": "Köln", "country": "DE"}}
+        body = {
+            "order_id": order_id,
+            "user_id": user_id,
+            "amount": "49.90",
+            "currency": "EUR",
+            "debtor": {
+                "name": "Jana Schäfer",
+                "street": "Lindenstraße 12",
+                "postal_code": "10969",
+                "city": "Köln",
+                "country": "DE",
+            },
+        }
         r = self.client.post("/api/v1/cases", json=body, headers=self.system)
         assert r.status_code == 201, r.text
 
-    def command(self, order_id: str, name: str, headers: dict[str, str],
-                body: dict[str, str] | None = None) -> None:
-        r = self.client.post(f"/api/v1/cases/{order_id}/{name}",
-                             json=body or {"reason": "weil"}, headers=headers)
+    def command(
+        self, order_id: str, name: str, headers: dict[str, str], body: dict[str, str] | None = None
+    ) -> None:
+        r = self.client.post(
+            f"/api/v1/cases/{order_id}/{name}", json=body or {"reason": "weil"}, headers=headers
+        )
         assert r.status_code == 200, r.text
 
     def list(self, path: str, headers: dict[str, str], **params: Any) -> dict[str, Any]:
@@ -50,8 +62,9 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def api(request: pytest.FixtureRequest, tmp_path: Any,
-        make_container: Callable[..., Container]) -> Iterator[Api]:
+def api(
+    request: pytest.FixtureRequest, tmp_path: Any, make_container: Callable[..., Container]
+) -> Iterator[Api]:
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/c.sqlite"
     container = make_container(url)
     container.start_workers()  # the runner thread, as `serve` runs it
@@ -75,10 +88,10 @@ def test_vendor_sees_only_own_cases_and_never_blocked(api: Api) -> None:
     mine = api.list(VENDOR_LIST, api.vendor)
     assert {c["order_id"] for c in mine["items"]} == {"B-1", "B-2"}
     assert mine["total"] == 2
-    assert all(c["status"] == "LOCKED" and c["status_label"] == "Gesperrt"
-               for c in mine["items"])
-    assert all("status_before_block" not in c or c["status_before_block"] is None
-               for c in mine["items"])
+    assert all(c["status"] == "LOCKED" and c["status_label"] == "Gesperrt" for c in mine["items"])
+    assert all(
+        "status_before_block" not in c or c["status_before_block"] is None for c in mine["items"]
+    )
     assert all(c.get("last_change") is None for c in mine["items"])
     # The vendor's status filter applies to the status the vendor sees.
     assert api.list(VENDOR_LIST, api.vendor, status="LOCKED")["total"] == 2
@@ -95,7 +108,8 @@ def test_support_sees_blocked_and_filters_by_vendor_status_and_period(api: Api) 
     api.command("B-1", "block", api.support)
     blocked = api.list(SUPPORT_LIST, api.support, status="BLOCKED")
     assert [(c["order_id"], c["status_before_block"]) for c in blocked["items"]] == [
-        ("B-1", "LOCKED")]
+        ("B-1", "LOCKED")
+    ]
     assert blocked["items"][0]["last_change"]["event"] == "Blocked"
     assert api.list(SUPPORT_LIST, api.support, user_id=79424)["total"] == 2
     assert api.list(SUPPORT_LIST, api.support, status="LOCKED,BLOCKED")["total"] == 3
@@ -117,10 +131,17 @@ def test_lists_are_newest_change_first_and_paged(api: Api) -> None:
     assert (first["total"], first["page"], first["page_size"]) == (7, 1, 3)
 
 
-@pytest.mark.parametrize("params", [
-    {"status": "OPEN"}, {"status": "LOCKED,NOPE"}, {"period": "2024-13"},
-    {"period": "last-month"}, {"page": "0"}, {"page_size": "501"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "OPEN"},
+        {"status": "LOCKED,NOPE"},
+        {"period": "2024-13"},
+        {"period": "last-month"},
+        {"page": "0"},
+        {"page_size": "501"},
+    ],
+)
 def test_bad_filters_are_422_validation_errors_not_empty_lists(
     api: Api, params: dict[str, str]
 ) -> None:
@@ -147,8 +168,12 @@ def test_collection_access_follows_the_first_handover(api: Api) -> None:
     api.admit("B-1")
     api.admit("B-2")
     none_yet = api.list(path, api.support)
-    assert (none_yet["has_cases_at_diagonal"], none_yet["portal_access"],
-            none_yet["since"], none_yet["cases_total"]) == (False, False, None, 2)
+    assert (
+        none_yet["has_cases_at_diagonal"],
+        none_yet["portal_access"],
+        none_yet["since"],
+        none_yet["cases_total"],
+    ) == (False, False, None, 2)
     assert none_yet["by_status"]["LOCKED"] == 2
     assert none_yet["portal_access_message"] is None
     api.command("B-1", "start", api.vendor, {})

@@ -39,25 +39,37 @@ def create_app(container: Container) -> FastAPI:
             except ValueError:
                 return problem(400, "Bad request", "Invalid Content-Length.", "bad_request")
             if too_big:
-                return problem(413, "Payload too large",
-                               f"Request body larger than {limit} bytes.", "payload_too_large")
+                return problem(
+                    413,
+                    "Payload too large",
+                    f"Request body larger than {limit} bytes.",
+                    "payload_too_large",
+                )
         elif request.method in ("POST", "PUT", "PATCH"):
             # Chunked upload without a length: read it, bounded.
             body = b""
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > limit:
-                    return problem(413, "Payload too large",
-                                   f"Request body larger than {limit} bytes.",
-                                   "payload_too_large")
+                    return problem(
+                        413,
+                        "Payload too large",
+                        f"Request body larger than {limit} bytes.",
+                        "payload_too_large",
+                    )
             request._body = body
         return await call_next(request)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return problem(503, "Service unavailable", "The database is unreachable; retry later.",
-                       "unavailable", headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "Service unavailable",
+            "The database is unreachable; retry later.",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     app.include_router(routes_cases.router)
     app.include_router(routes_service.router)

@@ -30,15 +30,28 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
 }
 
 _CODE_BY_STATUS = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-    429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
 def problem(
-    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -67,8 +80,14 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
         field = ".".join(p for p in loc if p not in ("body", "query", "path"))
-        out.append({"loc": loc, "field": field,
-                    "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+        out.append(
+            {
+                "loc": loc,
+                "field": field,
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
     return out
 
 
@@ -81,8 +100,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable_errors(exc.errors())
         detail = "; ".join(f"{e['field'] or 'body'}: {e['msg']}" for e in errors[:5])
-        return problem(422, "Validation error", detail or "Invalid request.",
-                       "validation_error", errors=errors)
+        return problem(
+            422, "Validation error", detail or "Invalid request.", "validation_error", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -90,12 +110,27 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:
             # An undecodable body is invalid input like any other: 422, as api.md lists.
-            return problem(422, "Validation error", "The request body is not valid JSON "
-                           "(or not UTF-8).", "validation_error",
-                           errors=[{"loc": ["body"], "field": "body",
-                                    "msg": "invalid JSON body", "type": "json_invalid"}])
-        return problem(exc.status_code, code.replace("_", " ").capitalize(), detail, code,
-                       headers=getattr(exc, "headers", None))
+            return problem(
+                422,
+                "Validation error",
+                "The request body is not valid JSON (or not UTF-8).",
+                "validation_error",
+                errors=[
+                    {
+                        "loc": ["body"],
+                        "field": "body",
+                        "msg": "invalid JSON body",
+                        "type": "json_invalid",
+                    }
+                ],
+            )
+        return problem(
+            exc.status_code,
+            code.replace("_", " ").capitalize(),
+            detail,
+            code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover

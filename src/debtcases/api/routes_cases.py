@@ -32,9 +32,13 @@ COMMON: dict[int | str, dict[str, Any]] = {
     413: {**_P, "description": "Body too large"},
     422: {**_P, "description": "Validation error (field-level details in `errors`)"},
 }
-TRANSITION: dict[int | str, dict[str, Any]] = {409: {"model": TransitionProblem, "content": {"application/problem+json": {}},
-                    "description": "`invalid_transition` (with `from`, `to`) or "
-                    "`concurrent_modification`"}}
+TRANSITION: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": TransitionProblem,
+        "content": {"application/problem+json": {}},
+        "description": "`invalid_transition` (with `from`, `to`) or `concurrent_modification`",
+    }
+}
 
 
 def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
@@ -47,17 +51,30 @@ def _doc(method: Any) -> str:
 
 
 @router.post(
-    "/cases", response_model=CaseOut, status_code=201,
-    responses={**COMMON, 200: {"model": CaseOut, "description": "Already admitted with the "
-                               "same data: the existing case"},
-               409: {**_P, "description": "`order_conflict`: admitted with different data"}},
+    "/cases",
+    response_model=CaseOut,
+    status_code=201,
+    responses={
+        **COMMON,
+        200: {
+            "model": CaseOut,
+            "description": "Already admitted with the same data: the existing case",
+        },
+        409: {**_P, "description": "`order_conflict`: admitted with different data"},
+    },
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),
 )
 def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response) -> CaseOut:
     outcome = container.cases.admit(
-        Admission(body.order_id, body.user_id, body.amount, body.currency.upper(),
-                  body.debtor.to_domain(), body.reason),
+        Admission(
+            body.order_id,
+            body.user_id,
+            body.amount,
+            body.currency.upper(),
+            body.debtor.to_domain(),
+            body.reason,
+        ),
         actor,
     )
     if not outcome.created:
@@ -65,80 +82,117 @@ def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Res
     return _answer(container, outcome, actor)
 
 
-@router.post("/cases/{order_id}/start", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION},
-             summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
-             description=_doc(DunningCases.start_dunning))
-def start(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep,
-          body: EmptyIn | None = None) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/start",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
+    description=_doc(DunningCases.start_dunning),
+)
+def start(
+    order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, body: EmptyIn | None = None
+) -> CaseOut:
     reason = body.reason if body else ""
     return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
 
 
-@router.post("/cases/{order_id}/hand-over", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION},
-             summary="Ans Inkasso übergeben, by hand (support)",
-             description=_doc(DunningCases.hand_over))
-def hand_over(order_id: OrderIdStr, body: ReasonIn, actor: ActorDep,
-              container: ContainerDep) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/hand-over",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Ans Inkasso übergeben, by hand (support)",
+    description=_doc(DunningCases.hand_over),
+)
+def hand_over(
+    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
     return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
 
 
-@router.post("/cases/{order_id}/cancel", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION},
-             summary="Gekündigt: the order was cancelled (vendor own, support)",
-             description=_doc(DunningCases.cancel))
-def cancel(order_id: OrderIdStr, body: ReasonIn, actor: ActorDep,
-           container: ContainerDep) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/cancel",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Gekündigt: the order was cancelled (vendor own, support)",
+    description=_doc(DunningCases.cancel),
+)
+def cancel(
+    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
     return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
 
 
-@router.post("/cases/{order_id}/block", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION}, summary="Blockiert: pause a case (support)",
-             description=_doc(DunningCases.block))
-def block(order_id: OrderIdStr, body: ReasonIn, actor: ActorDep,
-          container: ContainerDep) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/block",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Blockiert: pause a case (support)",
+    description=_doc(DunningCases.block),
+)
+def block(
+    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
     return _answer(container, container.cases.block(order_id, actor, body.reason), actor)
 
 
-@router.post("/cases/{order_id}/unblock", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION}, summary="Resume a blocked case (support)",
-             description=_doc(DunningCases.unblock))
-def unblock(order_id: OrderIdStr, body: ReasonIn, actor: ActorDep,
-            container: ContainerDep) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/unblock",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Resume a blocked case (support)",
+    description=_doc(DunningCases.unblock),
+)
+def unblock(
+    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
     return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
 
 
-@router.post("/cases/{order_id}/mark-paid", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION}, summary="Bezahlt (support)",
-             description=_doc(DunningCases.mark_paid))
-def mark_paid(order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep,
-              container: ContainerDep) -> CaseOut:
+@router.post(
+    "/cases/{order_id}/mark-paid",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="Bezahlt (support)",
+    description=_doc(DunningCases.mark_paid),
+)
+def mark_paid(
+    order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
     return _answer(container, outcome, actor)
 
 
-@router.post("/cases/{order_id}/address", response_model=CaseOut,
-             responses={**COMMON, **TRANSITION},
-             summary="AddressCorrected: enter the debtor's right address (support)",
-             description=_doc(DunningCases.correct_address))
-def correct_address(order_id: OrderIdStr, body: AddressIn, actor: ActorDep,
-                    container: ContainerDep) -> CaseOut:
-    outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(),
-                                              body.reason)
+@router.post(
+    "/cases/{order_id}/address",
+    response_model=CaseOut,
+    responses={**COMMON, **TRANSITION},
+    summary="AddressCorrected: enter the debtor's right address (support)",
+    description=_doc(DunningCases.correct_address),
+)
+def correct_address(
+    order_id: OrderIdStr, body: AddressIn, actor: ActorDep, container: ContainerDep
+) -> CaseOut:
+    outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
     return _answer(container, outcome, actor)
 
 
-@router.get("/cases/{order_id}", response_model=CaseOut, responses=COMMON,
-            summary="One case (support; vendor: own)")
+@router.get(
+    "/cases/{order_id}",
+    response_model=CaseOut,
+    responses=COMMON,
+    summary="One case (support; vendor: own)",
+)
 def get_case(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep) -> CaseOut:
     return CaseOut.from_case(container.cases.get_case(order_id, actor), actor.role)
 
 
-@router.get("/cases/{order_id}/history", response_model=HistoryOut, responses=COMMON,
-            summary="Change history, oldest first (vendor: without support-only entries)",
-            description=_doc(DunningCases.history))
+@router.get(
+    "/cases/{order_id}/history",
+    response_model=HistoryOut,
+    responses=COMMON,
+    summary="Change history, oldest first (vendor: without support-only entries)",
+    description=_doc(DunningCases.history),
+)
 def history(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep) -> HistoryOut:
     entries = container.cases.history(order_id, actor)
-    return HistoryOut(order_id=order_id,
-                      entries=[HistoryEntryOut.from_entry(e) for e in entries])
+    return HistoryOut(order_id=order_id, entries=[HistoryEntryOut.from_entry(e) for e in entries])

@@ -23,30 +23,43 @@ router = APIRouter(prefix="/api/v1", tags=["csv"])
 
 _P = {"model": Problem, "content": {"application/problem+json": {}}}
 _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-          "description": "UTF-8 with BOM, CRLF, `;` (or `?sep=,`), German headers: "
-          + ";".join(csvio.EXPORT_HEADER)},
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "UTF-8 with BOM, CRLF, `;` (or `?sep=,`), German headers: "
+        + ";".join(csvio.EXPORT_HEADER),
+    },
     401: {**_P, "description": "Missing or invalid token"},
     403: {**_P, "description": "This role may not do this"},
     422: {**_P, "description": "Unknown status or period"},
 }
 
-StatusQuery = Annotated[str | None, Query(
-    description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")]
-PeriodQuery = Annotated[str | None, Query(
-    description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all`")]
+StatusQuery = Annotated[
+    str | None, Query(description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")
+]
+PeriodQuery = Annotated[
+    str | None,
+    Query(description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all`"),
+]
 OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
-SepQuery = Annotated[Literal[";", ","], Query(
-    description="Separator: `;` (Excel, German locale; decimal comma) or `,` (decimal point)")]
+SepQuery = Annotated[
+    Literal[";", ","],
+    Query(
+        description="Separator: `;` (Excel, German locale; decimal comma) or `,` (decimal point)"
+    ),
+]
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}])
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )
 
 
 def _filter(
-    role: Role, order_id: str | None, user_id: int | None, status: str | None,
+    role: Role,
+    order_id: str | None,
+    user_id: int | None,
+    status: str | None,
     period: str | None,
 ) -> CaseFilter:
     """The list endpoints' filters, validated the same way (unknown status/period: 422)."""
@@ -64,45 +77,70 @@ def _filter(
         month = parse_period(period)
     except ValueError as exc:
         raise _invalid("period", str(exc)) from None
-    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses,
-                      period=month)
+    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses, period=month)
 
 
 def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> Response:
     views = container.views
     if views is None or not hasattr(views, "iter_cases"):
-        return problem(503, "Service unavailable", "The case views are not available.",
-                       "unavailable", headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "Service unavailable",
+            "The case views are not available.",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
     rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
     name = csvio.export_filename(
-        actor.role, user_id=case_filter.user_id if actor.role is not Role.VENDOR
-        else actor.vendor_id, order_id=case_filter.order_id, statuses=case_filter.statuses,
-        period=case_filter.period)
+        actor.role,
+        user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
+        order_id=case_filter.order_id,
+        statuses=case_filter.statuses,
+        period=case_filter.period,
+    )
     return StreamingResponse(
-        csvio.export_csv(rows, sep), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "Cache-Control": "no-store"},
+        csvio.export_csv(rows, sep),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
-@router.get("/support/cases.csv", response_class=StreamingResponse, responses=_CSV_RESPONSES,
-            summary="CSV exportieren: the Schulden list with the same filters (support)")
+@router.get(
+    "/support/cases.csv",
+    response_class=StreamingResponse,
+    responses=_CSV_RESPONSES,
+    summary="CSV exportieren: the Schulden list with the same filters (support)",
+)
 def export_support(
-    actor: SupportActor, container: ContainerDep, order_id: OrderQuery = None,
+    actor: SupportActor,
+    container: ContainerDep,
+    order_id: OrderQuery = None,
     user_id: Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")] = None,
-    status: StatusQuery = None, period: PeriodQuery = None, sep: SepQuery = ";",
+    status: StatusQuery = None,
+    period: PeriodQuery = None,
+    sep: SepQuery = ";",
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
     them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe."""
-    return _export(container, actor, _filter(actor.role, order_id, user_id, status, period),
-                   sep)
+    return _export(container, actor, _filter(actor.role, order_id, user_id, status, period), sep)
 
 
-@router.get("/vendor/cases.csv", response_class=StreamingResponse, responses=_CSV_RESPONSES,
-            summary="CSV exportieren: the vendor's own Inkasso-Beta list (vendor)")
+@router.get(
+    "/vendor/cases.csv",
+    response_class=StreamingResponse,
+    responses=_CSV_RESPONSES,
+    summary="CSV exportieren: the vendor's own Inkasso-Beta list (vendor)",
+)
 def export_vendor(
-    actor: VendorActor, container: ContainerDep, order_id: OrderQuery = None,
-    status: StatusQuery = None, period: PeriodQuery = None, sep: SepQuery = ";",
+    actor: VendorActor,
+    container: ContainerDep,
+    order_id: OrderQuery = None,
+    status: StatusQuery = None,
+    period: PeriodQuery = None,
+    sep: SepQuery = ";",
 ) -> Response:
     """Own cases only; a blocked case shows the status it had before the block."""
     return _export(container, actor, _filter(actor.role, order_id, None, status, period), sep)
@@ -134,9 +172,13 @@ class ImportProblem(Problem):
 _IMPORT_BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}}}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
         "text/csv": {"schema": {"type": "string"}},
     },
 }
@@ -148,34 +190,49 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            return problem(422, "Validation error", "file: the multipart field 'file' with "
-                           "the CSV file is missing.", "validation_error",
-                           errors=[{"loc": ["body", "file"], "field": "file",
-                                    "msg": "missing", "type": "missing"}])
+            return problem(
+                422,
+                "Validation error",
+                "file: the multipart field 'file' with the CSV file is missing.",
+                "validation_error",
+                errors=[
+                    {"loc": ["body", "file"], "field": "file", "msg": "missing", "type": "missing"}
+                ],
+            )
         return await upload.read(), upload.filename or ""
     if content_type in ("application/json", "application/x-www-form-urlencoded"):
-        return problem(415, "Unsupported media type", "Send the CSV as multipart field "
-                       "'file' or as a text/csv body.", "unsupported_media_type")
+        return problem(
+            415,
+            "Unsupported media type",
+            "Send the CSV as multipart field 'file' or as a text/csv body.",
+            "unsupported_media_type",
+        )
     return await request.body(), ""
 
 
 @router.post(
-    "/support/cases/import", response_model=ImportReportOut,
+    "/support/cases/import",
+    response_model=ImportReportOut,
     responses={
         401: {**_P, "description": "Missing or invalid token"},
         403: {**_P, "description": "Only support imports"},
         413: {**_P, "description": "File larger than the body limit (1 MiB by default)"},
         415: {**_P, "description": "Neither multipart nor a CSV body"},
-        422: {"model": ImportProblem, "content": {"application/problem+json": {}},
-              "description": "`validation_error`: the file was rejected whole; the per-row "
-              "report is in `report`"},
+        422: {
+            "model": ImportProblem,
+            "content": {"application/problem+json": {}},
+            "description": "`validation_error`: the file was rejected whole; the per-row "
+            "report is in `report`",
+        },
     },
     openapi_extra={"requestBody": _IMPORT_BODY},
     summary="CSV importieren: admit a legacy dunning list, all rows or none (support)",
     description=(csvio.__doc__ or "").split("Import (legacy vendor dunning lists)")[-1],
 )
 async def import_csv(
-    request: Request, actor: SupportActor, container: ContainerDep,
+    request: Request,
+    actor: SupportActor,
+    container: ContainerDep,
     dry_run: Annotated[bool, Query(description="Validate and report only")] = False,
 ) -> Response:
     uploaded = await _uploaded(request)
@@ -184,21 +241,31 @@ async def import_csv(
     data, filename = uploaded
     limit = container.settings.max_body_bytes
     if len(data) > limit:
-        return problem(413, "Payload too large", f"File larger than {limit} bytes.",
-                       "payload_too_large")
-    reason = f"{csvio.DEFAULT_IMPORT_REASON} ({filename})" if filename else \
-        csvio.DEFAULT_IMPORT_REASON
+        return problem(
+            413, "Payload too large", f"File larger than {limit} bytes.", "payload_too_large"
+        )
+    reason = (
+        f"{csvio.DEFAULT_IMPORT_REASON} ({filename})" if filename else csvio.DEFAULT_IMPORT_REASON
+    )
     report = await run_in_threadpool(
-        csvio.import_cases, container.cases, data, actor, dry_run=dry_run,
-        default_reason=reason[:1000])
+        csvio.import_cases,
+        container.cases,
+        data,
+        actor,
+        dry_run=dry_run,
+        default_reason=reason[:1000],
+    )
     if not report.ok:
         first = report.errors[0]
         where = f"line {first.line}: " if first.line is not None else ""
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        return problem(422, "Validation error", f"The file was rejected, nothing was "
-                       f"imported. {where}{first.message}{more}", "validation_error",
-                       report=report.as_dict())
+        return problem(
+            422,
+            "Validation error",
+            f"The file was rejected, nothing was imported. {where}{first.message}{more}",
+            "validation_error",
+            report=report.as_dict(),
+        )
     if report.position is not None:
         await run_in_threadpool(container.wait_for_views, report.position)
     return JSONResponse(report.as_dict(), status_code=200)
-

@@ -21,7 +21,8 @@ def _edge(container: ContainerDep) -> Any:
 
 @router.get("/outbox", summary="Outgoing Diagonal messages, oldest first")
 def outbox(
-    container: ContainerDep, _actor: SupportActor,
+    container: ContainerDep,
+    _actor: SupportActor,
     order_id: str | None = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
@@ -32,10 +33,18 @@ def outbox(
     rows = edge.outbox.messages(order_id=order_id, limit=limit)
     return {
         "backlog": edge.outbox.backlog(),
-        "items": [{"position": r.position, "message_id": r.message_id, "type": r.type,
-                   "order_id": r.order_id, "created_at": r.created_at.isoformat(),
-                   "sent_at": r.sent_at.isoformat() if r.sent_at else None,
-                   "payload": r.payload} for r in rows],
+        "items": [
+            {
+                "position": r.position,
+                "message_id": r.message_id,
+                "type": r.type,
+                "order_id": r.order_id,
+                "created_at": r.created_at.isoformat(),
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "payload": r.payload,
+            }
+            for r in rows
+        ],
     }
 
 

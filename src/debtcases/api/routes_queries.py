@@ -41,12 +41,15 @@ class CaseListItem(CaseOut):
     entered_month: str = Field(description="YYYY-MM (Europe/Berlin) the case entered dunning")
     handed_over_at: datetime | None = None
     awaiting_diagonal_close: bool = Field(
-        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet")
+        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet"
+    )
     closed_at_diagonal_at: datetime | None = Field(
-        None, description="When Diagonal confirmed it closed the case")
+        None, description="When Diagonal confirmed it closed the case"
+    )
     status_before_block: Status | None = None
     stuck: bool | None = Field(
-        None, description="RUNNING longer than the configured bound without Diagonal's ack")
+        None, description="RUNNING longer than the configured bound without Diagonal's ack"
+    )
     last_change: LastChange | None = None
     payment_reference: str | None = None
 
@@ -64,15 +67,18 @@ class PortalAccessMessage(BaseModel):
     message_id: str
     order_id: str = Field(description="The vendor's first case to reach Diagonal")
     granted_at: datetime = Field(description="When that case reached HANDED_OVER")
-    sent_at: datetime | None = Field(description="When the broker (or, in embedded mode, "
-                                     "the simulator) took the message; null while pending")
+    sent_at: datetime | None = Field(
+        description="When the broker (or, in embedded mode, "
+        "the simulator) took the message; null while pending"
+    )
 
 
 class CollectionAccessOut(BaseModel):
     user_id: int
     has_cases_at_diagonal: bool
-    portal_access: bool = Field(description="Diagonal's portal access follows the first "
-                                "handed-over case")
+    portal_access: bool = Field(
+        description="Diagonal's portal access follows the first handed-over case"
+    )
     since: datetime | None = Field(description="First handover to Diagonal")
     cases_total: int
     cases_at_diagonal: int = Field(description="Cases that ever reached HANDED_OVER")
@@ -80,11 +86,15 @@ class CollectionAccessOut(BaseModel):
     portal_access_message: PortalAccessMessage | None = None
 
 
-StatusQuery = Annotated[str | None, Query(
-    description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")]
-PeriodQuery = Annotated[str | None, Query(
-    description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all` "
-    "(default)")]
+StatusQuery = Annotated[
+    str | None, Query(description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")
+]
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all` (default)"
+    ),
+]
 OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
 PageQuery = Annotated[int, Query(ge=1, description="1-based page")]
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
@@ -92,11 +102,13 @@ PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (
 
 def _invalid(field: str, message: str) -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}])
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )
 
 
-def _filter(role: Role, order_id: str | None, user_id: int | None, status: str | None,
-            period: str | None) -> CaseFilter:
+def _filter(
+    role: Role, order_id: str | None, user_id: int | None, status: str | None, period: str | None
+) -> CaseFilter:
     statuses: tuple[Status, ...] = ()
     if status is not None and status.strip():
         try:
@@ -121,43 +133,64 @@ def _views(container: Any) -> Any:
     return views
 
 
-@router.get("/api/v1/support/cases", response_model=CasePage, responses=RESPONSES,
-            summary="Schulden tab: every case, searchable and filtered (support)")
+@router.get(
+    "/api/v1/support/cases",
+    response_model=CasePage,
+    responses=RESPONSES,
+    summary="Schulden tab: every case, searchable and filtered (support)",
+)
 def support_cases(
-    actor: SupportActor, container: ContainerDep, order_id: OrderQuery = None,
+    actor: SupportActor,
+    container: ContainerDep,
+    order_id: OrderQuery = None,
     user_id: Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")] = None,
-    status: StatusQuery = None, period: PeriodQuery = None, page: PageQuery = 1,
+    status: StatusQuery = None,
+    period: PeriodQuery = None,
+    page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
     """Search by order id or vendor User-ID, filter by status and period; newest change
     first. Statuses as support sees them (BLOCKED included)."""
     f = _filter(actor.role, order_id, user_id, status, period)
     items, total = _views(container).page_cases(f, actor.role, None, page, page_size)
-    return CasePage(items=[CaseListItem(**i) for i in items], total=total, page=page,
-                    page_size=page_size)
+    return CasePage(
+        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+    )
 
 
-@router.get("/api/v1/vendor/cases", response_model=CasePage, responses=RESPONSES,
-            summary="Inkasso-Beta tab: the calling vendor's own cases (vendor)")
+@router.get(
+    "/api/v1/vendor/cases",
+    response_model=CasePage,
+    responses=RESPONSES,
+    summary="Inkasso-Beta tab: the calling vendor's own cases (vendor)",
+)
 def vendor_cases(
-    actor: VendorActor, container: ContainerDep, order_id: OrderQuery = None,
-    status: StatusQuery = None, period: PeriodQuery = None, page: PageQuery = 1,
+    actor: VendorActor,
+    container: ContainerDep,
+    order_id: OrderQuery = None,
+    status: StatusQuery = None,
+    period: PeriodQuery = None,
+    page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent."""
     f = _filter(actor.role, order_id, None, status, period)
-    items, total = _views(container).page_cases(f, actor.role, actor.vendor_id, page,
-                                                page_size)
-    return CasePage(items=[CaseListItem(**i) for i in items], total=total, page=page,
-                    page_size=page_size)
+    items, total = _views(container).page_cases(f, actor.role, actor.vendor_id, page, page_size)
+    return CasePage(
+        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+    )
 
 
-@router.get("/api/v1/support/vendors/{user_id}/collection-access",
-            response_model=CollectionAccessOut, responses=RESPONSES,
-            summary="Does this vendor have cases at Diagonal (and so portal access)?")
+@router.get(
+    "/api/v1/support/vendors/{user_id}/collection-access",
+    response_model=CollectionAccessOut,
+    responses=RESPONSES,
+    summary="Does this vendor have cases at Diagonal (and so portal access)?",
+)
 def collection_access(
-    user_id: Annotated[int, Path(gt=0, lt=2**53)], actor: SupportActor,
+    user_id: Annotated[int, Path(gt=0, lt=2**53)],
+    actor: SupportActor,
     container: ContainerDep,
 ) -> CollectionAccessOut:
     """A vendor gets Diagonal's portal access once their first case is handed over; a
@@ -168,10 +201,14 @@ def collection_access(
     return CollectionAccessOut(**access, portal_access_message=message)
 
 
-@router.get("/metrics", include_in_schema=True, tags=["service"],
-            summary="Prometheus metrics (projection lag, consumer lag, ...)",
-            response_class=Response,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    include_in_schema=True,
+    tags=["service"],
+    summary="Prometheus metrics (projection lag, consumer lag, ...)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(container: ContainerDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 

@@ -15,8 +15,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable and views caught up within a bound",
-            responses={503: {"description": "Not ready (details in `checks`)"}})
+@router.get(
+    "/readyz",
+    summary="Database reachable and views caught up within a bound",
+    responses={503: {"description": "Not ready (details in `checks`)"}},
+)
 def readyz(container: ContainerDep) -> JSONResponse:
     checks: dict[str, object] = {}
     ok = True
@@ -34,5 +37,6 @@ def readyz(container: ContainerDep) -> JSONResponse:
             fine = lag <= bound
             checks[f"view:{name}"] = {"ok": fine, "lag": lag, "bound": bound}
             ok = ok and fine
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

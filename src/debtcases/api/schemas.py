@@ -59,8 +59,9 @@ class DebtorOut(BaseModel):
 class AdmitIn(Strict):
     order_id: OrderIdStr
     user_id: int = Field(gt=0, lt=2**53, description="The vendor's User-ID")
-    amount: Decimal = Field(gt=Decimal("-1"), max_digits=14, decimal_places=2,
-                            description="Open amount, e.g. \"49.90\"")
+    amount: Decimal = Field(
+        gt=Decimal("-1"), max_digits=14, decimal_places=2, description='Open amount, e.g. "49.90"'
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] = "EUR"
     debtor: DebtorIn
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
@@ -83,8 +84,9 @@ class ReasonIn(Strict):
 
 class MarkPaidIn(Strict):
     reason: Reason
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                max_length=200)]
+    reference: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
 
 
 class AddressIn(Strict):
@@ -105,18 +107,29 @@ class CaseOut(BaseModel):
     updated_at: datetime
     version: int
     at_diagonal: bool = Field(description="Diagonal has (or is being sent) this case")
-    fell_back: bool = Field(False, description="The status fell back to FAILED by itself "
-                            "after a handover: goes to a specialist")
+    fell_back: bool = Field(
+        False,
+        description="The status fell back to FAILED by itself "
+        "after a handover: goes to a specialist",
+    )
 
     @classmethod
     def from_case(cls, case: DunningCase, role: Role) -> CaseOut:
         status = case.status_for(role)
         return cls(
-            order_id=case.order_id, user_id=case.user_id, status=status,
-            status_label=status.label, amount=f"{case.amount:.2f}", currency=case.currency,
-            debtor=DebtorOut(**case.debtor.as_dict()), errors=list(case.errors),
-            created_at=case.created_on, updated_at=case.modified_on, version=case.version,
-            at_diagonal=case.at_diagonal, fell_back=case.fell_back,
+            order_id=case.order_id,
+            user_id=case.user_id,
+            status=status,
+            status_label=status.label,
+            amount=f"{case.amount:.2f}",
+            currency=case.currency,
+            debtor=DebtorOut(**case.debtor.as_dict()),
+            errors=list(case.errors),
+            created_at=case.created_on,
+            updated_at=case.modified_on,
+            version=case.version,
+            at_diagonal=case.at_diagonal,
+            fell_back=case.fell_back,
         )
 
 
@@ -137,8 +150,15 @@ class HistoryEntryOut(BaseModel):
     @classmethod
     def from_entry(cls, e: HistoryEntry) -> HistoryEntryOut:
         details = {k: (f"{v:.2f}" if isinstance(v, Decimal) else v) for k, v in e.details.items()}
-        return cls(at=e.at, event=e.event, from_status=e.from_status, to_status=e.to_status,
-                   actor=ActorOut(**e.actor), reason=e.reason, details=details)
+        return cls(
+            at=e.at,
+            event=e.event,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            actor=ActorOut(**e.actor),
+            reason=e.reason,
+            details=details,
+        )
 
 
 class HistoryOut(BaseModel):

@@ -149,8 +149,13 @@ class DunningCases(Application[UUID]):
                     existing = self._load(a.order_id)
                 except CaseNotFound:
                     case = DunningCase.admit(
-                        order_id=a.order_id, user_id=a.user_id, amount=a.amount,
-                        currency=a.currency, debtor=a.debtor, actor=actor, reason=a.reason,
+                        order_id=a.order_id,
+                        user_id=a.user_id,
+                        amount=a.amount,
+                        currency=a.currency,
+                        debtor=a.debtor,
+                        actor=actor,
+                        reason=a.reason,
                         now=at,
                     )
                     new_cases.append(case)
@@ -181,8 +186,11 @@ class DunningCases(Application[UUID]):
         (LOCKED or FAILED -> RUNNING). Handover data failing Diagonal's checks gives FAILED
         with the errors instead."""
         return self._change(
-            order_id, actor, Command.START,
-            lambda c, t: c.start_dunning(actor, t, reason, self.served_countries), now,
+            order_id,
+            actor,
+            Command.START,
+            lambda c, t: c.start_dunning(actor, t, reason, self.served_countries),
+            now,
         )
 
     def hand_over(
@@ -191,8 +199,11 @@ class DunningCases(Application[UUID]):
         """Support's manual "Ans Inkasso übergeben": RUNNING -> HANDED_OVER, validated like
         start (failing data gives FAILED with the errors)."""
         return self._change(
-            order_id, actor, Command.HAND_OVER,
-            lambda c, t: c.hand_over(actor, t, reason, self.served_countries), now,
+            order_id,
+            actor,
+            Command.HAND_OVER,
+            lambda c, t: c.hand_over(actor, t, reason, self.served_countries),
+            now,
         )
 
     def cancel(
@@ -222,39 +233,58 @@ class DunningCases(Application[UUID]):
         )
 
     def mark_paid(
-        self, order_id: str, actor: Actor, reason: str, reference: str,
+        self,
+        order_id: str,
+        actor: Actor,
+        reason: str,
+        reference: str,
         now: datetime | None = None,
     ) -> Outcome:
         """Support records that the debtor paid: -> PAID (support only; final). Diagonal
         is told if it has the case."""
         return self._change(
-            order_id, actor, Command.MARK_PAID,
-            lambda c, t: c.mark_paid(actor, t, reason, reference), now,
+            order_id,
+            actor,
+            Command.MARK_PAID,
+            lambda c, t: c.mark_paid(actor, t, reason, reference),
+            now,
         )
 
     def correct_address(
-        self, order_id: str, actor: Actor, debtor: Debtor, reason: str,
+        self,
+        order_id: str,
+        actor: Actor,
+        debtor: Debtor,
+        reason: str,
         now: datetime | None = None,
     ) -> Outcome:
         """Support enters the debtor's right address (AddressCorrected). A FAILED case's
         errors are re-checked; the status stays, so the two-step repair follows."""
         return self._change(
-            order_id, actor, Command.CORRECT_ADDRESS,
+            order_id,
+            actor,
+            Command.CORRECT_ADDRESS,
             lambda c, t: c.correct_address(actor, t, debtor, reason, self.served_countries),
             now,
         )
 
     def apply_ack(
-        self, order_id: str, *, kind: str, message_id: str, errors: list[str] | None = None,
+        self,
+        order_id: str,
+        *,
+        kind: str,
+        message_id: str,
+        errors: list[str] | None = None,
         now: datetime | None = None,
     ) -> Outcome:
         """Apply one of Diagonal's acknowledgements exactly once (de-duplicated by
         message_id inside the case's own stream). Never refuses a known case."""
         actor = Actor.diagonal(message_id)
         return self._change(
-            order_id, actor, None,
-            lambda c, t: c.apply_ack(kind=kind, message_id=message_id, errors=errors or [],
-                                     now=t),
+            order_id,
+            actor,
+            None,
+            lambda c, t: c.apply_ack(kind=kind, message_id=message_id, errors=errors or [], now=t),
             now,
         )
 

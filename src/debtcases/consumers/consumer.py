@@ -38,9 +38,17 @@ class AckConsumer:
 
     name = "diagonal-acks-consumer"
 
-    def __init__(self, app: DunningCases, settings: Settings, *, client_id: str | None = None,
-                 instance_id: str | None = None, max_backoff: float = 5.0,
-                 poll_timeout_ms: int = 500, session_timeout_ms: int = 6000) -> None:
+    def __init__(
+        self,
+        app: DunningCases,
+        settings: Settings,
+        *,
+        client_id: str | None = None,
+        instance_id: str | None = None,
+        max_backoff: float = 5.0,
+        poll_timeout_ms: int = 500,
+        session_timeout_ms: int = 6000,
+    ) -> None:
         assert settings.kafka_bootstrap_servers, "AckConsumer needs kafka_bootstrap_servers"
         self.app = app
         self.settings = settings
@@ -83,8 +91,9 @@ class AckConsumer:
                 self.run()
                 return
             except Exception as exc:  # broker unreachable at start etc.: try again
-                log.warning("%s: %s: %s (restarting in %.1fs)", self.name,
-                            type(exc).__name__, exc, backoff)
+                log.warning(
+                    "%s: %s: %s (restarting in %.1fs)", self.name, type(exc).__name__, exc, backoff
+                )
                 self._close_clients()
                 self._stopping.wait(backoff)
                 backoff = min(self.max_backoff, backoff * 2)
@@ -98,16 +107,27 @@ class AckConsumer:
         servers = self.settings.kafka_bootstrap_servers
         assert servers
         ensure_topics(servers, service_topics(self.settings))
-        self.dlq = KafkaProducer(bootstrap_servers=servers, client_id=f"{self.client_id}-dlq",
-                                 acks="all", max_in_flight_requests_per_connection=1,
-                                 max_block_ms=10000, request_timeout_ms=10000)
+        self.dlq = KafkaProducer(
+            bootstrap_servers=servers,
+            client_id=f"{self.client_id}-dlq",
+            acks="all",
+            max_in_flight_requests_per_connection=1,
+            max_block_ms=10000,
+            request_timeout_ms=10000,
+        )
         self.consumer = KafkaConsumer(
-            self.settings.kafka_topic_acks, bootstrap_servers=servers,
-            group_id=self.settings.kafka_consumer_group, client_id=self.client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=200,
+            self.settings.kafka_topic_acks,
+            bootstrap_servers=servers,
+            group_id=self.settings.kafka_consumer_group,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=200,
             group_instance_id=self.instance_id,
-            session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=1000,
-            max_poll_interval_ms=300000, reconnect_backoff_max_ms=1000,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=1000,
+            max_poll_interval_ms=300000,
+            reconnect_backoff_max_ms=1000,
         )
 
     def _close_clients(self) -> None:
@@ -167,9 +187,15 @@ class AckConsumer:
                 self.handle(record)
                 return True
             except RETRYABLE as exc:
-                log.warning("ack %s/%s@%s not applied yet (%s: %s); retry in %.1fs",
-                            record.topic, record.partition, record.offset,
-                            type(exc).__name__, exc, backoff)
+                log.warning(
+                    "ack %s/%s@%s not applied yet (%s: %s); retry in %.1fs",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
             except KafkaError as exc:  # the DLQ producer could not deliver
                 log.warning("DLQ delivery failed (%s); retry in %.1fs", exc, backoff)
             if self._stopping.wait(backoff):
@@ -185,8 +211,9 @@ class AckConsumer:
             self._to_dlq(record, bad.reason, bad.detail)
             return
         try:
-            outcome = self.app.apply_ack(ack.order_id, kind=ack.type,
-                                         message_id=ack.message_id, errors=ack.errors)
+            outcome = self.app.apply_ack(
+                ack.order_id, kind=ack.type, message_id=ack.message_id, errors=ack.errors
+            )
         except CaseNotFound:
             self._to_dlq(record, "unknown_order", ack.order_id)
             return
@@ -205,13 +232,19 @@ class AckConsumer:
 
     def _to_dlq(self, record: Any, reason: str, detail: str = "") -> None:
         assert self.dlq is not None
-        headers = [("reason", reason.encode()), ("detail", detail[:500].encode()),
-                   ("original_topic", str(record.topic).encode()),
-                   ("original_partition", str(record.partition).encode()),
-                   ("original_offset", str(record.offset).encode())]
-        self.dlq.send(self.settings.kafka_topic_acks_dlq, key=record.key,
-                      value=record.value if record.value is not None else b"",
-                      headers=headers).get(timeout=30)
+        headers = [
+            ("reason", reason.encode()),
+            ("detail", detail[:500].encode()),
+            ("original_topic", str(record.topic).encode()),
+            ("original_partition", str(record.partition).encode()),
+            ("original_offset", str(record.offset).encode()),
+        ]
+        self.dlq.send(
+            self.settings.kafka_topic_acks_dlq,
+            key=record.key,
+            value=record.value if record.value is not None else b"",
+            headers=headers,
+        ).get(timeout=30)
         metrics.ACKS_DLQ.labels(reason=reason).inc()
         self.processed += 1
 
@@ -227,7 +260,8 @@ class AckConsumer:
                 continue
             if position is not None:
                 metrics.CONSUMER_LAG.labels(partition=f"{tp.topic}/{tp.partition}").set(
-                    max(0, high - position))
+                    max(0, high - position)
+                )
 
 
 def install_signal_stop(consumer: AckConsumer) -> Callable[[], None]:

@@ -38,8 +38,7 @@ class Outgoing:
 
 def _base(event: Any, case: DunningCase, message_type: str) -> dict[str, Any]:
     return {
-        "message_id": message_id_for(event.originator_id, event.originator_version,
-                                     message_type),
+        "message_id": message_id_for(event.originator_id, event.originator_version, message_type),
         "type": message_type,
         "order_id": case.order_id,
         "user_id": case.user_id,
@@ -49,8 +48,9 @@ def _base(event: Any, case: DunningCase, message_type: str) -> dict[str, Any]:
 
 def _outgoing(event: Any, case: DunningCase, message_type: str, **extra: Any) -> Outgoing:
     payload = _base(event, case, message_type) | extra
-    return Outgoing(payload["message_id"], message_type, HANDOVER_TOPIC, case.order_id,
-                    case.order_id, payload)
+    return Outgoing(
+        payload["message_id"], message_type, HANDOVER_TOPIC, case.order_id, case.order_id, payload
+    )
 
 
 def calls_for_message(event: Any) -> bool:
@@ -69,14 +69,24 @@ def messages_for(event: Any, case: DunningCase) -> list[Outgoing]:
     and including the event. Portal access is returned as a candidate: the outbox keeps
     only a vendor's first one."""
     if isinstance(event, DunningCase.DunningStarted):
-        return [_outgoing(event, case, "handover", case_id=str(case.id),
-                          debtor=case.debtor.as_dict(), amount=str(case.amount),
-                          currency=case.currency, reason=event.reason)]
+        return [
+            _outgoing(
+                event,
+                case,
+                "handover",
+                case_id=str(case.id),
+                debtor=case.debtor.as_dict(),
+                amount=str(case.amount),
+                currency=case.currency,
+                reason=event.reason,
+            )
+        ]
     if isinstance(event, DunningCase.Cancelled) and event.withdraw:
         return [_outgoing(event, case, "withdrawal", reason=event.reason)]
     if isinstance(event, DunningCase.Paid) and event.notify:
-        return [_outgoing(event, case, "payment", reference=event.reference,
-                          amount=str(case.amount))]
+        return [
+            _outgoing(event, case, "payment", reference=event.reference, amount=str(case.amount))
+        ]
     if isinstance(event, DunningCase.AddressCorrected) and event.notify:
         return [_outgoing(event, case, "address_update", debtor=event.debtor.as_dict())]
     if isinstance(event, DunningCase.HandedToCollection):
@@ -86,8 +96,16 @@ def messages_for(event: Any, case: DunningCase) -> list[Outgoing]:
         payload = _base(event, case, "portal_access") | {
             "message_id": str(uuid5(event.originator_id, f"portal_access:{case.user_id}")),
         }
-        return [Outgoing(payload["message_id"], "portal_access", PORTAL_ACCESS_TOPIC,
-                         str(case.user_id), case.order_id, payload)]
+        return [
+            Outgoing(
+                payload["message_id"],
+                "portal_access",
+                PORTAL_ACCESS_TOPIC,
+                str(case.user_id),
+                case.order_id,
+                payload,
+            )
+        ]
     return []
 
 
@@ -153,5 +171,11 @@ def parse_ack(value: bytes | None) -> Ack:
     if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
         raise BadAck("invalid_field", "errors")
     in_reply_to = data.get("in_reply_to")
-    return Ack(data["message_id"], data["type"], data["order_id"], data["at"], list(errors),
-               in_reply_to if isinstance(in_reply_to, str) else None)
+    return Ack(
+        data["message_id"],
+        data["type"],
+        data["order_id"],
+        data["at"],
+        list(errors),
+        in_reply_to if isinstance(in_reply_to, str) else None,
+    )

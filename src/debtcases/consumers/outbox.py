@@ -137,42 +137,67 @@ class OutboxStoreMixin:
             for message, notification_id in messages:
                 if message.type == "portal_access":
                     user_id = int(message.payload["user_id"])
-                    cursor.execute(self._q(
-                        "SELECT user_id FROM outbox_portal_access WHERE user_id = %s"),
-                        (user_id,))
+                    cursor.execute(
+                        self._q("SELECT user_id FROM outbox_portal_access WHERE user_id = %s"),
+                        (user_id,),
+                    )
                     if cursor.fetchone() is not None:
                         continue
-                    cursor.execute(self._q(
-                        "INSERT INTO outbox_portal_access (user_id, order_id, message_id, "
-                        "granted_at) VALUES (%s, %s, %s, %s)"),
-                        (user_id, message.order_id, message.message_id,
-                         message.payload["at"]))
-                cursor.execute(self._q(
-                    "INSERT INTO outbox (message_id, type, topic, msg_key, order_id, payload, "
-                    "notification_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"),
-                    (message.message_id, message.type, message.topic, message.key,
-                     message.order_id,
-                     json.dumps(message.payload, ensure_ascii=False, sort_keys=True),
-                     notification_id, _iso(now)))
+                    cursor.execute(
+                        self._q(
+                            "INSERT INTO outbox_portal_access (user_id, order_id, message_id, "
+                            "granted_at) VALUES (%s, %s, %s, %s)"
+                        ),
+                        (user_id, message.order_id, message.message_id, message.payload["at"]),
+                    )
+                cursor.execute(
+                    self._q(
+                        "INSERT INTO outbox (message_id, type, topic, msg_key, order_id, payload, "
+                        "notification_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    ),
+                    (
+                        message.message_id,
+                        message.type,
+                        message.topic,
+                        message.key,
+                        message.order_id,
+                        json.dumps(message.payload, ensure_ascii=False, sort_keys=True),
+                        notification_id,
+                        _iso(now),
+                    ),
+                )
                 inserted.append(message.message_id)
             for change in running:
-                cursor.execute(self._q("DELETE FROM outbox_running WHERE case_id = %s"),
-                               (change.case_id,))
+                cursor.execute(
+                    self._q("DELETE FROM outbox_running WHERE case_id = %s"), (change.case_id,)
+                )
                 if change.running_since is not None:
-                    cursor.execute(self._q(
-                        "INSERT INTO outbox_running (case_id, order_id, user_id, "
-                        "running_since) VALUES (%s, %s, %s, %s)"),
-                        (change.case_id, change.order_id, change.user_id,
-                         _iso(change.running_since)))
+                    cursor.execute(
+                        self._q(
+                            "INSERT INTO outbox_running (case_id, order_id, user_id, "
+                            "running_since) VALUES (%s, %s, %s, %s)"
+                        ),
+                        (
+                            change.case_id,
+                            change.order_id,
+                            change.user_id,
+                            _iso(change.running_since),
+                        ),
+                    )
             self._insert_tracking(cursor, tracking)
         return inserted
 
     @staticmethod
     def _row(r: Any) -> OutboxRow:
         return OutboxRow(
-            position=int(r["position"]), message_id=r["message_id"], type=r["type"],
-            topic=r["topic"], key=r["msg_key"], order_id=r["order_id"],
-            payload=json.loads(r["payload"]), created_at=_ts(r["created_at"]),
+            position=int(r["position"]),
+            message_id=r["message_id"],
+            type=r["type"],
+            topic=r["topic"],
+            key=r["msg_key"],
+            order_id=r["order_id"],
+            payload=json.loads(r["payload"]),
+            created_at=_ts(r["created_at"]),
             sent_at=_ts(r["sent_at"]) if r["sent_at"] else None,
         )
 
@@ -183,8 +208,9 @@ class OutboxStoreMixin:
         if topics:
             where += " AND topic IN (" + ", ".join(["%s"] * len(topics)) + ")"
             params.extend(topics)
-        rows = self._rows(f"SELECT * FROM outbox WHERE {where} ORDER BY position LIMIT %s",
-                          [*params, limit])
+        rows = self._rows(
+            f"SELECT * FROM outbox WHERE {where} ORDER BY position LIMIT %s", [*params, limit]
+        )
         return [self._row(r) for r in rows]
 
     def messages(self, order_id: str | None = None, limit: int = 1000) -> list[OutboxRow]:
@@ -193,7 +219,8 @@ class OutboxStoreMixin:
         else:
             rows = self._rows(
                 "SELECT * FROM outbox WHERE order_id = %s ORDER BY position LIMIT %s",
-                [order_id, limit])
+                [order_id, limit],
+            )
         return [self._row(r) for r in rows]
 
     def mark_sent(self, positions: Sequence[int], at: datetime) -> None:
@@ -201,9 +228,11 @@ class OutboxStoreMixin:
             return
         with self.datastore.transaction(commit=True) as cursor:
             marks = ", ".join(["%s"] * len(positions))
-            cursor.execute(self._q(
-                f"UPDATE outbox SET sent_at = %s WHERE sent_at IS NULL AND position IN ({marks})"),
-                (_iso(at), *positions))
+            sql = f"UPDATE outbox SET sent_at = %s WHERE sent_at IS NULL AND position IN ({marks})"
+            cursor.execute(
+                self._q(sql),
+                (_iso(at), *positions),
+            )
 
     def backlog(self) -> int:
         rows = self._rows("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
@@ -212,22 +241,36 @@ class OutboxStoreMixin:
     def stuck_cases(self, running_before: datetime) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT order_id, user_id, running_since FROM outbox_running "
-            "WHERE running_since < %s ORDER BY running_since", [_iso(running_before)])
-        return [{"order_id": r["order_id"], "user_id": int(r["user_id"]),
-                 "running_since": _ts(r["running_since"]).isoformat()} for r in rows]
+            "WHERE running_since < %s ORDER BY running_since",
+            [_iso(running_before)],
+        )
+        return [
+            {
+                "order_id": r["order_id"],
+                "user_id": int(r["user_id"]),
+                "running_since": _ts(r["running_since"]).isoformat(),
+            }
+            for r in rows
+        ]
 
     def portal_access(self, user_id: int) -> dict[str, Any] | None:
         """When the vendor's portal access was granted (their first case at Diagonal)."""
         rows = self._rows(
             "SELECT p.user_id, p.order_id, p.message_id, p.granted_at, o.sent_at"
             " FROM outbox_portal_access p LEFT JOIN outbox o ON o.message_id = p.message_id"
-            " WHERE p.user_id = %s", [user_id])
+            " WHERE p.user_id = %s",
+            [user_id],
+        )
         if not rows:
             return None
         r = rows[0]
-        return {"user_id": int(r["user_id"]), "order_id": r["order_id"],
-                "message_id": r["message_id"], "granted_at": _ts(r["granted_at"]).isoformat(),
-                "sent_at": _ts(r["sent_at"]).isoformat() if r["sent_at"] else None}
+        return {
+            "user_id": int(r["user_id"]),
+            "order_id": r["order_id"],
+            "message_id": r["message_id"],
+            "granted_at": _ts(r["granted_at"]).isoformat(),
+            "sent_at": _ts(r["sent_at"]).isoformat() if r["sent_at"] else None,
+        }
 
 
 class PostgresOutboxStore(OutboxStoreMixin, PostgresTrackingRecorder):
@@ -273,8 +316,13 @@ class OutboxProcessor(LoopWorker):
     name = "diagonal-outbox"
 
     def __init__(
-        self, app: DunningCases, store: OutboxStoreMixin, *, batch_size: int = 200,
-        stuck_after_hours: float = 48.0, interval: float = 0.2,
+        self,
+        app: DunningCases,
+        store: OutboxStoreMixin,
+        *,
+        batch_size: int = 200,
+        stuck_after_hours: float = 48.0,
+        interval: float = 0.2,
     ) -> None:
         super().__init__(interval=interval)
         self.app = app
@@ -307,7 +355,8 @@ class OutboxProcessor(LoopWorker):
     def _process_batch(self) -> int:
         last = self.store.max_tracking_id(PROCESSOR_NAME) or 0
         notifications = self.app.recorder.select_notifications(
-            start=last + 1, limit=self.batch_size)
+            start=last + 1, limit=self.batch_size
+        )
         if not notifications:
             self.position = last
             return 0
@@ -321,8 +370,9 @@ class OutboxProcessor(LoopWorker):
             needs_case = calls_for_message(event) or change in ("start", "resume")
             case: DunningCase | None = None
             if needs_case:
-                case = self.app.repository.get(event.originator_id,
-                                               version=event.originator_version)
+                case = self.app.repository.get(
+                    event.originator_id, version=event.originator_version
+                )
                 for message in messages_for(event, case):
                     messages.append((message, notification.id))
             if change == "keep":

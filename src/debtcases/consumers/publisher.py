@@ -33,8 +33,15 @@ def _now() -> datetime:
 class KafkaPublisher(LoopWorker):
     name = "diagonal-publisher"
 
-    def __init__(self, store: OutboxStoreMixin, settings: Settings, *, batch_size: int = 500,
-                 interval: float = 0.2, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        store: OutboxStoreMixin,
+        settings: Settings,
+        *,
+        batch_size: int = 500,
+        interval: float = 0.2,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         super().__init__(interval=interval, max_backoff=3.0)
         assert settings.kafka_bootstrap_servers, "KafkaPublisher needs kafka_bootstrap_servers"
         self.store = store
@@ -55,18 +62,26 @@ class KafkaPublisher(LoopWorker):
             assert servers
             ensure_topics(servers, service_topics(self.settings))
             self.producer = KafkaProducer(
-                bootstrap_servers=servers, client_id="debtcases-outbox",
-                acks="all", enable_idempotence=True, retries=2**31 - 1,
-                max_in_flight_requests_per_connection=1, linger_ms=5,
-                request_timeout_ms=10000, delivery_timeout_ms=120000, max_block_ms=10000,
-                reconnect_backoff_ms=100, reconnect_backoff_max_ms=1000,
+                bootstrap_servers=servers,
+                client_id="debtcases-outbox",
+                acks="all",
+                enable_idempotence=True,
+                retries=2**31 - 1,
+                max_in_flight_requests_per_connection=1,
+                linger_ms=5,
+                request_timeout_ms=10000,
+                delivery_timeout_ms=120000,
+                max_block_ms=10000,
+                reconnect_backoff_ms=100,
+                reconnect_backoff_max_ms=1000,
             )
         return self.producer
 
     def run_once(self) -> int:
         rows = self.store.unsent(limit=self.batch_size)
-        metrics.OUTBOX_BACKLOG.set(len(rows) if len(rows) < self.batch_size
-                                   else self.store.backlog())
+        metrics.OUTBOX_BACKLOG.set(
+            len(rows) if len(rows) < self.batch_size else self.store.backlog()
+        )
         if not rows:
             return 0
         producer = self._producer()
@@ -74,10 +89,17 @@ class KafkaPublisher(LoopWorker):
         error: Exception | None = None
         for row in rows:
             try:
-                futures.append(producer.send(
-                    self.topic_for(row.topic), key=row.key.encode(), value=row.body(),
-                    headers=[("type", row.type.encode()),
-                             ("message_id", row.message_id.encode())]))
+                futures.append(
+                    producer.send(
+                        self.topic_for(row.topic),
+                        key=row.key.encode(),
+                        value=row.body(),
+                        headers=[
+                            ("type", row.type.encode()),
+                            ("message_id", row.message_id.encode()),
+                        ],
+                    )
+                )
             except Exception as exc:  # e.g. no metadata while the broker is down
                 error = exc
                 break
@@ -97,8 +119,10 @@ class KafkaPublisher(LoopWorker):
         self.store.mark_sent(done, self.clock())
         self.published += len(done)
         if error is not None:
-            raise RuntimeError(f"broker did not take the outbox ({len(done)} of {len(rows)} "
-                               f"sent): {type(error).__name__}: {error}")
+            raise RuntimeError(
+                f"broker did not take the outbox ({len(done)} of {len(rows)} "
+                f"sent): {type(error).__name__}: {error}"
+            )
         return len(done)
 
     flush_timeout = 130.0

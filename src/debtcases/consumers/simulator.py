@@ -46,9 +46,15 @@ def simulated_answer(row: OutboxRow) -> tuple[str, list[str]] | None:
 class DiagonalSimulator(LoopWorker):
     name = "diagonal-simulator"
 
-    def __init__(self, app: DunningCases, store: OutboxStoreMixin, *,
-                 delay_seconds: float = 2.0, interval: float = 0.5,
-                 clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        app: DunningCases,
+        store: OutboxStoreMixin,
+        *,
+        delay_seconds: float = 2.0,
+        interval: float = 0.5,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         super().__init__(interval=interval)
         self.app = app
         self.store = store
@@ -66,8 +72,7 @@ class DiagonalSimulator(LoopWorker):
                 kind, errors = answer
                 ack_id = str(uuid5(UUID(row.message_id), f"diagonal-sim:{kind}"))
                 with contextlib.suppress(CaseNotFound):
-                    self.app.apply_ack(row.order_id, kind=kind, message_id=ack_id,
-                                       errors=errors)
+                    self.app.apply_ack(row.order_id, kind=kind, message_id=ack_id, errors=errors)
             answered.append(row.position)
             metrics.MESSAGES_PUBLISHED.labels(type=row.type).inc()
         self.store.mark_sent(answered, now)

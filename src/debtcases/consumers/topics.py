@@ -14,14 +14,25 @@ PARTITIONS = 3
 
 
 def service_topics(settings: Settings) -> list[str]:
-    return [settings.kafka_topic_handover, settings.kafka_topic_acks,
-            settings.kafka_topic_acks_dlq, settings.kafka_topic_portal_access]
+    return [
+        settings.kafka_topic_handover,
+        settings.kafka_topic_acks,
+        settings.kafka_topic_acks_dlq,
+        settings.kafka_topic_portal_access,
+    ]
 
 
-def ensure_topics(bootstrap_servers: str, topics: Iterable[str],
-                  partitions: int = PARTITIONS, timeout_ms: int = 15000) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="debtcases-admin",
-                             request_timeout_ms=timeout_ms)
+def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    partitions: int = PARTITIONS,
+    timeout_ms: int = 15000,
+) -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="debtcases-admin",
+        request_timeout_ms=timeout_ms,
+    )
     try:
         existing = set(admin.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]

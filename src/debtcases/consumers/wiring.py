@@ -29,6 +29,7 @@ def build_diagonal(settings: Settings, app: DunningCases, db_kind: str) -> Diago
     elif settings.diagonal_simulator:
         from debtcases.consumers.simulator import DiagonalSimulator
 
-        edge.workers.append(DiagonalSimulator(
-            app, store, delay_seconds=settings.diagonal_simulator_delay_seconds))
+        edge.workers.append(
+            DiagonalSimulator(app, store, delay_seconds=settings.diagonal_simulator_delay_seconds)
+        )
     return edge

@@ -121,9 +121,7 @@ class DunningCase(Aggregate):
         """Paused by support; invisible to the vendor."""
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.status_before_block = (
-                Status(self.from_status) if self.from_status else None
-            )
+            aggregate.status_before_block = Status(self.from_status) if self.from_status else None
             super().apply(aggregate)
 
     class Unblocked(Event):
@@ -261,8 +259,12 @@ class DunningCase(Aggregate):
     def differing_admission_fields(
         self, *, user_id: int, amount: Decimal, currency: str, debtor: Debtor
     ) -> list[str]:
-        given = {"user_id": user_id, "amount": amount, "currency": currency.upper(),
-                 "debtor": debtor}
+        given = {
+            "user_id": user_id,
+            "amount": amount,
+            "currency": currency.upper(),
+            "debtor": debtor,
+        }
         return [name for name, value in given.items() if self.admitted[name] != value]
 
     @property
@@ -295,9 +297,7 @@ class DunningCase(Aggregate):
             target = TARGET[command] or seen
             detail = ""
             if actor.role is Role.VENDOR and self.status == Status.BLOCKED:
-                detail = (
-                    "This case cannot be changed at the moment; please contact support."
-                )
+                detail = "This case cannot be changed at the moment; please contact support."
             raise InvalidTransition(command.value, seen.value, target.value, detail)
 
     def _trigger(self, event_class: type[Any], now: datetime, **kwargs: Any) -> None:
@@ -317,12 +317,21 @@ class DunningCase(Aggregate):
         self._check(actor, Command.START)
         errors = self._handover_checks(served_countries)
         if errors:
-            self._trigger(self.HandoverFailed, now, actor=actor, reason=reason,
-                          to_status=Status.FAILED, errors=errors, source="validation",
-                          message_id=None, fell_back=False)
+            self._trigger(
+                self.HandoverFailed,
+                now,
+                actor=actor,
+                reason=reason,
+                to_status=Status.FAILED,
+                errors=errors,
+                source="validation",
+                message_id=None,
+                fell_back=False,
+            )
         else:
-            self._trigger(self.DunningStarted, now, actor=actor, reason=reason,
-                          to_status=Status.RUNNING)
+            self._trigger(
+                self.DunningStarted, now, actor=actor, reason=reason, to_status=Status.RUNNING
+            )
 
     def hand_over(
         self,
@@ -334,17 +343,38 @@ class DunningCase(Aggregate):
         self._check(actor, Command.HAND_OVER)
         errors = self._handover_checks(served_countries)
         if errors:
-            self._trigger(self.HandoverFailed, now, actor=actor, reason=reason,
-                          to_status=Status.FAILED, errors=errors, source="validation",
-                          message_id=None, fell_back=False)
+            self._trigger(
+                self.HandoverFailed,
+                now,
+                actor=actor,
+                reason=reason,
+                to_status=Status.FAILED,
+                errors=errors,
+                source="validation",
+                message_id=None,
+                fell_back=False,
+            )
         else:
-            self._trigger(self.HandedToCollection, now, actor=actor, reason=reason,
-                          to_status=Status.HANDED_OVER, source="support", message_id=None)
+            self._trigger(
+                self.HandedToCollection,
+                now,
+                actor=actor,
+                reason=reason,
+                to_status=Status.HANDED_OVER,
+                source="support",
+                message_id=None,
+            )
 
     def cancel(self, actor: Actor, now: datetime, reason: str) -> None:
         self._check(actor, Command.CANCEL)
-        self._trigger(self.Cancelled, now, actor=actor, reason=reason,
-                      to_status=Status.CANCELLED, withdraw=self.handover_sent)
+        self._trigger(
+            self.Cancelled,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=Status.CANCELLED,
+            withdraw=self.handover_sent,
+        )
 
     def block(self, actor: Actor, now: datetime, reason: str) -> None:
         self._check(actor, Command.BLOCK)
@@ -353,13 +383,21 @@ class DunningCase(Aggregate):
     def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
         self._check(actor, Command.UNBLOCK)
         assert self.status_before_block is not None
-        self._trigger(self.Unblocked, now, actor=actor, reason=reason,
-                      to_status=self.status_before_block)
+        self._trigger(
+            self.Unblocked, now, actor=actor, reason=reason, to_status=self.status_before_block
+        )
 
     def mark_paid(self, actor: Actor, now: datetime, reason: str, reference: str) -> None:
         self._check(actor, Command.MARK_PAID)
-        self._trigger(self.Paid, now, actor=actor, reason=reason, to_status=Status.PAID,
-                      reference=reference, notify=self.handover_sent)
+        self._trigger(
+            self.Paid,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=Status.PAID,
+            reference=reference,
+            notify=self.handover_sent,
+        )
 
     def correct_address(
         self,
@@ -371,9 +409,16 @@ class DunningCase(Aggregate):
     ) -> None:
         self._check(actor, Command.CORRECT_ADDRESS)
         errors = handover_errors(debtor, self.amount, served_countries)
-        self._trigger(self.AddressCorrected, now, actor=actor, reason=reason,
-                      to_status=self.status, debtor=debtor, errors=errors,
-                      notify=self.handover_sent)
+        self._trigger(
+            self.AddressCorrected,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=self.status,
+            debtor=debtor,
+            errors=errors,
+            notify=self.handover_sent,
+        )
 
     def apply_ack(
         self,
@@ -393,21 +438,46 @@ class DunningCase(Aggregate):
         effective = before if status == Status.BLOCKED else status
         to_blocked = status == Status.BLOCKED
         if kind == AckKind.RECEIVED and effective == Status.RUNNING:
-            self._trigger(self.HandedToCollection, now, actor=actor, reason="",
-                          to_status=Status.BLOCKED if to_blocked else Status.HANDED_OVER,
-                          source="diagonal", message_id=message_id)
+            self._trigger(
+                self.HandedToCollection,
+                now,
+                actor=actor,
+                reason="",
+                to_status=Status.BLOCKED if to_blocked else Status.HANDED_OVER,
+                source="diagonal",
+                message_id=message_id,
+            )
         elif kind == AckKind.REJECTED and effective in (Status.RUNNING, Status.HANDED_OVER):
-            self._trigger(self.HandoverFailed, now, actor=actor, reason="",
-                          to_status=Status.BLOCKED if to_blocked else Status.FAILED,
-                          errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
-                          source="diagonal", message_id=message_id,
-                          fell_back=effective == Status.HANDED_OVER)
+            self._trigger(
+                self.HandoverFailed,
+                now,
+                actor=actor,
+                reason="",
+                to_status=Status.BLOCKED if to_blocked else Status.FAILED,
+                errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
+                source="diagonal",
+                message_id=message_id,
+                fell_back=effective == Status.HANDED_OVER,
+            )
         elif kind == AckKind.CLOSED and status in (Status.CANCELLED, Status.PAID):
-            self._trigger(self.ClosedAtDiagonal, now, actor=actor, reason="",
-                          to_status=status, message_id=message_id)
+            self._trigger(
+                self.ClosedAtDiagonal,
+                now,
+                actor=actor,
+                reason="",
+                to_status=status,
+                message_id=message_id,
+            )
         else:
-            self._trigger(self.AckRecorded, now, actor=actor, reason="", to_status=status,
-                          kind=kind, message_id=message_id,
-                          note=f"'{kind}' received while the case is {status.value}: "
-                          "recorded, status unchanged.")
+            self._trigger(
+                self.AckRecorded,
+                now,
+                actor=actor,
+                reason="",
+                to_status=status,
+                kind=kind,
+                message_id=message_id,
+                note=f"'{kind}' received while the case is {status.value}: "
+                "recorded, status unchanged.",
+            )
         return True

@@ -13,9 +13,22 @@ from debtcases.domain.statuses import Status
 # Entries only support sees (the block is invisible to vendors; so are ignored late acks).
 SUPPORT_ONLY = frozenset({"Blocked", "Unblocked", "AckRecorded"})
 
-_DETAIL_FIELDS = ("errors", "source", "message_id", "fell_back", "withdraw", "reference",
-                  "notify", "kind", "note", "order_id", "user_id", "amount", "currency",
-                  "debtor")
+_DETAIL_FIELDS = (
+    "errors",
+    "source",
+    "message_id",
+    "fell_back",
+    "withdraw",
+    "reference",
+    "notify",
+    "kind",
+    "note",
+    "order_id",
+    "user_id",
+    "amount",
+    "currency",
+    "debtor",
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +70,7 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
             visible_to = before_block if to_status is Status.BLOCKED else to_status
             if name in ("HandedToCollection", "HandoverFailed") and to_status is Status.BLOCKED:
                 # A Diagonal answer while blocked moves the remembered status.
-                before_block = (
-                    Status.HANDED_OVER if name == "HandedToCollection" else Status.FAILED
-                )
+                before_block = Status.HANDED_OVER if name == "HandedToCollection" else Status.FAILED
                 visible_to = before_block
             if name == "Unblocked":
                 before_block = None
@@ -67,17 +78,31 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
             shown = visible_to
             if name in SUPPORT_ONLY:
                 continue
-            entries.append(HistoryEntry(
-                at=event.timestamp, event=name, from_status=visible_from,
-                to_status=visible_to or to_status, actor=event.actor.as_dict(),
-                reason=event.reason, details=_details(event), version=event.originator_version,
-            ))
+            entries.append(
+                HistoryEntry(
+                    at=event.timestamp,
+                    event=name,
+                    from_status=visible_from,
+                    to_status=visible_to or to_status,
+                    actor=event.actor.as_dict(),
+                    reason=event.reason,
+                    details=_details(event),
+                    version=event.originator_version,
+                )
+            )
         else:
             if name == "Unblocked":
                 before_block = None
-            entries.append(HistoryEntry(
-                at=event.timestamp, event=name, from_status=from_status, to_status=to_status,
-                actor=event.actor.as_dict(), reason=event.reason, details=_details(event),
-                version=event.originator_version,
-            ))
+            entries.append(
+                HistoryEntry(
+                    at=event.timestamp,
+                    event=name,
+                    from_status=from_status,
+                    to_status=to_status,
+                    actor=event.actor.as_dict(),
+                    reason=event.reason,
+                    details=_details(event),
+                    version=event.originator_version,
+                )
+            )
     return entries

@@ -8,11 +8,13 @@ from prometheus_client import Gauge
 
 PROJECTION_LAG = Gauge(
     "debtcases_projection_lag_events",
-    "Events a view is behind the DunningCases notification log", ["view"],
+    "Events a view is behind the DunningCases notification log",
+    ["view"],
 )
 PROJECTION_POSITION = Gauge(
     "debtcases_projection_position",
-    "Last notification id a view has processed", ["view"],
+    "Last notification id a view has processed",
+    ["view"],
 )
 
 

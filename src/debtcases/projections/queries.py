@@ -53,8 +53,10 @@ def case_item(
         "amount": row["amount"],
         "currency": row["currency"],
         "debtor": {
-            "name": row["debtor_name"], "street": row["debtor_street"],
-            "postal_code": row["debtor_postal_code"], "city": row["debtor_city"],
+            "name": row["debtor_name"],
+            "street": row["debtor_street"],
+            "postal_code": row["debtor_postal_code"],
+            "city": row["debtor_city"],
             "country": row["debtor_country"],
         },
         "errors": list(row["errors"]),
@@ -70,12 +72,17 @@ def case_item(
     }
     if not vendor:
         item.update(
-            status_before_block=(Status(row["status_before_block"])
-                                 if row["status_before_block"] else None),
-            stuck=(row["status"] == Status.RUNNING.value and running_since is not None
-                   and (now - running_since).total_seconds() > stuck_after_hours * 3600),
+            status_before_block=(
+                Status(row["status_before_block"]) if row["status_before_block"] else None
+            ),
+            stuck=(
+                row["status"] == Status.RUNNING.value
+                and running_since is not None
+                and (now - running_since).total_seconds() > stuck_after_hours * 3600
+            ),
             last_change={
-                "at": row["updated_at"], "event": row["last_event"],
+                "at": row["updated_at"],
+                "event": row["last_event"],
                 "actor": {"role": row["last_actor_role"], "id": row["last_actor_id"]},
                 "reason": row["last_reason"],
             },

@@ -42,8 +42,9 @@ def rebuild(
     return results
 
 
-def _rebuild_one(views: Views, name: str, batch_size: int,
-                 progress: Progress | None) -> RebuildResult:
+def _rebuild_one(
+    views: Views, name: str, batch_size: int, progress: Progress | None
+) -> RebuildResult:
     recorder, log = views.recorder, views.app.recorder
     mapper = views.app.mapper
     started = time.perf_counter()
@@ -68,8 +69,9 @@ def _rebuild_one(views: Views, name: str, batch_size: int,
     return RebuildResult(name, gen, events, time.perf_counter() - started)
 
 
-def rebuild_with_progress_bar(views: Views, names: Sequence[str] | None = None,
-                              batch_size: int = 5000) -> list[RebuildResult]:
+def rebuild_with_progress_bar(
+    views: Views, names: Sequence[str] | None = None, batch_size: int = 5000
+) -> list[RebuildResult]:
     """``rebuild`` with a rich progress bar per view (the CLI)."""
     from rich.progress import (
         BarColumn,
@@ -82,8 +84,14 @@ def rebuild_with_progress_bar(views: Views, names: Sequence[str] | None = None,
         Progress as Bar,
     )
 
-    with Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-             TextColumn("events"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+    with Bar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ) as bar:
         tasks: dict[str, object] = {}
 
         def report(view: str, done: int, head: int) -> None:

@@ -121,8 +121,7 @@ class ViewStore:
                     fell_back {b} NOT NULL, payment_reference TEXT,
                     version INTEGER NOT NULL, position BIGINT NOT NULL)""",
                 # One index per filter, each ending in the sort order (newest change first).
-                f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} "
-                "(updated_at DESC, position DESC)",
+                f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
                 f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} "
                 "(user_id, updated_at DESC, position DESC)",
                 f"CREATE INDEX IF NOT EXISTS {t}_user_vstatus ON {t} "
@@ -151,9 +150,13 @@ class ViewStore:
         self._execute_ddl(self.pointer_ddl())
         for view in VIEW_NAMES:
             with self.datastore.transaction(commit=True) as cur:
-                cur.execute(self.q(
-                    f"INSERT INTO {POINTER_TABLE} (view, live, latest) VALUES (%s, 1, 1) "
-                    "ON CONFLICT (view) DO NOTHING"), (view,))
+                cur.execute(
+                    self.q(
+                        f"INSERT INTO {POINTER_TABLE} (view, live, latest) VALUES (%s, 1, 1) "
+                        "ON CONFLICT (view) DO NOTHING"
+                    ),
+                    (view,),
+                )
             gen = self.live_generation(view)
             self._execute_ddl(self.generation_ddl(view, gen))
 
@@ -175,9 +178,13 @@ class ViewStore:
     def new_generation(self, view: str) -> int:
         """Reserve and create (empty) the next generation of ``view`` for a rebuild."""
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(self.q(
-                f"UPDATE {POINTER_TABLE} SET latest = latest + 1 WHERE view = %s "
-                "RETURNING latest"), (view,))
+            cur.execute(
+                self.q(
+                    f"UPDATE {POINTER_TABLE} SET latest = latest + 1 WHERE view = %s "
+                    "RETURNING latest"
+                ),
+                (view,),
+            )
             gen = int(cur.fetchone()["latest"])
         self.drop_generation(view, gen)  # leftovers of an interrupted rebuild
         self._execute_ddl(self.generation_ddl(view, gen))
@@ -222,8 +229,9 @@ class ViewStore:
             self._begin_write(cur)
             last = self._process(cur, view, gen, items) if items else None
             if switch:
-                cur.execute(self.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"),
-                            (gen, view))
+                cur.execute(
+                    self.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"), (gen, view)
+                )
         return last or 0
 
     def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
@@ -238,21 +246,26 @@ class ViewStore:
     def _load(self, cur: Any, table: str, key: str, values: Sequence[Any]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for i in range(0, len(values), 500):
-            clause, params = self._in_list(key, values[i:i + 500])
+            clause, params = self._in_list(key, values[i : i + 500])
             cur.execute(self.q(f"SELECT * FROM {table} WHERE {clause}"), params)
             rows.extend(dict(r) for r in cur.fetchall())
         return rows
 
-    def _upsert(self, cur: Any, table: str, key: str, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]]) -> None:
+    def _upsert(
+        self, cur: Any, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         if not rows:
             return
         cols = ", ".join(columns)
         marks = ", ".join(["%s"] * len(columns))
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-        cur.executemany(self.q(
-            f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"), rows)
+        cur.executemany(
+            self.q(
+                f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+            ),
+            rows,
+        )
 
     def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
         table = f"view_cases_g{gen}"
@@ -314,7 +327,8 @@ class ViewStore:
             if u in vendors:
                 vendors[u] = dict(vendors[u])
                 vendors[u]["first_handed_over_at"] = self._ts_out(
-                    vendors[u]["first_handed_over_at"])
+                    vendors[u]["first_handed_over_at"]
+                )
             else:
                 vendors[u] = {c: 0 for c in ACCESS_VENDOR_COLUMNS}
                 vendors[u].update(user_id=u, first_handed_over_at=None)
@@ -332,16 +346,30 @@ class ViewStore:
                 first = v["first_handed_over_at"]
                 if first is None or new["handed_over_at"] < first:
                     v["first_handed_over_at"] = new["handed_over_at"]
-        self._upsert(cur, cases_t, "case_id", ACCESS_CASE_COLUMNS, [
-            [states[c]["case_id"], states[c]["user_id"], states[c]["status"],  # type: ignore[index]
-             self._ts_in(states[c]["handed_over_at"])]  # type: ignore[index]
-            for c in changed
-        ])
-        self._upsert(cur, vendors_t, "user_id", ACCESS_VENDOR_COLUMNS, [
-            [self._ts_in(v[c]) if c == "first_handed_over_at" else v[c]
-             for c in ACCESS_VENDOR_COLUMNS]
-            for v in (vendors[u] for u in user_ids)
-        ])
+        self._upsert(
+            cur,
+            cases_t,
+            "case_id",
+            ACCESS_CASE_COLUMNS,
+            [
+                [s["case_id"], s["user_id"], s["status"], self._ts_in(s["handed_over_at"])]
+                for s in (states[c] for c in changed)
+                if s is not None
+            ],
+        )
+        self._upsert(
+            cur,
+            vendors_t,
+            "user_id",
+            ACCESS_VENDOR_COLUMNS,
+            [
+                [
+                    self._ts_in(v[c]) if c == "first_handed_over_at" else v[c]
+                    for c in ACCESS_VENDOR_COLUMNS
+                ]
+                for v in (vendors[u] for u in user_ids)
+            ],
+        )
 
     # ------------------------------------------------------------- reading
 
@@ -375,10 +403,13 @@ class ViewStore:
             table = f"view_cases_g{self.live_generation(CASES, cur)}"
             cur.execute(self.q(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"), params)
             total = int(cur.fetchone()["n"])
-            cur.execute(self.q(
-                f"SELECT * FROM {table} WHERE {where} "
-                "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"),
-                [*params, page_size, (page - 1) * page_size])
+            cur.execute(
+                self.q(
+                    f"SELECT * FROM {table} WHERE {where} "
+                    "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"
+                ),
+                [*params, page_size, (page - 1) * page_size],
+            )
             rows = [self._case_from_db(r) for r in cur.fetchall()]
         return rows, total
 
@@ -498,6 +529,5 @@ class SQLiteViewRecorder(ViewStore, SQLiteTrackingRecorder):
 
     def _table_exists(self, table: str) -> bool:
         with self.datastore.transaction(commit=False) as cur:
-            cur.execute("SELECT name FROM sqlite_master WHERE type='table' AND name=?",
-                        (table,))
+            cur.execute("SELECT name FROM sqlite_master WHERE type='table' AND name=?", (table,))
             return cur.fetchone() is not None

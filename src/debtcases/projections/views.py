@@ -34,8 +34,10 @@ def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -
     SQLite database, good enough for unit tests)."""
     env = dict(env)
     if db_kind == "memory":
-        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-               "SQLITE_DBNAME": f"file:views_{uuid.uuid4().hex}?mode=memory&cache=shared"}
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"file:views_{uuid.uuid4().hex}?mode=memory&cache=shared",
+        }
     if db_kind == "postgres":
         env["POSTGRES_POOL_SIZE"] = str(pool_size)
         env["POSTGRES_MAX_OVERFLOW"] = str(pool_size)
@@ -90,8 +92,7 @@ class Views:
         if self.running:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="views-runner",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.run_forever, name="views-runner", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -110,8 +111,22 @@ class Views:
         del factory
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Tail the notification log until stopped (the ``debtcases project`` loop)."""
+        """Tail the notification log until stopped (the ``debtcases project`` loop).
+
+        On PostgreSQL the runner sleeps on the library's LISTEN/NOTIFY channel (what its
+        ApplicationSubscription listens to), so events written by any process wake it at
+        once; it then reads whole batches with select_notifications, which its per-event
+        iterator would not give us. SQLite has no such channel: there it polls."""
         stop_event = stop or self._stop
+        idle_wait = self.poll_interval
+        channel = getattr(self.app.recorder, "channel_name", None)
+        if channel is not None:
+            listener = threading.Thread(
+                target=self._listen, args=(channel, stop_event), name="views-listen",
+                daemon=True,
+            )
+            listener.start()
+            idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
         while not stop_event.is_set() and not self._stop.is_set():
             try:
                 done = self.step()
@@ -121,8 +136,24 @@ class Views:
                 self._stop.wait(1.0)
                 continue
             if done < self.batch_size:
-                self._wake.wait(self.poll_interval)
+                self._wake.wait(idle_wait)
                 self._wake.clear()
+
+    def _listen(self, channel: str, stop_event: threading.Event) -> None:
+        from psycopg import sql
+
+        datastore = self.app.recorder.datastore
+        while not stop_event.is_set() and not self._stop.is_set():
+            try:
+                with datastore.get_connection() as conn:
+                    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+                    while not stop_event.is_set() and not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake.set()
+            except Exception:
+                log.exception("views runner: LISTEN failed; polling until it is back")
+                self._wake.set()
+                stop_event.wait(1.0)
 
     def step(self) -> int:
         """Process the next batch of notifications into every view that needs it; returns
@@ -200,7 +231,11 @@ class Views:
         return case_item(row, role, self.clock(), self.stuck_after_hours)
 
     def page_cases(
-        self, filter: CaseFilter, role: Role, vendor_id: int | None, page: int = 1,
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        page: int = 1,
         page_size: int = 50,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of the case list, newest change first, and the total."""
