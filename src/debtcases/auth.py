@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import OperationalError
+
 from debtcases.domain.actors import Actor, Role
 from debtcases.persistence import Database
 
@@ -52,6 +54,18 @@ class KeyStore:
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        """A connection to the key table; an unreachable database surfaces as the
+        library's OperationalError, which the API answers with 503."""
+        import psycopg
+
+        try:
+            with self._raw_connect() as conn:
+                yield conn
+        except (psycopg.OperationalError, sqlite3.OperationalError) as exc:
+            raise OperationalError(str(exc)) from exc
+
+    @contextmanager
+    def _raw_connect(self) -> Iterator[Any]:
         if self.db.kind == "postgres":
             import psycopg
 

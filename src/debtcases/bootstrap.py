@@ -13,7 +13,12 @@ from debtcases.persistence import Database, append_only_sql, database_from_url
 
 
 def database(settings: Settings) -> Database:
-    return database_from_url(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    return database_from_url(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        settings.db_connect_timeout,
+    )
 
 
 def guard_append_only(app: DunningCases, db: Database) -> None:

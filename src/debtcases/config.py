@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     # Connections per application/view on PostgreSQL (each opens its own pool).
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    # Seconds to connect to PostgreSQL (and to wait for a pooled connection) before an
+    # operation fails; the consumer and the runners then retry with back-off.
+    db_connect_timeout: int = 10
     # Unset: no Kafka (embedded mode).
     kafka_bootstrap_servers: str | None = None
     kafka_topic_handover: str = "diagonal.handover"

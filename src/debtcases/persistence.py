@@ -23,7 +23,9 @@ class Database:
         return self.kind == "sqlite"
 
 
-def database_from_url(url: str, pool_size: int = 5, max_overflow: int = 10) -> Database:
+def database_from_url(
+    url: str, pool_size: int = 5, max_overflow: int = 10, connect_timeout: int = 10
+) -> Database:
     parsed = urlparse(url)
     scheme = parsed.scheme.split("+")[0]
     if scheme == "memory":
@@ -58,7 +60,8 @@ def database_from_url(url: str, pool_size: int = 5, max_overflow: int = 10) -> D
                 "POSTGRES_PASSWORD": unquote(parsed.password or ""),
                 "POSTGRES_POOL_SIZE": str(pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-                "POSTGRES_CONNECT_TIMEOUT": "10",
+                # Also how long a caller waits for a pooled connection before OperationalError.
+                "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout),
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 "POSTGRES_PRE_PING": "y",
             },
