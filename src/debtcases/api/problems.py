@@ -108,21 +108,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODE_BY_STATUS.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 400 and "parsing the body" in detail:
-            # An undecodable body is invalid input like any other: 422, as api.md lists.
+        if exc.status_code == 400:
+            # A body that cannot be parsed (bad JSON, not UTF-8, a malformed or oversized
+            # multipart form) is invalid input like any other: 422, as api.md lists.
+            if "parsing the body" in detail:
+                detail = "The request body is not valid JSON (or not UTF-8)."
             return problem(
                 422,
                 "Validation error",
-                "The request body is not valid JSON (or not UTF-8).",
+                detail,
                 "validation_error",
-                errors=[
-                    {
-                        "loc": ["body"],
-                        "field": "body",
-                        "msg": "invalid JSON body",
-                        "type": "json_invalid",
-                    }
-                ],
+                errors=[{"loc": ["body"], "field": "body", "msg": detail, "type": "body_invalid"}],
             )
         return problem(
             exc.status_code,

@@ -96,7 +96,9 @@ PeriodQuery = Annotated[
     ),
 ]
 OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
-PageQuery = Annotated[int, Query(ge=1, description="1-based page")]
+PageQuery = Annotated[
+    int, Query(ge=1, le=1_000_000, description="1-based page (at most 1,000,000)")
+]
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
 
 
