@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -13,11 +12,11 @@ from starlette.datastructures import UploadFile
 
 from debtcases import csvio
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
+from debtcases.api.filters import case_filter
 from debtcases.api.problems import problem
 from debtcases.api.schemas import ORDER_ID_PATTERN, Problem
 from debtcases.domain.actors import Actor, Role
-from debtcases.domain.statuses import Status, parse_statuses
-from debtcases.projections.queries import CaseFilter, parse_period
+from debtcases.projections.queries import CaseFilter
 
 router = APIRouter(prefix="/api/v1", tags=["csv"])
 
@@ -47,37 +46,6 @@ SepQuery = Annotated[
         description="Separator: `;` (Excel, German locale; decimal comma) or `,` (decimal point)"
     ),
 ]
-
-
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
-    )
-
-
-def _filter(
-    role: Role,
-    order_id: str | None,
-    user_id: int | None,
-    status: str | None,
-    period: str | None,
-) -> CaseFilter:
-    """The list endpoints' filters, validated the same way (unknown status/period: 422)."""
-    statuses: tuple[Status, ...] = ()
-    if status is not None and status.strip():
-        try:
-            statuses = tuple(parse_statuses(status))
-        except ValueError as exc:
-            raise _invalid("status", str(exc)) from None
-        if role is Role.VENDOR and Status.BLOCKED in statuses:
-            # Vendors never see BLOCKED, so for them it is not a status at all.
-            allowed = ", ".join(s.value for s in Status if s is not Status.BLOCKED)
-            raise _invalid("status", f"unknown status 'BLOCKED'; allowed: {allowed}")
-    try:
-        month = parse_period(period)
-    except ValueError as exc:
-        raise _invalid("period", str(exc)) from None
-    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses, period=month)
 
 
 def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> Response:
@@ -125,7 +93,9 @@ def export_support(
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
     them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe."""
-    return _export(container, actor, _filter(actor.role, order_id, user_id, status, period), sep)
+    return _export(
+        container, actor, case_filter(actor.role, order_id, user_id, status, period), sep
+    )
 
 
 @router.get(
@@ -143,7 +113,7 @@ def export_vendor(
     sep: SepQuery = ";",
 ) -> Response:
     """Own cases only; a blocked case shows the status it had before the block."""
-    return _export(container, actor, _filter(actor.role, order_id, None, status, period), sep)
+    return _export(container, actor, case_filter(actor.role, order_id, None, status, period), sep)
 
 
 # ------------------------------------------------------------------------------ import

@@ -7,14 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
+from debtcases.api.filters import case_filter
 from debtcases.api.schemas import ORDER_ID_PATTERN, ActorOut, CaseOut, Problem
-from debtcases.domain.actors import Role
-from debtcases.domain.statuses import Status, parse_statuses
-from debtcases.projections.queries import CaseFilter, parse_period
+from debtcases.domain.statuses import Status
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
 
@@ -102,32 +100,6 @@ PageQuery = Annotated[
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
-    )
-
-
-def _filter(
-    role: Role, order_id: str | None, user_id: int | None, status: str | None, period: str | None
-) -> CaseFilter:
-    statuses: tuple[Status, ...] = ()
-    if status is not None and status.strip():
-        try:
-            statuses = tuple(parse_statuses(status))
-        except ValueError as exc:
-            raise _invalid("status", str(exc)) from None
-        if role is Role.VENDOR and Status.BLOCKED in statuses:
-            # Vendors never see BLOCKED, so for them it is not a status at all.
-            allowed = ", ".join(s.value for s in Status if s is not Status.BLOCKED)
-            raise _invalid("status", f"unknown status 'BLOCKED'; allowed: {allowed}")
-    try:
-        month = parse_period(period)
-    except ValueError as exc:
-        raise _invalid("period", str(exc)) from None
-    return CaseFilter(order_id=order_id, user_id=user_id, statuses=statuses, period=month)
-
-
 def _views(container: Any) -> Any:
     views = container.views
     if views is None:  # pragma: no cover - bootstrap always builds them
@@ -153,7 +125,7 @@ def support_cases(
 ) -> CasePage:
     """Search by order id or vendor User-ID, filter by status and period; newest change
     first. Statuses as support sees them (BLOCKED included)."""
-    f = _filter(actor.role, order_id, user_id, status, period)
+    f = case_filter(actor.role, order_id, user_id, status, period)
     items, total = _views(container).page_cases(f, actor.role, None, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
@@ -177,7 +149,7 @@ def vendor_cases(
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent."""
-    f = _filter(actor.role, order_id, None, status, period)
+    f = case_filter(actor.role, order_id, None, status, period)
     items, total = _views(container).page_cases(f, actor.role, actor.vendor_id, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size

@@ -307,6 +307,22 @@ class DunningCase(Aggregate):
     def _handover_checks(self, served_countries: Iterable[str]) -> list[str]:
         return handover_errors(self.debtor, self.amount, served_countries)
 
+    def _fail_handover_checks(
+        self, actor: Actor, now: datetime, reason: str, errors: list[str]
+    ) -> None:
+        """Our own checks refused the handover: FAILED with the messages (the "!" popup)."""
+        self._trigger(
+            self.HandoverFailed,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=Status.FAILED,
+            errors=errors,
+            source="validation",
+            message_id=None,
+            fell_back=False,
+        )
+
     def start_dunning(
         self,
         actor: Actor,
@@ -317,17 +333,7 @@ class DunningCase(Aggregate):
         self._check(actor, Command.START)
         errors = self._handover_checks(served_countries)
         if errors:
-            self._trigger(
-                self.HandoverFailed,
-                now,
-                actor=actor,
-                reason=reason,
-                to_status=Status.FAILED,
-                errors=errors,
-                source="validation",
-                message_id=None,
-                fell_back=False,
-            )
+            self._fail_handover_checks(actor, now, reason, errors)
         else:
             self._trigger(
                 self.DunningStarted, now, actor=actor, reason=reason, to_status=Status.RUNNING
@@ -343,17 +349,7 @@ class DunningCase(Aggregate):
         self._check(actor, Command.HAND_OVER)
         errors = self._handover_checks(served_countries)
         if errors:
-            self._trigger(
-                self.HandoverFailed,
-                now,
-                actor=actor,
-                reason=reason,
-                to_status=Status.FAILED,
-                errors=errors,
-                source="validation",
-                message_id=None,
-                fell_back=False,
-            )
+            self._fail_handover_checks(actor, now, reason, errors)
         else:
             self._trigger(
                 self.HandedToCollection,

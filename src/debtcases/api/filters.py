@@ -1,0 +1,36 @@
+"""The list filters shared by the JSON lists and the CSV downloads, validated one way:
+an unknown status or a bad period is a 422, never an empty answer."""
+
+from __future__ import annotations
+
+from fastapi.exceptions import RequestValidationError
+
+from debtcases.domain.actors import Role
+from debtcases.domain.statuses import Status, parse_statuses
+from debtcases.projections.queries import CaseFilter, parse_period
+
+
+def invalid_query(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )
+
+
+def case_filter(
+    role: Role, order_id: str | None, user_id: int | None, status: str | None, period: str | None
+) -> CaseFilter:
+    statuses: tuple[Status, ...] = ()
+    if status is not None and status.strip():
+        try:
+            statuses = tuple(parse_statuses(status))
+        except ValueError as exc:
+            raise invalid_query("status", str(exc)) from None
+        if role is Role.VENDOR and Status.BLOCKED in statuses:
+            # Vendors never see BLOCKED, so for them it is not a status at all.
+            allowed = ", ".join(s.value for s in Status if s is not Status.BLOCKED)
+            raise invalid_query("status", f"unknown status 'BLOCKED'; allowed: {allowed}")
+    try:
+        month = parse_period(period)
+    except ValueError as exc:
+        raise invalid_query("period", str(exc)) from None
+    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses, period=month)
