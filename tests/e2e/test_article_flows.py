@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -224,6 +224,15 @@ def test_bodies_over_one_mebibyte_are_413_and_garbage_is_422(apis: dict[str, Api
         headers={**headers, "Content-Type": "application/json"},
     )
     assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit still holds
+        for _ in range(1100):
+            yield b" " * 1024
+
+    streamed = client.post(
+        "/api/v1/cases", content=chunked(), headers={**headers, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
     garbage = client.post(
         "/api/v1/cases",
         content=b"\xff\xfe not json",
