@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,14 +43,20 @@ class ApiKey:
 
 
 class KeyStore:
-    """The api_keys table, on the same database as the events (SQLite or PostgreSQL)."""
+    """The api_keys table, on the same database as the events (SQLite or PostgreSQL).
 
-    def __init__(self, db: Database) -> None:
+    Keys are never deleted: revoking one stamps ``revoked_at``. Lookups are cached for
+    ``cache_seconds``, so a revocation takes effect in every process within that time."""
+
+    def __init__(self, db: Database, cache_seconds: float = 30.0, pool_size: int = 4) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
+        self.pool_size = pool_size
         self._lock = threading.Lock()
-        self._memory: dict[str, ApiKey] = {}
-        self._cache: dict[str, ApiKey] = {}
+        self._memory: dict[str, tuple[ApiKey, str | None]] = {}
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._sqlite_path = db.env.get("SQLITE_DBNAME")
+        self._pool: Any = None
         self._init()
 
     @contextmanager
@@ -57,28 +64,47 @@ class KeyStore:
         """A connection to the key table; an unreachable database surfaces as the
         library's OperationalError, which the API answers with 503."""
         import psycopg
+        import psycopg_pool
 
         try:
             with self._raw_connect() as conn:
                 yield conn
-        except (psycopg.OperationalError, sqlite3.OperationalError) as exc:
+        except (
+            psycopg.OperationalError,
+            psycopg_pool.PoolTimeout,
+            sqlite3.OperationalError,
+        ) as exc:
             raise OperationalError(str(exc)) from exc
+
+    def _postgres_pool(self) -> Any:
+        # A small pool of its own: a burst of unknown tokens must not open a connection each.
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                e = self.db.env
+                timeout = float(e.get("POSTGRES_CONNECT_TIMEOUT") or 10)
+                self._pool = ConnectionPool(
+                    kwargs={
+                        "host": e["POSTGRES_HOST"],
+                        "port": int(e["POSTGRES_PORT"]),
+                        "dbname": e["POSTGRES_DBNAME"],
+                        "user": e["POSTGRES_USER"],
+                        "password": e.get("POSTGRES_PASSWORD") or None,
+                        "connect_timeout": max(1, int(timeout)),
+                    },
+                    min_size=1,
+                    max_size=self.pool_size,
+                    timeout=timeout,
+                    name="debtcases-keys",
+                    open=True,
+                )
+            return self._pool
 
     @contextmanager
     def _raw_connect(self) -> Iterator[Any]:
         if self.db.kind == "postgres":
-            import psycopg
-
-            e = self.db.env
-            with psycopg.connect(
-                host=e["POSTGRES_HOST"],
-                port=int(e["POSTGRES_PORT"]),
-                dbname=e["POSTGRES_DBNAME"],
-                user=e["POSTGRES_USER"],
-                password=e.get("POSTGRES_PASSWORD") or None,
-                connect_timeout=10,
-                autocommit=False,
-            ) as conn:
+            with self._postgres_pool().connection() as conn:  # commits on success
                 yield conn
         else:
             assert self._sqlite_path is not None
@@ -90,6 +116,10 @@ class KeyStore:
             finally:
                 lite.close()
 
+    @property
+    def _p(self) -> str:
+        return "%s" if self.db.kind == "postgres" else "?"
+
     def _init(self) -> None:
         if self.db.kind == "memory":
             return
@@ -99,6 +129,19 @@ class KeyStore:
                 " token_hash TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,"
                 " user_id BIGINT, created_at TEXT NOT NULL)"
             )
+            columns = (
+                [r[1] for r in conn.execute("PRAGMA table_info(debtcases_api_keys)")]
+                if self.db.kind == "sqlite"
+                else [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns"
+                        " WHERE table_name = 'debtcases_api_keys'"
+                    )
+                ]
+            )
+            if "revoked_at" not in columns:
+                conn.execute("ALTER TABLE debtcases_api_keys ADD COLUMN revoked_at TEXT")
 
     def create(self, role: Role, *, name: str = "", user_id: int | None = None) -> str:
         """Create a key and return its token (the only time the token exists in clear)."""
@@ -118,42 +161,97 @@ class KeyStore:
             hash_token(token), role, name.strip(), user_id, datetime.now(tz=UTC).isoformat()
         )
         if self.db.kind == "memory":
-            self._memory[key.token_hash] = key
+            self._memory[key.token_hash] = (key, None)
             return token
-        p = "%s" if self.db.kind == "postgres" else "?"
+        p = self._p
         with self._connect() as conn:
             conn.execute(
                 f"INSERT INTO debtcases_api_keys (token_hash, role, name, user_id, created_at)"
                 f" VALUES ({p},{p},{p},{p},{p})",
                 (key.token_hash, key.role.value, key.name, key.user_id, key.created_at),
             )
-            if self.db.kind == "postgres":
-                conn.commit()
         return token
 
     def lookup(self, token: str) -> ApiKey | None:
+        """The active key for ``token``, or None (unknown or revoked)."""
         token_hash = hash_token(token)
-        if token_hash in self._cache:
-            return self._cache[token_hash]
+        now = time.monotonic()
+        cached = self._cache.get(token_hash)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        key = self._load(token_hash)
+        with self._lock:
+            if len(self._cache) > 10_000:  # unknown tokens must not grow it without bound
+                self._cache.clear()
+            self._cache[token_hash] = (now, key)
+        return key
+
+    def _load(self, token_hash: str) -> ApiKey | None:
         if self.db.kind == "memory":
-            return self._memory.get(token_hash)
-        p = "%s" if self.db.kind == "postgres" else "?"
+            key, revoked = self._memory.get(token_hash, (None, None))
+            return None if revoked else key
         with self._connect() as conn:
             row = conn.execute(
-                f"SELECT token_hash, role, name, user_id, created_at FROM debtcases_api_keys"
-                f" WHERE token_hash = {p}",
+                "SELECT token_hash, role, name, user_id, created_at FROM debtcases_api_keys"
+                f" WHERE token_hash = {self._p} AND revoked_at IS NULL",
                 (token_hash,),
             ).fetchone()
         if row is None:
             return None
-        key = ApiKey(row[0], Role(row[1]), row[2], row[3], str(row[4]))
+        return ApiKey(row[0], Role(row[1]), row[2], row[3], str(row[4]))
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every key ever created (no secrets: a hash prefix identifies each)."""
+        if self.db.kind == "memory":
+            rows = [
+                (k.token_hash, k.role.value, k.name, k.user_id, k.created_at, r)
+                for k, r in self._memory.values()
+            ]
+        else:
+            with self._connect() as conn:
+                rows = conn.execute(
+                    "SELECT token_hash, role, name, user_id, created_at, revoked_at"
+                    " FROM debtcases_api_keys ORDER BY created_at"
+                ).fetchall()
+        return [
+            {
+                "key_id": r[0][:12],
+                "role": r[1],
+                "name": r[2],
+                "user_id": r[3],
+                "created_at": str(r[4]),
+                "revoked_at": str(r[5]) if r[5] else None,
+            }
+            for r in rows
+        ]
+
+    def revoke(self, key_id: str) -> int:
+        """Revoke the key(s) whose hash starts with ``key_id`` (at least 8 characters).
+        Returns how many were revoked; the rows stay, stamped with ``revoked_at``."""
+        if len(key_id) < 8 or not all(c in "0123456789abcdef" for c in key_id):
+            raise ValueError("key id: at least 8 hex characters, as `keys list` shows them")
+        at = datetime.now(tz=UTC).isoformat()
+        if self.db.kind == "memory":
+            hits = [h for h, (_, r) in self._memory.items() if h.startswith(key_id) and not r]
+            for h in hits:
+                self._memory[h] = (self._memory[h][0], at)
+            count = len(hits)
+        else:
+            with self._connect() as conn:
+                cur = conn.execute(
+                    f"UPDATE debtcases_api_keys SET revoked_at = {self._p}"
+                    f" WHERE token_hash LIKE {self._p} AND revoked_at IS NULL",
+                    (at, key_id + "%"),
+                )
+                count = int(cur.rowcount)
         with self._lock:
-            self._cache[token_hash] = key
-        return key
+            self._cache.clear()
+        return count
 
     def count(self) -> int:
-        if self.db.kind == "memory":
-            return len(self._memory)
-        with self._connect() as conn:
-            row = conn.execute("SELECT COUNT(*) FROM debtcases_api_keys").fetchone()
-        return int(row[0])
+        return len(self.list())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

@@ -101,6 +101,7 @@ class Container:
         close_views = getattr(self.views, "close", None)
         if close_views is not None:
             close_views()
+        self.keys.close()
         self.cases.close()
 
 

@@ -91,17 +91,70 @@ def keys_create(
     from debtcases.bootstrap import database
     from debtcases.domain.actors import Role
 
+    store = KeyStore(database(Settings()))
     try:
         parsed = Role(role.lower())
-        token = KeyStore(database(Settings())).create(parsed, name=name, user_id=user_id)
+        token = store.create(parsed, name=name, user_id=user_id)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    finally:
+        store.close()
     typer.echo(
         f"Created {parsed.value} key{f' for User-ID {user_id}' if user_id else ''}"
         f"{f' ({name})' if name else ''}. Store the token now; it is not kept:"
     )
     typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key ever created: id (hash prefix), role, holder, created, revoked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from debtcases.auth import KeyStore
+    from debtcases.bootstrap import database
+
+    store = KeyStore(database(Settings()))
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    table = Table("key id", "role", "name", "user id", "created", "revoked")
+    for k in keys:
+        table.add_row(
+            k["key_id"],
+            k["role"],
+            k["name"],
+            str(k["user_id"] or ""),
+            k["created_at"],
+            k["revoked_at"] or "",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id (hash prefix) from `keys list`")],
+) -> None:
+    """Revoke a key. The row stays (stamped revoked); running services refuse the token
+    within 30 seconds (their lookup cache)."""
+    from debtcases.auth import KeyStore
+    from debtcases.bootstrap import database
+
+    store = KeyStore(database(Settings()))
+    try:
+        revoked = store.revoke(key_id.lower())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if revoked == 0:
+        typer.echo(f"error: no active key with id {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Revoked {revoked} key(s).")
 
 
 @app.command()
