@@ -198,6 +198,19 @@ def test_collection_access_follows_the_first_handover(api: Api) -> None:
     assert unknown["cases_total"] == 0 and not unknown["portal_access"]
 
 
+def test_metrics_count_requests_by_route_and_status(api: Api) -> None:
+    api.admit("B-1")
+    api.client.get("/api/v1/cases/B-404", headers=api.support)
+    text = api.client.get("/metrics").text
+    assert (
+        'debtcases_http_requests_total{method="GET",route="/api/v1/cases/{order_id}",'
+        'status="404"}' in text
+    )
+    assert 'route="/api/v1/cases",status="201"' in text
+    assert "B-404" not in text
+    assert 'debtcases_http_request_duration_seconds_bucket{le="0.005",method="POST"' in text
+
+
 def test_metrics_show_the_lag_of_each_view(api: Api) -> None:
     api.admit("B-1")
     text = api.client.get("/metrics").text

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from debtcases import __version__
 from debtcases.api import routes_cases, routes_service
+from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.bootstrap import Container
 
@@ -71,6 +72,8 @@ def create_app(container: Container) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
+    # Registered last, so it runs first and times everything, the body limit included.
+    app.middleware("http")(observe_request)
     app.include_router(routes_cases.router)
     app.include_router(routes_service.router)
     for extra in _optional_routers():
