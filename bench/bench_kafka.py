@@ -5,6 +5,11 @@ the same topic (same number of messages). Needs a broker and a database:
     DEBTCASES_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:54329/debtcases_test \
     .venv/bin/python bench/bench_kafka.py [N_ACKS] [N_CASES]
 
+(DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS / DEBTCASES_TEST_DATABASE_URL, as ``make test`` sets
+them, are used when the DEBTCASES_BENCH_* variables are not set.) The consumer applies each
+poll's records of a partition in one transaction, so the figure depends on how many acks
+share a case: the default (10 acks per case) loads each case about once per batch; with
+``5000 5000`` (one ack per case, closer to production) every ack costs a load.
 The database URL's database is used as a server: a fresh database is created for the run
 (PostgreSQL); a sqlite:/// URL is used as given.
 """
@@ -46,11 +51,16 @@ def fresh_database(url: str) -> str:
 def main() -> None:
     n_acks = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     n_cases = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    bootstrap = os.environ.get("DEBTCASES_BENCH_KAFKA", "127.0.0.1:19092")
+    env = os.environ.get
+    bootstrap = (
+        env("DEBTCASES_BENCH_KAFKA")
+        or env("DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS")
+        or "127.0.0.1:19092"
+    )
     db_url = fresh_database(
-        os.environ.get(
-            "DEBTCASES_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:54329/debtcases_test"
-        )
+        env("DEBTCASES_BENCH_DATABASE_URL")
+        or env("DEBTCASES_TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:54329/debtcases_test"
     )
     suffix = uuid.uuid4().hex[:8]
     settings = Settings(
@@ -112,7 +122,8 @@ def main() -> None:
     raw_seconds = time.perf_counter() - (started or time.perf_counter())
     raw.close()
 
-    # The service's consumer: parse, apply_ack (load + decide + save), commit.
+    # The service's consumer: parse, apply_acks per partition batch (load each case once,
+    # decide, save all in one transaction), commit.
     consumer = AckConsumer(cases, settings, client_id="bench")
     t0 = time.perf_counter()
     consumer.run(max_idle_polls=4)  # stops after ~2 s without records

@@ -1,10 +1,12 @@
 """Diagonal's acknowledgements in: a Kafka consumer group on diagonal.acks.
 
-Per record: parse; malformed or unknown -> diagonal.acks.dlq (header ``reason``, original
-key and value) and go on; otherwise ``apply_ack`` (the case de-duplicates by message_id in
-its own event stream, so a re-delivered record is applied once). Offsets are committed only
-after the effects of the records before them are stored. A database that is briefly
-unreachable is retried with back-off on the same record: never skipped, never committed past.
+Per poll and partition: parse every record; the valid acks go to ``apply_acks`` in one
+transaction (each case de-duplicates by message_id in its own event stream, so a re-delivered
+record is applied once); malformed records and acks for unknown orders go to
+diagonal.acks.dlq (header ``reason``, original key and value), in offset order; then the
+offset past the batch is committed. So an offset is committed only after the effects of the
+records before it are stored (or dead-lettered). A database that is briefly unreachable is
+retried with back-off on the same batch: never skipped, never committed past.
 """
 
 from __future__ import annotations
@@ -12,24 +14,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from debtcases.commands.app import DunningCases
+from debtcases.commands.app import AckInput, AckResult, DunningCases
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import BadAck, parse_ack
 from debtcases.consumers.topics import ensure_topics, service_topics
-from debtcases.domain.errors import CaseNotFound, ConcurrentModification
+from debtcases.domain.errors import ConcurrentModification
 
 log = logging.getLogger(__name__)
 
 # Transient: retry the same record (database down, lock timeout, a busy case).
 RETRYABLE = (OperationalError, InterfaceError, ConcurrentModification)
+
+T = TypeVar("T")
 
 
 class AckConsumer:
@@ -48,6 +53,7 @@ class AckConsumer:
         max_backoff: float = 5.0,
         poll_timeout_ms: int = 500,
         session_timeout_ms: int = 6000,
+        max_poll_records: int = 1000,
     ) -> None:
         assert settings.kafka_bootstrap_servers, "AckConsumer needs kafka_bootstrap_servers"
         self.app = app
@@ -59,6 +65,9 @@ class AckConsumer:
         self.session_timeout_ms = session_timeout_ms
         self.max_backoff = max_backoff
         self.poll_timeout_ms = poll_timeout_ms
+        # A poll's records of a partition are applied in one transaction (each case loaded
+        # once per batch), so larger polls mean fewer loads and commits when lagging.
+        self.max_poll_records = max_poll_records
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.consumer: KafkaConsumer | None = None
@@ -122,7 +131,7 @@ class AckConsumer:
             client_id=self.client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=200,
+            max_poll_records=self.max_poll_records,
             group_instance_id=self.instance_id,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=1000,
@@ -162,75 +171,97 @@ class AckConsumer:
             self._close_clients()
 
     def _handle_partition(self, tp: TopicPartition, records: list[Any]) -> bool:
+        """One poll's records of one partition: the valid acks applied in one transaction,
+        the others to the DLQ in offset order, then one commit past them all. False if
+        stopped meanwhile (nothing committed: the records come again, and the cases'
+        de-duplication makes that harmless)."""
         assert self.consumer is not None
-        next_offset: int | None = None
-        completed = True
+        if not records:
+            return True
+        parsed: list[tuple[Any, AckInput | BadAck]] = []
         for record in records:
-            if not self._handle_with_retry(record):
-                completed = False
-                break
-            next_offset = record.offset + 1
-        if next_offset is not None:
+            metrics.ACKS_CONSUMED.inc()
             try:
-                self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
-            except CommitFailedError as exc:
-                # The partition moved to another member meanwhile; it re-reads these
-                # records and the cases' de-duplication makes that harmless.
-                log.info("commit for %s refused (%s)", tp, exc)
-        return completed
+                ack = parse_ack(record.value)
+            except BadAck as bad:
+                parsed.append((record, bad))
+            else:
+                parsed.append(
+                    (record, AckInput(ack.order_id, ack.type, ack.message_id, tuple(ack.errors)))
+                )
+        valid = [item for _, item in parsed if isinstance(item, AckInput)]
+        what = f"acks {tp.topic}/{tp.partition}@{records[0].offset}..{records[-1].offset}"
+        outcomes = self._retrying(what, lambda: self._apply(valid)) if valid else []
+        if outcomes is None:
+            return False
+        pending = iter(outcomes)
+        for record, item in parsed:
+            outcome = next(pending) if isinstance(item, AckInput) else item
+            if isinstance(outcome, AckResult) and outcome.result != "unknown_order":
+                self.processed += 1
+                if outcome.changed:
+                    metrics.ACKS_APPLIED.inc()
+                else:
+                    metrics.ACKS_DUPLICATE.inc()
+                continue
+            reason, detail = self._dlq_reason(outcome)
+            sent = self._retrying(
+                f"DLQ record {record.topic}/{record.partition}@{record.offset}",
+                partial(self._to_dlq, record, reason, detail),
+            )
+            if sent is None:
+                return False
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+        except CommitFailedError as exc:
+            # The partition moved to another member meanwhile; it re-reads these
+            # records and the cases' de-duplication makes that harmless.
+            log.info("commit for %s refused (%s)", tp, exc)
+        return True
 
-    def _handle_with_retry(self, record: Any) -> bool:
-        """Apply one record, retrying transient failures; False if stopped meanwhile."""
+    def _apply(self, acks: list[AckInput]) -> list[AckResult | BadAck]:
+        """The acks' effects, stored in one transaction. A non-transient storage error
+        (not an outage) is narrowed down to the ack causing it, which goes to the DLQ."""
+        try:
+            return list(self.app.apply_acks(acks))
+        except RETRYABLE:
+            raise
+        except PersistenceError as exc:
+            if len(acks) == 1:
+                return [BadAck("processing_error", f"{type(exc).__name__}: {exc}")]
+            log.warning(
+                "batch of %d acks failed (%s: %s); one by one", len(acks), type(exc).__name__, exc
+            )
+            return [outcome for ack in acks for outcome in self._apply([ack])]
+
+    @staticmethod
+    def _dlq_reason(outcome: AckResult | BadAck) -> tuple[str, str]:
+        if isinstance(outcome, BadAck):
+            return outcome.reason, outcome.detail
+        return outcome.result, outcome.ack.order_id
+
+    def _retrying(self, what: str, attempt: Callable[[], T]) -> T | None:
+        """``attempt()``, retried with back-off while the database (or the DLQ's broker)
+        is unreachable; None if stopped meanwhile."""
         backoff = 0.1
         while True:
             try:
-                self.handle(record)
-                return True
+                return attempt()
             except RETRYABLE as exc:
                 log.warning(
-                    "ack %s/%s@%s not applied yet (%s: %s); retry in %.1fs",
-                    record.topic,
-                    record.partition,
-                    record.offset,
+                    "%s not applied yet (%s: %s); retry in %.1fs",
+                    what,
                     type(exc).__name__,
                     exc,
                     backoff,
                 )
             except KafkaError as exc:  # the DLQ producer could not deliver
-                log.warning("DLQ delivery failed (%s); retry in %.1fs", exc, backoff)
+                log.warning("%s: DLQ delivery failed (%s); retry in %.1fs", what, exc, backoff)
             if self._stopping.wait(backoff):
-                return False
+                return None
             backoff = min(self.max_backoff, backoff * 2)
 
-    def handle(self, record: Any) -> None:
-        """One ack record, to its effect (stored) or to the DLQ (delivered)."""
-        metrics.ACKS_CONSUMED.inc()
-        try:
-            ack = parse_ack(record.value)
-        except BadAck as bad:
-            self._to_dlq(record, bad.reason, bad.detail)
-            return
-        try:
-            outcome = self.app.apply_ack(
-                ack.order_id, kind=ack.type, message_id=ack.message_id, errors=ack.errors
-            )
-        except CaseNotFound:
-            self._to_dlq(record, "unknown_order", ack.order_id)
-            return
-        except RETRYABLE:
-            raise
-        except PersistenceError as exc:
-            if isinstance(exc, OperationalError | InterfaceError):
-                raise
-            self._to_dlq(record, "processing_error", f"{type(exc).__name__}: {exc}")
-            return
-        self.processed += 1
-        if outcome.changed:
-            metrics.ACKS_APPLIED.inc()
-        else:
-            metrics.ACKS_DUPLICATE.inc()
-
-    def _to_dlq(self, record: Any, reason: str, detail: str = "") -> None:
+    def _to_dlq(self, record: Any, reason: str, detail: str = "") -> bool:
         assert self.dlq is not None
         headers = [
             ("reason", reason.encode()),
@@ -247,6 +278,7 @@ class AckConsumer:
         ).get(timeout=30)
         metrics.ACKS_DLQ.labels(reason=reason).inc()
         self.processed += 1
+        return True
 
     def _update_lag(self) -> None:
         assert self.consumer is not None
@@ -265,7 +297,7 @@ class AckConsumer:
 
 
 def install_signal_stop(consumer: AckConsumer) -> Callable[[], None]:
-    """SIGTERM/SIGINT stop the foreground consumer cleanly (after the current record)."""
+    """SIGTERM/SIGINT stop the foreground consumer cleanly (after the current batch)."""
     import signal
 
     def _stop(_signum: int, _frame: Any) -> None:
