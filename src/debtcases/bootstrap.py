@@ -105,8 +105,10 @@ class Container:
         self.cases.close()
 
 
-def build_container(settings: Settings | None = None) -> Container:
-    container = Container(settings or Settings())
+def build_container(
+    settings: Settings | None = None, clock: Callable[[], datetime] = utc_now
+) -> Container:
+    container = Container(settings or Settings(), clock)
     attach_diagonal(container)
     return container
 

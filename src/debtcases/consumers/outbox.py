@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -309,6 +310,9 @@ def outbox_store_for(app: DunningCases, kind: str) -> OutboxStoreMixin:
     return store
 
 
+GAUGE_INTERVAL_SECONDS = 2.0
+
+
 class OutboxProcessor(LoopWorker):
     """Follows the DunningCases notification log (polling: works on SQLite, PostgreSQL and
     in memory) and records the outgoing messages each event calls for."""
@@ -331,14 +335,18 @@ class OutboxProcessor(LoopWorker):
         self.stuck_after = timedelta(hours=stuck_after_hours)
         self._lock = threading.Lock()
         self.position = 0
+        self._gauges_at = 0.0
 
     def run_once(self) -> int:
         with self._lock:
             done = self._process_batch()
-        self.update_gauges()
+        # The gauges cost two queries; every few seconds is fresh enough for a scrape.
+        if time.monotonic() - self._gauges_at >= GAUGE_INTERVAL_SECONDS:
+            self.update_gauges()
         return done
 
     def update_gauges(self) -> None:
+        self._gauges_at = time.monotonic()
         metrics.OUTBOX_BACKLOG.set(self.store.backlog())
         metrics.CASES_STUCK.set(len(self.store.stuck_cases(self.app.clock() - self.stuck_after)))
 
