@@ -50,6 +50,8 @@ class KafkaPublisher(LoopWorker):
         self.clock = clock
         self.producer: KafkaProducer | None = None
         self.published = 0
+        # Rows handed to the producer and not yet acknowledged, in outbox order.
+        self._pending: list[tuple[Any, Any]] = []
 
     def topic_for(self, logical: str) -> str:
         if logical == PORTAL_ACCESS_TOPIC:
@@ -70,7 +72,9 @@ class KafkaPublisher(LoopWorker):
                 max_in_flight_requests_per_connection=1,
                 linger_ms=5,
                 request_timeout_ms=10000,
-                delivery_timeout_ms=120000,
+                # Never expire a message while the broker is away: an expired one would be
+                # re-sent after later ones of the same order had gone through.
+                delivery_timeout_ms=2**31 - 1,
                 max_block_ms=10000,
                 reconnect_backoff_ms=100,
                 reconnect_backoff_max_ms=1000,
@@ -78,54 +82,75 @@ class KafkaPublisher(LoopWorker):
         return self.producer
 
     def run_once(self) -> int:
-        rows = self.store.unsent(limit=self.batch_size)
-        metrics.OUTBOX_BACKLOG.set(
-            len(rows) if len(rows) < self.batch_size else self.store.backlog()
-        )
-        if not rows:
-            return 0
+        if not self._pending:
+            rows = self.store.unsent(limit=self.batch_size)
+            metrics.OUTBOX_BACKLOG.set(
+                len(rows) if len(rows) < self.batch_size else self.store.backlog()
+            )
+            if not rows:
+                return 0
+            refused = self._send(rows)
+            if not self._pending and refused is not None:
+                raise RuntimeError(f"broker did not take the outbox: {refused}")
+        return self._settle()
+
+    def _send(self, rows: list[Any]) -> str | None:
+        """Hand rows to the producer in order; stop at the first it refuses (and say why)."""
         producer = self._producer()
-        futures: list[Any] = []
-        error: Exception | None = None
         for row in rows:
             try:
-                futures.append(
-                    producer.send(
-                        self.topic_for(row.topic),
-                        key=row.key.encode(),
-                        value=row.body(),
-                        headers=[
-                            ("type", row.type.encode()),
-                            ("message_id", row.message_id.encode()),
-                        ],
-                    )
+                future = producer.send(
+                    self.topic_for(row.topic),
+                    key=row.key.encode(),
+                    value=row.body(),
+                    headers=[
+                        ("type", row.type.encode()),
+                        ("message_id", row.message_id.encode()),
+                    ],
                 )
             except Exception as exc:  # e.g. no metadata while the broker is down
-                error = exc
-                break
-        self._wait_for(producer, futures)
+                return f"{type(exc).__name__}: {exc}"
+            self._pending.append((row, future))
+        return None
+
+    def _settle(self) -> int:
+        """Mark sent the acknowledged prefix of what is in flight. While the broker is away
+        the rest stays in flight inside the producer (it retries in order and never expires
+        a message), so nothing is sent twice behind itself and no later message of an
+        order overtakes an earlier one."""
+        assert self.producer is not None
+        self._wait_for(self.producer, [f for _, f in self._pending])
         done: list[int] = []
-        for row, future in zip(rows, futures, strict=False):
+        failure: Exception | None = None
+        for row, future in self._pending:
             if not future.is_done:
-                error = error or TimeoutError("no broker acknowledgement yet")
                 break
             try:
                 future.get(timeout=0)
-            except Exception as exc:
-                error = error or exc
+            except Exception as exc:  # not retriable (e.g. too large): start over
+                failure = exc
                 break
             done.append(row.position)
             metrics.MESSAGES_PUBLISHED.labels(type=row.type).inc()
         self.store.mark_sent(done, self.clock())
         self.published += len(done)
-        if error is not None:
+        self._pending = self._pending[len(done) :]
+        if failure is not None:
+            # Drop everything in flight (it may only be re-sent after the failed row) and
+            # begin again from the first unsent row with a fresh producer.
+            self._pending = []
+            self.close(timeout=0)
             raise RuntimeError(
-                f"broker did not take the outbox ({len(done)} of {len(rows)} "
-                f"sent): {type(error).__name__}: {error}"
+                f"broker refused an outbox message: {type(failure).__name__}: {failure}"
+            )
+        if self._pending:
+            raise RuntimeError(
+                f"broker has not acknowledged {len(self._pending)} outbox messages yet "
+                f"({len(done)} sent); they stay in flight"
             )
         return len(done)
 
-    flush_timeout = 130.0
+    flush_timeout = 10.0
 
     def _wait_for(self, producer: KafkaProducer, futures: list[Any]) -> None:
         """Wait (bounded, interruptible by stop) until the broker answered every send."""
@@ -138,10 +163,10 @@ class KafkaPublisher(LoopWorker):
             except KafkaTimeoutError:
                 continue
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2) -> None:
         if self.producer is not None:
             try:
-                self.producer.close(timeout=2)
+                self.producer.close(timeout=timeout)
             except Exception:  # pragma: no cover - closing a broken producer
                 log.debug("producer close failed", exc_info=True)
             self.producer = None
