@@ -33,31 +33,17 @@ def create_app(container: Container) -> FastAPI:
     async def limit_body_size(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return problem(400, "Bad request", "Invalid Content-Length.", "bad_request")
-            if too_big:
-                return problem(
-                    413,
-                    "Payload too large",
-                    f"Request body larger than {limit} bytes.",
-                    "payload_too_large",
-                )
+        length = request.headers.get("content-length", "")
+        if length.isdigit():
+            if int(length) > limit:
+                return _too_large(limit)
         elif request.method in ("POST", "PUT", "PATCH"):
-            # Chunked upload without a length: read it, bounded.
+            # No (usable) length, e.g. a chunked upload: read the body, bounded.
             body = b""
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > limit:
-                    return problem(
-                        413,
-                        "Payload too large",
-                        f"Request body larger than {limit} bytes.",
-                        "payload_too_large",
-                    )
+                    return _too_large(limit)
             request._body = body
         return await call_next(request)
 
@@ -79,6 +65,12 @@ def create_app(container: Container) -> FastAPI:
     for extra in _optional_routers():
         app.include_router(extra)
     return app
+
+
+def _too_large(limit: int) -> Response:
+    return problem(
+        413, "Payload too large", f"Request body larger than {limit} bytes.", "payload_too_large"
+    )
 
 
 def _optional_routers() -> list[Any]:
