@@ -25,6 +25,7 @@ from debtcases.bootstrap import build_container
 from debtcases.commands.app import Admission
 from debtcases.config import Settings
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.case import case_id_for
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
@@ -37,10 +38,17 @@ DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def seed(container: Any) -> int:
+def seed(container: Any, log: Any = None) -> int:
+    """Seed through the application: admit_many in batches (BENCH_ADMIT_BATCH), then every
+    tenth case started (every fiftieth also blocked), BENCH_SAVE_BATCH aggregates per
+    transaction (the aggregate decides, the application saves: the same events as the
+    commands, without one transaction per command, which would take hours at 1M cases)."""
     app = container.cases
     rnd = random.Random(7)
-    batch = 1000
+    # One admission time per batch: at least 200 batches, so the months fill evenly.
+    batch = int(os.environ.get("BENCH_ADMIT_BATCH", str(min(5000, max(1000, CASES // 200)))))
+    save_batch = int(os.environ.get("BENCH_SAVE_BATCH", "1000"))
+    t0 = time.perf_counter()
     for i in range(0, CASES, batch):
         at = START + timedelta(days=(i * 365) // max(CASES, 1))
         app.admit_many(
@@ -53,11 +61,22 @@ def seed(container: Any) -> int:
             Actor.system("bench"),
             now=at,
         )
+        if log is not None and (i // batch) % 20 == 0:
+            log(f"admitted {i + batch:,} of {CASES:,} ({time.perf_counter() - t0:.0f}s)")
     support = Actor.support("bench")
-    for n in range(0, CASES, 10):  # every tenth case starts; a few are blocked
-        app.start_dunning(f"O-{n:08d}", support, "los")
-        if n % 50 == 0:
-            app.block(f"O-{n:08d}", support, "Pause")
+    started = list(range(0, CASES, 10))
+    for i in range(0, len(started), save_batch):
+        now = datetime.now(tz=UTC)
+        cases = []
+        for n in started[i : i + save_batch]:
+            case = app.repository.get(case_id_for(f"O-{n:08d}"))
+            case.start_dunning(support, now, "los", app.served_countries)
+            if n % 50 == 0:
+                case.block(support, now, "Pause")
+            cases.append(case)
+        app.save(*cases)
+        if log is not None and (i // save_batch) % 20 == 0:
+            log(f"started {i + save_batch:,} of {len(started):,} ({time.perf_counter() - t0:.0f}s)")
     return app.recorder.max_notification_id() or 0
 
 
@@ -67,15 +86,26 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run(label: str, url: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
+    class Rows(list[tuple[str, ...]]):
+        def append(self, row: tuple[str, ...]) -> None:
+            super().append(row)
+            print("  ".join(row), flush=True)  # partial results survive an interrupted run
+
+    rows = Rows()
     container = build_container(Settings(database_url=url, run_workers=False))
     try:
         t0 = time.perf_counter()
-        events = seed(container)
+        events = seed(container, lambda m: print(f"[{label}] {m}", flush=True))
         seeded = time.perf_counter() - t0
         rows.append((label, "seed (commands)", f"{events} events", f"{seeded:.1f}s", ""))
         views: Any = container.views
-        results = rebuild(views)
+        step = max(100_000, events // 10)
+
+        def progress(view: str, done: int, head: int) -> None:
+            if done // step != (done - 5000) // step or done >= head:
+                print(f"[{label}] rebuild {view}: {done:,} of {head:,}", flush=True)
+
+        results = rebuild(views, progress=progress)
         for r in results:
             rows.append(
                 (

@@ -17,6 +17,7 @@ from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import DomainError
+from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
 from tests.views_support import SUPPORT, assert_views_equal_fold
 
@@ -47,6 +48,19 @@ op = st.one_of(
     st.sampled_from(("start_vendor", "start_support", "hand_over")), st.sampled_from(OPS)
 )
 commands = st.lists(st.tuples(op, st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=30)
+# Random list filters: who asks (support, or one of the vendors), order id, User-ID,
+# statuses, period.
+list_filters = st.lists(
+    st.tuples(
+        st.sampled_from((None, *VENDORS)),
+        st.sampled_from((None, "own", "unknown")),
+        st.sampled_from((None, *VENDORS, 99999)),
+        st.lists(st.sampled_from(tuple(Status)), max_size=3, unique=True),
+        st.sampled_from((None, "2024-01", "2024-02", "2024-03", "2024-04", "2024-05")),
+    ),
+    min_size=1,
+    max_size=8,
+)
 admissions = st.lists(
     st.tuples(st.sampled_from(VENDORS), st.booleans(), st.integers(0, 120)),
     min_size=1,
@@ -135,6 +149,28 @@ def _check_lists(container: Container, order_ids: list[str]) -> None:
     assert listed == sorted(times, reverse=True), "newest change first"
 
 
+def _check_totals(
+    container: Container,
+    order_ids: list[str],
+    filters: list[tuple[int | None, str | None, int | None, list[Status], str | None]],
+) -> None:
+    """The list totals (summed from the counts tables) equal a COUNT of the rows."""
+    views: Any = container.views
+    for vendor, order, user_id, statuses, period in filters:
+        f = CaseFilter(
+            order_id={None: None, "own": order_ids[0], "unknown": "NOPE"}[order],
+            user_id=user_id,
+            statuses=tuple(statuses),
+            period=period,
+        )
+        counted = views.recorder.count_cases(f, vendor)
+        assert counted == views.recorder.count_cases(f, vendor, direct=True), (f, vendor)
+        role = Role.VENDOR if vendor is not None else Role.SUPPORT
+        for page_size in (1, 1000):
+            _, total = views.page_cases(f, role, vendor, 1, page_size)
+            assert total == counted, (f, vendor, page_size)
+
+
 def test_every_view_row_equals_the_fold_of_the_event_streams(
     database_url: str, make_container: Callable[..., Container]
 ) -> None:
@@ -146,13 +182,18 @@ def test_every_view_row_equals_the_fold_of_the_event_streams(
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(cases=admissions, history=commands)
-    def check(cases: list[tuple[int, bool, int]], history: list[tuple[str, int, int]]) -> None:
+    @given(cases=admissions, history=commands, filters=list_filters)
+    def check(
+        cases: list[tuple[int, bool, int]],
+        history: list[tuple[str, int, int]],
+        filters: list[tuple[int | None, str | None, int | None, list[Status], str | None]],
+    ) -> None:
         order_ids, last = _run(container, uuid.uuid4().hex[:8], cases, history)
         all_orders.extend(order_ids)
         assert container.views is not None
         assert container.views.wait_for(last, 10)  # type: ignore[attr-defined]
         assert_views_equal_fold(container.views, container.cases, all_orders)
         _check_lists(container, order_ids)
+        _check_totals(container, order_ids, filters)
 
     check()

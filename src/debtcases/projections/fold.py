@@ -152,6 +152,8 @@ def fold_case(row: dict[str, Any] | None, event: Any, position: int) -> dict[str
             row["errors"] = list(event.errors)
     elif name == "ClosedAtDiagonal":
         row.update(awaiting_diagonal_close=False, closed_at_diagonal_at=ts)
+    if status is not Status.BLOCKED:
+        sbb = None  # as the aggregate: leaving BLOCKED any way (cancel, paid ...) forgets it
     row["status"] = status.value
     row["status_before_block"] = sbb.value if sbb else None
     row["vendor_status"] = visible_status(status, sbb, Role.VENDOR).value

@@ -40,6 +40,14 @@ POINTER_TABLE = "projection_generations"
 # (position, domain event) pairs, in notification order.
 Items = Sequence[tuple[int, Any]]
 
+# The columns the list totals are counted by (every filter but the order id).
+COUNT_KEY = ("user_id", "status", "vendor_status", "entered_month")
+CountKey = tuple[int, str, str, str]
+
+
+def _count_key(row: dict[str, Any]) -> CountKey:
+    return (int(row["user_id"]), row["status"], row["vendor_status"], row["entered_month"])
+
 
 def tracking_key(view: str, generation: int) -> str:
     return f"{UPSTREAM}:{view}:g{generation}"
@@ -47,7 +55,11 @@ def tracking_key(view: str, generation: int) -> str:
 
 def tables_of(view: str, generation: int) -> list[str]:
     if view == CASES:
-        return [f"view_cases_g{generation}"]
+        return [
+            f"view_cases_g{generation}",
+            f"view_case_counts_g{generation}",
+            f"view_case_totals_g{generation}",
+        ]
     if view == VENDOR_ACCESS:
         return [f"view_vendor_access_g{generation}", f"view_vendor_access_cases_g{generation}"]
     raise ValueError(f"unknown projection {view!r}; known: {', '.join(VIEW_NAMES)}")
@@ -83,6 +95,13 @@ class ViewStore:
         marks = ", ".join(["%s"] * len(values))
         return f"{column} IN ({marks})", list(values)
 
+    def _lock_for_backfill(self, table: str) -> list[str]:
+        """Statements keeping writers of ``table`` out while its counts are backfilled."""
+        return []
+
+    # SQLite's write lock (taken by _begin_write) already serialises the writers.
+    lock_pointer = ""
+
     # Provided by the library's tracking recorders (the other base class):
     _insert_tracking: Any
     _max_tracking_id: Any
@@ -103,7 +122,7 @@ class ViewStore:
     def generation_ddl(self, view: str, gen: int) -> list[str]:
         ts, b = self.ts_type, self.bool_type
         if view == CASES:
-            t = f"view_cases_g{gen}"
+            t, counts, totals = tables_of(CASES, gen)
             return [
                 f"""CREATE TABLE IF NOT EXISTS {t} (
                     case_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE,
@@ -133,6 +152,28 @@ class ViewStore:
                 f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
                 "(entered_month, updated_at DESC, position DESC)",
                 f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+                # The totals of the lists, kept with the rows in the same transaction:
+                # cases per vendor and key (vendor lists, support's User-ID search) ...
+                f"""CREATE TABLE IF NOT EXISTS {counts} (
+                    user_id BIGINT NOT NULL, status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                    entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                    PRIMARY KEY (user_id, status, vendor_status, entered_month))""",
+                # ... and across vendors (support's lists without a User-ID): a few hundred
+                # rows where the per-vendor table has one per vendor, status and month.
+                f"""CREATE TABLE IF NOT EXISTS {totals} (
+                    status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                    entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                    PRIMARY KEY (status, vendor_status, entered_month))""",
+                # A generation filled before the counts existed: count it once (no-op after).
+                *self._lock_for_backfill(t),
+                f"INSERT INTO {counts} (user_id, status, vendor_status, entered_month, n) "
+                f"SELECT user_id, status, vendor_status, entered_month, COUNT(*) FROM {t} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {counts}) "
+                "GROUP BY user_id, status, vendor_status, entered_month",
+                f"INSERT INTO {totals} (status, vendor_status, entered_month, n) "
+                f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
+                "GROUP BY status, vendor_status, entered_month",
             ]
         vendors, cases = tables_of(view, gen)
         counts = ", ".join(f"n_{s.value.lower()} INTEGER NOT NULL" for s in Status)
@@ -234,6 +275,55 @@ class ViewStore:
                 )
         return last or 0
 
+    def process_live(
+        self, items: Items, generations: dict[str, int], positions: dict[str, int]
+    ) -> tuple[bool, dict[str, int], dict[str, int]]:
+        """The runner's batch: apply ``items`` to every live view that has not processed
+        them, with their tracking records, in ONE transaction.
+
+        ``generations``/``positions`` are what the caller believes (its cache; ``items``
+        follow on from ``min(positions)``). Under the pointer lock the live generations and
+        positions are read again: if a rebuild switched generations or a position moved
+        back, nothing is written and the caller gets (False, live generations, positions)
+        to select again from; otherwise (True, generations, positions after the batch).
+        Items another runner has processed meanwhile are skipped (exactly once)."""
+        with self.datastore.transaction(commit=True) as cur:
+            self._begin_write(cur)
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE} ORDER BY view{self.lock_pointer}")
+            live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+            now = self._tracked(cur, live)
+            if live != generations or any(now[v] < positions.get(v, 0) for v in now):
+                return False, live, now
+            for view in VIEW_NAMES:
+                todo = [(i, e) for i, e in items if i > now[view]]
+                if todo:
+                    now[view] = self._process(cur, view, live[view], todo)
+            return True, live, now
+
+    def live_state(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The live generation and the position of every view (one transaction)."""
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE}")
+            live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+            return live, self._tracked(cur, live)
+
+    def _tracked(self, cur: Any, generations: dict[str, int]) -> dict[str, int]:
+        """The position of each view's generation (0: none yet), in one query."""
+        keys = {tracking_key(v, g): v for v, g in generations.items()}
+        clause, params = self._in_list("application_name", sorted(keys))
+        cur.execute(
+            self.q(
+                "SELECT application_name, MAX(notification_id) AS n "
+                f"FROM {self._tracking_table()} WHERE {clause} GROUP BY application_name"
+            ),
+            params,
+        )
+        found = {keys[r["application_name"]]: int(r["n"]) for r in cur.fetchall()}
+        return {v: found.get(v, 0) for v in generations}
+
+    def _tracking_table(self) -> str:  # pragma: no cover - per backend
+        raise NotImplementedError
+
     def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
         if view == CASES:
             self._process_cases(cur, gen, items)
@@ -259,20 +349,28 @@ class ViewStore:
         cols = ", ".join(columns)
         marks = ", ".join(["%s"] * len(columns))
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-        cur.executemany(
-            self.q(
-                f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
-                f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-            ),
+        self._execute_many(
+            cur,
+            f"INSERT INTO {table} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
             rows,
         )
 
+    def _execute_many(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # One row (a live command's batch) is one round trip; psycopg's executemany would
+        # add a pipeline sync around it.
+        if len(rows) == 1:
+            cur.execute(self.q(sql), rows[0])
+        else:
+            cur.executemany(self.q(sql), rows)
+
     def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
-        table = f"view_cases_g{gen}"
+        table, counts_t, totals_t = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
         }
+        before = {c: _count_key(r) for c, r in current.items() if r is not None}
         changed: set[str] = set()
         for position, event in items:
             cid = str(event.originator_id)
@@ -282,6 +380,37 @@ class ViewStore:
                 changed.add(cid)
         rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
         self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
+        deltas: dict[CountKey, int] = {}
+        for c in changed:
+            old, new_key = before.get(c), _count_key(current[c])  # type: ignore[arg-type]
+            if old == new_key:
+                continue
+            if old is not None:
+                deltas[old] = deltas.get(old, 0) - 1
+            deltas[new_key] = deltas.get(new_key, 0) + 1
+        self._add_counts(cur, counts_t, totals_t, deltas)
+
+    def _add_counts(
+        self, cur: Any, counts_t: str, totals_t: str, deltas: dict[CountKey, int]
+    ) -> None:
+        """Add ``deltas`` to the per-vendor and the across-vendors counts (keys sorted, so
+        concurrent writers lock rows in the same order)."""
+        totals: dict[tuple[str, str, str], int] = {}
+        for key, d in deltas.items():
+            totals[key[1:]] = totals.get(key[1:], 0) + d
+        for t, cols, rows in (
+            (counts_t, COUNT_KEY, sorted((*k, d) for k, d in deltas.items() if d)),
+            (totals_t, COUNT_KEY[1:], sorted((*k, d) for k, d in totals.items() if d)),
+        ):
+            if rows:
+                keys = ", ".join(cols)
+                marks = ", ".join(["%s"] * (len(cols) + 1))
+                self._execute_many(
+                    cur,
+                    f"INSERT INTO {t} ({keys}, n) VALUES ({marks}) "
+                    f"ON CONFLICT ({keys}) DO UPDATE SET n = {t}.n + excluded.n",
+                    rows,
+                )
 
     def _case_to_db(self, row: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
@@ -399,19 +528,49 @@ class ViewStore:
         self, f: CaseFilter, vendor_id: int | None, page: int, page_size: int
     ) -> tuple[list[dict[str, Any]], int]:
         where, params = self._where(f, vendor_id)
+        offset = (page - 1) * page_size
         with self.datastore.transaction(commit=False) as cur:
-            table = f"view_cases_g{self.live_generation(CASES, cur)}"
-            cur.execute(self.q(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"), params)
-            total = int(cur.fetchone()["n"])
+            gen = self.live_generation(CASES, cur)
             cur.execute(
                 self.q(
-                    f"SELECT * FROM {table} WHERE {where} "
+                    f"SELECT * FROM view_cases_g{gen} WHERE {where} "
                     "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"
                 ),
-                [*params, page_size, (page - 1) * page_size],
+                [*params, page_size, offset],
             )
             rows = [self._case_from_db(r) for r in cur.fetchall()]
+            if 0 < len(rows) < page_size:
+                total = offset + len(rows)  # the last page: no need to count
+            else:
+                total = self._count(cur, gen, f, vendor_id)
         return rows, total
+
+    def count_cases(self, f: CaseFilter, vendor_id: int | None, *, direct: bool = False) -> int:
+        """How many cases match (the list total). ``direct``: COUNT the rows instead of
+        summing the counts tables (to check them)."""
+        with self.datastore.transaction(commit=False) as cur:
+            gen = self.live_generation(CASES, cur)
+            if direct:
+                where, params = self._where(f, vendor_id)
+                cur.execute(
+                    self.q(f"SELECT COUNT(*) AS n FROM view_cases_g{gen} WHERE {where}"), params
+                )
+                return int(cur.fetchone()["n"])
+            return self._count(cur, gen, f, vendor_id)
+
+    def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
+        cases_t, counts_t, totals_t = tables_of(CASES, gen)
+        if f.order_id is not None:
+            table = cases_t  # at most one row
+        elif vendor_id is not None or f.user_id is not None:
+            table = counts_t
+        else:
+            table = totals_t
+        # The counts tables have every filter column but the order id, so the same WHERE.
+        where, params = self._where(f, vendor_id)
+        select = "COUNT(*)" if table == cases_t else "COALESCE(SUM(n), 0)"
+        cur.execute(self.q(f"SELECT {select} AS n FROM {table} WHERE {where}"), params)
+        return int(cur.fetchone()["n"])
 
     def iter_case_rows(
         self, f: CaseFilter, vendor_id: int | None, batch_size: int = 1000
@@ -479,8 +638,18 @@ class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
         for statement in self.pointer_ddl():
             self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
+    # Runner batches lock the pointer rows: one writer per live generation at a time, and a
+    # rebuild's switch waits for the batch in flight.
+    lock_pointer = " FOR UPDATE"
+
     def _in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
+
+    def _lock_for_backfill(self, table: str) -> list[str]:
+        return [f"LOCK TABLE {table} IN SHARE MODE"]
+
+    def _tracking_table(self) -> str:
+        return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
 
     def _execute_ddl(self, statements: Iterable[str]) -> None:
         # Several processes may set up at once: serialise DDL on an advisory lock.
@@ -518,6 +687,9 @@ class SQLiteViewRecorder(ViewStore, SQLiteTrackingRecorder):
 
     def _bool_in(self, value: bool) -> Any:
         return int(value)
+
+    def _tracking_table(self) -> str:
+        return "tracking"
 
     def _begin_write(self, cur: Any) -> None:
         # Any UPDATE takes SQLite's write lock, waiting (busy timeout) if another holds it.

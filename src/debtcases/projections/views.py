@@ -75,12 +75,15 @@ class Views:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._progress = threading.Condition()
+        # The runner's view of the live generations and their positions (None: re-read).
+        self._generations: dict[str, int] | None = None
         self._positions: dict[str, int] = {}
         self.errors = 0
         # This process is meant to project (serve with workers, tests): when the runner
         # thread is not started, read-your-writes catches the views up in the caller.
         self.project_inline = project_inline
         self._step_lock = threading.Lock()
+        self._listening = False  # the runner wakes on PostgreSQL's NOTIFY
 
     # -------------------------------------------------------------- runner
 
@@ -122,12 +125,17 @@ class Views:
         channel = getattr(self.app.recorder, "channel_name", None)
         if channel is not None:
             listener = threading.Thread(
-                target=self._listen, args=(channel, stop_event), name="views-listen",
+                target=self._listen,
+                args=(channel, stop_event),
+                name="views-listen",
                 daemon=True,
             )
             listener.start()
             idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
+            self._listening = True
         while not stop_event.is_set() and not self._stop.is_set():
+            # Cleared before the step, so a wake-up during the step is not lost.
+            self._wake.clear()
             try:
                 done = self.step()
             except Exception:
@@ -137,7 +145,7 @@ class Views:
                 continue
             if done < self.batch_size:
                 self._wake.wait(idle_wait)
-                self._wake.clear()
+        self._listening = False
 
     def _listen(self, channel: str, stop_event: threading.Event) -> None:
         from psycopg import sql
@@ -157,27 +165,43 @@ class Views:
 
     def step(self) -> int:
         """Process the next batch of notifications into every view that needs it; returns
-        how many notifications were read."""
-        gens = self.recorder.generations()
-        positions = {v: self.recorder.position(v, gens[v]) for v in VIEW_NAMES}
-        start = min(positions.values()) + 1
-        notifications = self.app.recorder.select_notifications(start, self.batch_size)
-        if notifications:
+        how many notifications were read.
+
+        The live generations and positions are kept in memory between steps (they change
+        only by our own batches, another runner's or a rebuild's switch); each batch checks
+        them under the pointer lock in its write transaction, so a stale cache costs one
+        empty transaction and a re-select, never a twice-applied event."""
+        for _attempt in range(3):
+            if self._generations is None:
+                self._generations, positions = self.recorder.live_state()
+                self._publish(positions)
+            gens, positions = self._generations, dict(self._positions)
+            start = min(positions.values(), default=0) + 1
+            notifications = self.app.recorder.select_notifications(start, self.batch_size)
+            if not notifications:
+                return 0
             mapper = self.app.mapper
             items = [(n.id, mapper.to_domain_event(n)) for n in notifications]
-            for view in VIEW_NAMES:
-                todo = [(i, e) for i, e in items if i > positions[view]]
-                if not todo:
-                    continue
-                try:
-                    positions[view] = self.recorder.process(view, gens[view], todo)
-                except IntegrityError:
-                    # Another runner (or a rebuild's switch) got there first: re-read.
-                    positions[view] = self.recorder.position(view, gens[view])
+            try:
+                applied, live, positions = self.recorder.process_live(items, gens, positions)
+            except IntegrityError:
+                # A tracking record moved under us (should not, with the pointer lock):
+                # re-read everything next time.
+                self._generations = None
+                continue
+            except BaseException:
+                self._generations = None
+                raise
+            self._generations = live
+            self._publish(positions)
+            if applied:
+                return len(notifications)
+        return 0
+
+    def _publish(self, positions: dict[str, int]) -> None:
         with self._progress:
             self._positions = positions
             self._progress.notify_all()
-        return len(notifications)
 
     # ------------------------------------------------------ read-your-writes
 
@@ -192,21 +216,31 @@ class Views:
             return True
         deadline = time.monotonic() + timeout
         delay = 0.005
+        first = True
         while True:
             if self.running:
-                self._wake.set()
                 with self._progress:
-                    if min(self._positions.values(), default=0) >= position:
+                    if self._reached(position):
                         return True
+                    # PostgreSQL: the commit's NOTIFY has woken the runner already; waking
+                    # it again costs an empty step beside the caller. Elsewhere (or if it
+                    # seems lost) wake it.
+                    if not (self._listening and first):
+                        self._wake.set()
+                    first = False
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
                     self._progress.wait(min(remaining, 0.1))
             elif self.project_inline:
                 with self._step_lock:
-                    if min(self.recorder.positions().values()) >= position:
+                    # Our own positions are a lower bound of the views' (another process
+                    # may project too): if they do not reach it, a step catches up.
+                    if self._generations is not None and self._reached(position):
                         return True
                     done = self.step()
+                    if self._reached(position):
+                        return True
                 if done == 0:
                     if time.monotonic() >= deadline:
                         return False
@@ -219,6 +253,9 @@ class Views:
                     return False
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, 0.1)
+
+    def _reached(self, position: int) -> bool:
+        return bool(self._positions) and min(self._positions.values()) >= position
 
     def lag_report(self) -> dict[str, int]:
         """Events each view is behind the notification log."""
