@@ -3,11 +3,28 @@ an unknown status or a bad period is a 422, never an empty answer."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
+from debtcases.api.schemas import ORDER_ID_PATTERN
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status, parse_statuses
 from debtcases.projections.queries import CaseFilter, parse_period
+
+# The list filters as query parameters, shared by the JSON lists and the CSV downloads.
+StatusQuery = Annotated[
+    str | None, Query(description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")
+]
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all` (default)"
+    ),
+]
+OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
+VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]
 
 
 def invalid_query(field: str, message: str) -> RequestValidationError:

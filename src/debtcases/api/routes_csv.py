@@ -12,9 +12,15 @@ from starlette.datastructures import UploadFile
 
 from debtcases import csvio
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
-from debtcases.api.filters import case_filter
+from debtcases.api.filters import (
+    OrderQuery,
+    PeriodQuery,
+    StatusQuery,
+    VendorQuery,
+    case_filter,
+)
 from debtcases.api.problems import problem
-from debtcases.api.schemas import ORDER_ID_PATTERN, Problem
+from debtcases.api.schemas import Problem
 from debtcases.domain.actors import Actor, Role
 from debtcases.projections.queries import CaseFilter
 
@@ -32,14 +38,6 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {**_P, "description": "Unknown status or period"},
 }
 
-StatusQuery = Annotated[
-    str | None, Query(description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")
-]
-PeriodQuery = Annotated[
-    str | None,
-    Query(description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all`"),
-]
-OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
 SepQuery = Annotated[
     Literal[";", ","],
     Query(
@@ -86,7 +84,7 @@ def export_support(
     actor: SupportActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    user_id: Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")] = None,
+    user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
     sep: SepQuery = ";",

@@ -10,8 +10,14 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
-from debtcases.api.filters import case_filter
-from debtcases.api.schemas import ORDER_ID_PATTERN, ActorOut, CaseOut, Problem
+from debtcases.api.filters import (
+    OrderQuery,
+    PeriodQuery,
+    StatusQuery,
+    VendorQuery,
+    case_filter,
+)
+from debtcases.api.schemas import ActorOut, CaseOut, Problem
 from debtcases.domain.statuses import Status
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
@@ -84,16 +90,6 @@ class CollectionAccessOut(BaseModel):
     portal_access_message: PortalAccessMessage | None = None
 
 
-StatusQuery = Annotated[
-    str | None, Query(description="One status or several, comma-separated (e.g. `LOCKED,RUNNING`)")
-]
-PeriodQuery = Annotated[
-    str | None,
-    Query(
-        description="`YYYY-MM` (month the case entered dunning, Europe/Berlin) or `all` (default)"
-    ),
-]
-OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
 PageQuery = Annotated[
     int, Query(ge=1, le=1_000_000, description="1-based page (at most 1,000,000)")
 ]
@@ -117,7 +113,7 @@ def support_cases(
     actor: SupportActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    user_id: Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")] = None,
+    user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
     page: PageQuery = 1,
