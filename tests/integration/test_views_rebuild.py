@@ -80,3 +80,45 @@ def test_rebuild_while_serving_gives_identical_rows(
     assert v.recorder.generations()[CASES] == before[CASES] + 2
     assert not v.recorder._table_exists(f"view_cases_g{before[CASES]}")
     assert_views_equal_fold(v, app, order_ids)
+
+
+def test_a_switch_never_puts_a_generation_live_behind_the_old_one(
+    database_url: str, make_container: Callable[..., Container]
+) -> None:
+    """The race at the switch, made deterministic: the rebuild has selected its last batch,
+    then the runner applies newer events to the old generation, then the switch happens.
+    The new generation must include those events, or a command whose read-your-writes wait
+    was satisfied by the old generation would not find itself in the list."""
+    container = make_container(database_url, run_workers=False)
+    app, v = container.cases, container.views
+    assert v is not None
+    views: Any = v
+    app.admit_many(
+        [Admission(f"S-{i}", 79424, Decimal("5.00"), "EUR", DEBTOR) for i in range(3)],
+        Actor.system("intake"),
+    )
+    log, mapper = app.recorder, app.mapper
+    selected = [(n.id, mapper.to_domain_event(n)) for n in log.select_notifications(1, 100)]
+    # Meanwhile: two more cases, and the runner applies them to the live (old) generation.
+    late = app.admit_many(
+        [Admission(f"S-late-{i}", 79424, Decimal("5.00"), "EUR", DEBTOR) for i in range(2)],
+        Actor.system("intake"),
+    )
+    while views.step():
+        pass
+    old_position = views.positions()[CASES]
+    assert old_position == late[0].position == 5
+
+    gen = views.recorder.new_generation(CASES)
+
+    def between(after: int, upto: int) -> list[tuple[int, Any]]:
+        return [
+            (n.id, mapper.to_domain_event(n))
+            for n in log.select_notifications(after + 1, upto - after, stop=upto)
+        ]
+
+    views.recorder.process(CASES, gen, selected, switch=True, catch_up=between)
+    assert views.recorder.generations()[CASES] == gen
+    assert views.positions()[CASES] >= old_position
+    listed = {r["order_id"] for r in views.iter_cases(CaseFilter(), Role.SUPPORT, None)}
+    assert {"S-late-0", "S-late-1"} <= listed

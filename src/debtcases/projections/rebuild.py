@@ -49,6 +49,18 @@ def _rebuild_one(
     mapper = views.app.mapper
     started = time.perf_counter()
     gen = recorder.new_generation(name)
+
+    def between(after: int, upto: int) -> list[tuple[int, object]]:
+        """The events after ``after`` up to ``upto`` (those a runner applied meanwhile)."""
+        out: list[tuple[int, object]] = []
+        while after < upto:
+            found = log.select_notifications(after + 1, min(batch_size, upto - after), stop=upto)
+            if not found:
+                break
+            out.extend((n.id, mapper.to_domain_event(n)) for n in found)
+            after = found[-1].id
+        return out
+
     position, events = 0, 0
     while True:
         notifications = log.select_notifications(position + 1, batch_size)
@@ -56,7 +68,7 @@ def _rebuild_one(
         caught_up = len(notifications) < batch_size
         # The last (short) batch and the switch go in one transaction: nothing is lost
         # between catching up and going live; the runner carries on from here.
-        recorder.process(name, gen, items, switch=caught_up)
+        recorder.process(name, gen, items, switch=caught_up, catch_up=between)
         events += len(items)
         if items:
             position = items[-1][0]

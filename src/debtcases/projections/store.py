@@ -10,7 +10,7 @@ fresh generation from the event store and then switches the pointer in one trans
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -263,13 +263,38 @@ class ViewStore:
 
     # ------------------------------------------------------------- writing
 
-    def process(self, view: str, gen: int, items: Items, *, switch: bool = False) -> int:
+    def process(
+        self,
+        view: str,
+        gen: int,
+        items: Items,
+        *,
+        switch: bool = False,
+        catch_up: Callable[[int, int], Items] | None = None,
+    ) -> int:
         """Apply ``items`` to generation ``gen`` of ``view`` and record the tracking of the
-        last one, in one transaction. ``switch``: also make ``gen`` the live generation."""
+        last one, in one transaction. ``switch``: also make ``gen`` the live generation.
+
+        A runner may have applied newer events to the old generation after ``items`` were
+        selected. Under the pointer lock (which the runner's batches take too) the old
+        generation's position is read, and ``catch_up(after, upto)`` supplies the events
+        in between, so the new generation never goes live behind the old one (a command's
+        read-your-writes wait, satisfied by the old position, stays true)."""
         with self.datastore.transaction(commit=True) as cur:
             self._begin_write(cur)
             last = self._process(cur, view, gen, items) if items else None
             if switch:
+                cur.execute(
+                    self.q(f"SELECT live FROM {POINTER_TABLE} WHERE view = %s{self.lock_pointer}"),
+                    (view,),
+                )
+                old = int(cur.fetchone()["live"])
+                if catch_up is not None and old != gen:
+                    behind = last or self._tracked(cur, {view: gen})[view]
+                    ahead = self._tracked(cur, {view: old})[view]
+                    extra = catch_up(behind, ahead) if ahead > behind else []
+                    if extra:
+                        last = self._process(cur, view, gen, extra)
                 cur.execute(
                     self.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"), (gen, view)
                 )
