@@ -12,7 +12,6 @@ retried with back-off on the same batch: never skipped, never committed past.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import BadAck, parse_ack
 from debtcases.consumers.topics import ensure_topics, service_topics
+from debtcases.consumers.worker import BackgroundThread
 from debtcases.domain.errors import ConcurrentModification
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ RETRYABLE = (OperationalError, InterfaceError, ConcurrentModification)
 T = TypeVar("T")
 
 
-class AckConsumer:
+class AckConsumer(BackgroundThread):
     """Runs in the foreground (``run``) for ``debtcases consume`` or as a worker thread
     (``start``/``stop``) beside ``serve``."""
 
@@ -55,6 +55,7 @@ class AckConsumer:
         session_timeout_ms: int = 6000,
         max_poll_records: int = 1000,
     ) -> None:
+        super().__init__()
         assert settings.kafka_bootstrap_servers, "AckConsumer needs kafka_bootstrap_servers"
         self.app = app
         self.settings = settings
@@ -68,26 +69,14 @@ class AckConsumer:
         # A poll's records of a partition are applied in one transaction (each case loaded
         # once per batch), so larger polls mean fewer loads and commits when lagging.
         self.max_poll_records = max_poll_records
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self.consumer: KafkaConsumer | None = None
         self.dlq: KafkaProducer | None = None
         self.processed = 0
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run_guarded, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def _thread_main(self) -> None:
+        self._run_guarded()
 
     def run_until_stopped(self) -> None:
         """Foreground loop that survives broker outages (reconnects with back-off)."""

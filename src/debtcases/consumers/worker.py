@@ -8,27 +8,23 @@ import threading
 log = logging.getLogger(__name__)
 
 
-class LoopWorker:
-    """Calls ``run_once`` until stopped: again at once when it did work, after ``interval``
-    when idle, and with exponential back-off (up to ``max_backoff``) after an error."""
+class BackgroundThread:
+    """start()/stop() of one daemon thread running ``_thread_main`` (Container.workers)."""
 
     name = "worker"
 
-    def __init__(self, interval: float = 0.2, max_backoff: float = 5.0) -> None:
-        self.interval = interval
-        self.max_backoff = max_backoff
+    def __init__(self) -> None:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
 
-    def run_once(self) -> int:
+    def _thread_main(self) -> None:
         raise NotImplementedError
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self.run_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(target=self._thread_main, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -44,6 +40,23 @@ class LoopWorker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+
+class LoopWorker(BackgroundThread):
+    """Calls ``run_once`` until stopped: again at once when it did work, after ``interval``
+    when idle, and with exponential back-off (up to ``max_backoff``) after an error."""
+
+    def __init__(self, interval: float = 0.2, max_backoff: float = 5.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.last_error: str | None = None
+
+    def run_once(self) -> int:
+        raise NotImplementedError
+
+    def _thread_main(self) -> None:
+        self.run_forever()
 
     def run_forever(self) -> None:
         backoff = self.interval
