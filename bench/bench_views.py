@@ -105,7 +105,7 @@ def run(label: str, url: str) -> list[tuple[str, ...]]:
             if done // step != (done - 5000) // step or done >= head:
                 print(f"[{label}] rebuild {view}: {done:,} of {head:,}", flush=True)
 
-        results = rebuild(views, progress=progress)
+        results = rebuild(views, container.cases, progress=progress)
         for r in results:
             rows.append(
                 (

@@ -1,15 +1,34 @@
-"""The one place that knows every layer: builds the application, views and workers from
-settings. The clock lives here."""
+"""The one place that knows every layer: builds the application, the views, the log runner
+with its processors and the Diagonal edge from settings. The clock lives here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Protocol
 
-from debtcases.commands.app import DunningCases, utc_now
+from debtcases.auth import KeyStore
+from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
+from debtcases.consumers.wiring import DiagonalEdge, build_diagonal
 from debtcases.persistence import Database, append_only_sql, database_from_url
+from debtcases.projections.runner import Runner
+from debtcases.projections.views import Views, build_view_recorder
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The clock: every decision's ``now`` comes from here (tests pass their own)."""
+    return datetime.now(tz=UTC)
+
+
+class Worker(Protocol):
+    """Something `serve` runs beside the API (the runner, publisher, consumer ...)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def database(settings: Settings) -> Database:
@@ -32,7 +51,7 @@ def guard_append_only(app: DunningCases, db: Database) -> None:
             cursor.execute(statement)
 
 
-def build_cases_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> DunningCases:
+def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
     db = database(settings)
     app = DunningCases(
         env=db.env,
@@ -44,81 +63,61 @@ def build_cases_app(settings: Settings, clock: Callable[[], datetime] = utc_now)
     return app
 
 
-def build_views(
-    settings: Settings, db: Database, app: DunningCases, clock: Callable[[], datetime]
-) -> object:
-    """The read models (projections/): recorder on the configured database + runner."""
-    from debtcases.projections.views import Views, build_view_recorder
-
+def build_views(settings: Settings, db: Database, app: DunningCases, clock: Clock) -> Views:
+    """The read models (projections/): their recorder on the configured database."""
     recorder = build_view_recorder(db.kind, db.env, pool_size=settings.db_pool_size)
     return Views(
-        app,
         recorder,
-        stuck_after_hours=settings.stuck_after_hours,
+        head=lambda: app.recorder.max_notification_id() or 0,
         clock=clock,
-        project_inline=settings.run_workers,
+        stuck_after_hours=settings.stuck_after_hours,
     )
 
 
 class Container:
     """Everything a running process needs, built once from settings."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
-        from debtcases.auth import KeyStore
-
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
         self.clock = clock
         self.db = database(settings)
         self.cases = build_cases_app(settings, clock)
         self.keys = KeyStore(self.db)
-        # Objects with start()/stop() that `serve` runs beside the API.
-        self.workers: list[object] = []
-        self.views: Any = build_views(settings, self.db, self.cases, clock)
+        self.views = build_views(settings, self.db, self.cases, clock)
+        # The Diagonal edge: the outbox (always), Kafka publisher + acks consumer (when
+        # Kafka is configured) or the built-in simulator (embedded mode, when enabled).
+        self.diagonal: DiagonalEdge = build_diagonal(settings, self.cases, self.db.kind)
+        # The one follower of the log, feeding the views and the outbox.
+        self.runner = Runner(
+            self.cases, [self.views, self.diagonal.processor], inline=settings.run_workers
+        )
+        # What `serve` runs beside the API.
+        self.workers: list[Worker] = []
         if settings.run_workers:
-            self.workers.append(self.views)
-        # The Diagonal edge (consumers.wiring.DiagonalEdge), set by build_container.
-        self.diagonal: Any = None
+            self.workers = [self.runner, *self.diagonal.workers]
 
-    def wait_for_views(self, position: int | None, timeout: float | None = None) -> None:
-        """Read-your-writes: block (bounded) until the views have processed ``position``."""
-        wait = getattr(self.views, "wait_for", None)
-        if position is None or wait is None:
-            return
-        wait(position, timeout or self.settings.read_your_writes_timeout_seconds)
+    def wait_for_views(self, position: int | None, timeout: float | None = None) -> bool:
+        """Read-your-writes: block (bounded) until the views have processed ``position``;
+        False when they did not get there in time."""
+        return self.runner.wait_for(
+            position,
+            timeout or self.settings.read_your_writes_timeout_seconds,
+            only=(self.views.name,),
+        )
 
     def start_workers(self) -> None:
-        """Start the background workers (projections, outbox, consumer) that are configured."""
+        """Start the background workers (runner, publisher, consumer) that are configured."""
         for worker in self.workers:
-            start = getattr(worker, "start", None)
-            if start is not None:
-                start()
+            worker.start()
 
     def close(self) -> None:
         for worker in reversed(self.workers):
-            stop = getattr(worker, "stop", None)
-            if stop is not None:
-                stop()
-        close_views = getattr(self.views, "close", None)
-        if close_views is not None:
-            close_views()
+            worker.stop()
+        self.runner.stop()
+        self.views.close()
         self.keys.close()
         self.cases.close()
 
 
-def build_container(
-    settings: Settings | None = None, clock: Callable[[], datetime] = utc_now
-) -> Container:
-    container = Container(settings or Settings(), clock)
-    attach_diagonal(container)
-    return container
-
-
-def attach_diagonal(container: Container) -> None:
-    """The Diagonal edge: outbox (always), Kafka publisher + acks consumer (when Kafka is
-    configured) or the built-in simulator (embedded mode, when enabled)."""
-    from debtcases.consumers.wiring import build_diagonal
-
-    edge = build_diagonal(container.settings, container.cases, container.db.kind)
-    container.diagonal = edge
-    if container.settings.run_workers:
-        container.workers.extend(edge.workers)
+def build_container(settings: Settings | None = None, clock: Clock = utc_now) -> Container:
+    return Container(settings or Settings(), clock)

@@ -197,13 +197,10 @@ def export_cmd(
         raise typer.Exit(2) from None
     container = build_container(Settings())
     try:
-        views: Any = container.views
-        if views is None or not hasattr(views, "iter_cases"):
-            typer.echo("error: the case views are not available", err=True)
-            raise typer.Exit(1)
+        views = container.views
         # Export what the event store holds now: catch the views up (bounded) first.
         head = container.cases.recorder.max_notification_id()
-        if not views.wait_for(head, container.settings.read_your_writes_timeout_seconds):
+        if not container.wait_for_views(head):
             typer.echo(
                 "warning: the views are behind the event store; the export may miss "
                 "the latest changes",
@@ -288,12 +285,11 @@ def project(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    views = container.views
-    views.batch_size = batch_size
-    run_forever = views.run_forever
-    typer.echo(f"projecting (positions {views.positions()}); Ctrl-C stops", err=True)
+    runner = container.runner
+    runner.batch_size = batch_size
+    typer.echo(f"projecting (positions {runner.positions()}); Ctrl-C stops", err=True)
     try:
-        run_forever(stop)
+        runner.run_forever(stop)
     finally:
         container.close()
 
@@ -310,7 +306,7 @@ def rebuild(
     answering from the old tables meanwhile)."""
     from debtcases.bootstrap import build_container
     from debtcases.projections.rebuild import rebuild_with_progress_bar
-    from debtcases.projections.views import VIEW_NAMES, Views
+    from debtcases.projections.tables import VIEW_NAMES
 
     unknown = [p for p in projection or [] if p not in VIEW_NAMES]
     if unknown:
@@ -320,8 +316,10 @@ def rebuild(
         raise typer.Exit(2)
     container = build_container(Settings())
     try:
-        assert isinstance(container.views, Views)
-        for r in rebuild_with_progress_bar(container.views, projection or None, batch_size):
+        results = rebuild_with_progress_bar(
+            container.views, container.cases, projection or None, batch_size
+        )
+        for r in results:
             typer.echo(
                 f"{r.view}: generation {r.generation} live, {r.events} events in "
                 f"{r.seconds:.1f}s ({r.events_per_second:,.0f} events/s)"
@@ -389,6 +387,7 @@ def _run_diagonal_workers(simulator: bool) -> None:
 
     from debtcases.bootstrap import build_cases_app, database
     from debtcases.consumers.wiring import build_diagonal
+    from debtcases.projections.runner import Runner
 
     settings = Settings()
     if simulator:
@@ -399,20 +398,22 @@ def _run_diagonal_workers(simulator: bool) -> None:
         raise typer.Exit(2)
     cases = build_cases_app(settings)
     edge = build_diagonal(settings, cases, database(settings).kind)
-    workers = [w for w in edge.workers if getattr(w, "name", "") != "diagonal-acks-consumer"]
+    # The outbox on a log runner of its own, beside the publisher or the simulator.
+    runner = Runner(cases, [edge.processor])
+    workers: list[Any] = [runner]
+    workers += [w for w in edge.workers if getattr(w, "name", "") != "diagonal-acks-consumer"]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     for worker in workers:
-        worker.start()  # type: ignore[attr-defined]
-    typer.echo(
-        f"running {', '.join(getattr(w, 'name', '?') for w in workers)}; Ctrl-C stops", err=True
-    )
+        worker.start()
+    names = ["outbox", *(getattr(w, "name", "?") for w in workers[1:])]
+    typer.echo(f"running {', '.join(names)}; Ctrl-C stops", err=True)
     try:
         stop.wait()
     finally:
         for worker in reversed(workers):
-            worker.stop()  # type: ignore[attr-defined]
+            worker.stop()
         cases.close()
 
 

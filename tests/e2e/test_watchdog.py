@@ -53,9 +53,7 @@ def test_a_case_running_past_the_bound_is_flagged_listed_and_counted(tmp_path: P
                 client.post(f"/api/v1/cases/{order_id}/start", json={}, headers=vendor).status_code
                 == 200
             )
-        processor = container.diagonal.processor
-        processor.catch_up()
-        processor.update_gauges()
+        container.runner.catch_up()
 
         def flags() -> dict[str, bool]:
             items = client.get("/api/v1/support/cases", headers=support).json()["items"]
@@ -67,8 +65,7 @@ def test_a_case_running_past_the_bound_is_flagged_listed_and_counted(tmp_path: P
         clock.now += timedelta(hours=49)
         received = container.cases.apply_ack("W-2", kind="received", message_id="ack-w2")
         container.wait_for_views(received.position)
-        processor.catch_up()
-        processor.update_gauges()
+        container.runner.catch_up()
         assert flags() == {"W-1": True, "W-2": False}
         assert _stuck_gauge(client) == 1
         listed = client.get("/api/v1/support/diagonal/stuck", headers=support).json()

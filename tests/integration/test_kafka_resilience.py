@@ -262,7 +262,7 @@ def test_a_broker_outage_loses_no_outgoing_message_and_keeps_each_orders_order(
 ) -> None:
     overrides = kafka_overrides(private_broker.bootstrap)
     container = make_container(pg_url, run_workers=False, **overrides)
-    processor = container.diagonal.processor
+    processor = container.runner  # the log runner feeding the outbox (and the views)
     outbox = container.diagonal.outbox
     publisher = KafkaPublisher(outbox, container.settings)
     # Shorter than the outage: messages stay in flight across several publisher rounds.
@@ -283,7 +283,9 @@ def test_a_broker_outage_loses_no_outgoing_message_and_keeps_each_orders_order(
             container.cases.correct_address(o, SUPPORT, debtor(i + 100), "Umzug")
             container.cases.cancel(o, SUPPORT, "storniert")
         wait_until(
-            lambda: outbox.backlog() > 0 and processor.position > 0, 30, "a backlog to build up"
+            lambda: outbox.backlog() > 0 and container.diagonal.processor.position() > 0,
+            30,
+            "a backlog to build up",
         )
         time.sleep(2)
         backlog_during_outage = outbox.backlog()

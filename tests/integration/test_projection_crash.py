@@ -79,7 +79,7 @@ def test_a_killed_projection_process_resumes_exactly_once(
     head = app.recorder.max_notification_id()
     second = _project(pg_url, batch_size=500)
     try:
-        assert views.wait_for(head, 120)  # type: ignore[union-attr]
+        assert container.runner.wait_for(head, 120, only=(views.name,))
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(20)

@@ -41,7 +41,7 @@ def test_readyz_fails_while_a_view_lags_beyond_the_bound_and_recovers(
     assert lagging.status_code == 503
     assert lagging.json()["checks"]["view:cases"] == {"ok": False, "lag": 7, "bound": 3}
     assert client.get("/healthz").status_code == 200
-    while container.views.step():
+    while container.runner.step():
         pass
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["view:cases"]["lag"] == 0

@@ -191,7 +191,7 @@ def test_every_view_row_equals_the_fold_of_the_event_streams(
         order_ids, last = _run(container, uuid.uuid4().hex[:8], cases, history)
         all_orders.extend(order_ids)
         assert container.views is not None
-        assert container.views.wait_for(last, 10)  # type: ignore[attr-defined]
+        assert container.runner.wait_for(last, 10)
         assert_views_equal_fold(container.views, container.cases, all_orders)
         _check_lists(container, order_ids)
         _check_totals(container, order_ids, filters)

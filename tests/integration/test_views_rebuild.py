@@ -14,7 +14,7 @@ from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
 from debtcases.projections.queries import CaseFilter
 from debtcases.projections.rebuild import rebuild
-from debtcases.projections.store import CASES, VENDOR_ACCESS
+from debtcases.projections.tables import CASES, VENDOR_ACCESS
 from tests.views_support import SUPPORT, assert_views_equal_fold
 
 DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
@@ -62,7 +62,7 @@ def test_rebuild_while_serving_gives_identical_rows(
     for t in threads:
         t.start()
     try:
-        results = rebuild(v, batch_size=100)
+        results = rebuild(v, container.cases, batch_size=100)
         threads[0].join(60)
     finally:
         stop.set()
@@ -73,10 +73,10 @@ def test_rebuild_while_serving_gives_identical_rows(
     after = v.recorder.generations()
     assert after[CASES] == before[CASES] + 1 and after[VENDOR_ACCESS] == before[VENDOR_ACCESS] + 1
     assert {r.view for r in results} == {CASES, VENDOR_ACCESS}
-    assert v.wait_for(app.recorder.max_notification_id(), 30)
+    assert container.runner.wait_for(app.recorder.max_notification_id(), 30)
     assert_views_equal_fold(v, app, order_ids)
     # A second rebuild drops the generation before the previous one.
-    rebuild(v, [CASES])
+    rebuild(v, container.cases, [CASES])
     assert v.recorder.generations()[CASES] == before[CASES] + 2
     assert not v.recorder._table_exists(f"view_cases_g{before[CASES]}")
     assert_views_equal_fold(v, app, order_ids)
@@ -104,7 +104,7 @@ def test_a_switch_never_puts_a_generation_live_behind_the_old_one(
         [Admission(f"S-late-{i}", 79424, Decimal("5.00"), "EUR", DEBTOR) for i in range(2)],
         Actor.system("intake"),
     )
-    while views.step():
+    while container.runner.step():
         pass
     old_position = views.positions()[CASES]
     assert old_position == late[0].position == 5

@@ -14,7 +14,7 @@ from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
 from debtcases.projections.rebuild import rebuild
-from debtcases.projections.store import CASES, tables_of
+from debtcases.projections.tables import CASES, tables_of
 from tests.views_support import SUPPORT
 
 DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
@@ -67,10 +67,10 @@ def test_totals_equal_a_count_of_the_rows_after_commands_and_a_rebuild(
 ) -> None:
     container = make_container(database_url)
     views: Any = container.views
-    assert views.wait_for(_populate(container), 10)
+    assert container.runner.wait_for(_populate(container), 10)
     _assert_totals_equal_counts(views)
     assert views.page_cases(CaseFilter(statuses=(Status.BLOCKED,)), Role.VENDOR, 51234)[1] == 0
-    rebuild(views, [CASES])
+    rebuild(views, container.cases, [CASES])
     _assert_totals_equal_counts(views)
 
 
@@ -79,7 +79,7 @@ def test_a_generation_without_counts_is_counted_once_at_setup(
 ) -> None:
     container = make_container(database_url)
     views: Any = container.views
-    assert views.wait_for(_populate(container), 10)
+    assert container.runner.wait_for(_populate(container), 10)
     gen = views.recorder.generations()[CASES]
     _, counts, totals = tables_of(CASES, gen)
     views.recorder._execute_ddl([f"DROP TABLE {counts}", f"DROP TABLE {totals}"])

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from debtcases.bootstrap import utc_now
 from debtcases.commands.app import Admission, DunningCases
 from debtcases.domain.actors import Actor
 from debtcases.domain.debtor import Debtor, handover_errors
@@ -22,7 +23,7 @@ SYSTEM = Actor.system("intake")
 
 @pytest.fixture
 def cases() -> DunningCases:
-    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
 
 
 def admit(cases: DunningCases, order_id: str = "B-1", debtor: Debtor = GOOD) -> None:

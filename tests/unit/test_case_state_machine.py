@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from debtcases.bootstrap import utc_now
 from debtcases.commands.app import Admission, DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
@@ -62,7 +63,7 @@ class ModelCase:
 class DunningMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.app = DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self.app = DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
         self.model: dict[str, ModelCase] = {}
 
     @rule(order_id=st.sampled_from(sorted(OWNERS)), valid=st.booleans())

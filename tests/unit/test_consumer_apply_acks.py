@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from debtcases.bootstrap import utc_now
 from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
@@ -45,7 +46,7 @@ SETUPS: dict[str, Callable[[DunningCases, str], Any]] = {
 
 
 def new_app() -> DunningCases:
-    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
 
 
 def admitted(setups: dict[str, str]) -> DunningCases:

@@ -14,6 +14,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from debtcases.bootstrap import utc_now
 from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
 from debtcases.config import Settings
 from debtcases.consumers.consumer import AckConsumer
@@ -62,7 +63,7 @@ def ack(offset: int, order_id: str, kind: str, message_id: str) -> Record:
 
 @pytest.fixture
 def app() -> DunningCases:
-    app = DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
     debtor = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
     for order_id in ("A", "B"):
         app.admit(Admission(order_id, 100, Decimal("9.90"), "EUR", debtor), SUPPORT, now=NOW)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from debtcases import csvio
+from debtcases.bootstrap import utc_now
 from debtcases.commands.app import Admission, DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
@@ -22,7 +23,7 @@ HEADER_DE = "Bestell-ID;User-ID;Betrag;Währung;Name;Straße;PLZ;Ort;Land;Grund"
 
 @pytest.fixture
 def cases() -> DunningCases:
-    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    return DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
 
 
 def case_row(order_id: str = "B-1", name: str = "Jana Schäfer", **overrides: Any) -> dict[str, Any]:

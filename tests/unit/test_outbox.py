@@ -10,6 +10,7 @@ from debtcases.commands.app import Admission
 from debtcases.consumers.outbox import OutboxProcessor
 from debtcases.domain.actors import Actor
 from debtcases.domain.debtor import Debtor
+from debtcases.projections.runner import Runner
 
 INTAKE = Actor.system("intake")
 SUPPORT = Actor.support("anna")
@@ -40,7 +41,7 @@ def test_play_records_one_handover_with_the_debtor_and_amount(
     c = make_container()
     admit(c, "B-1")
     c.cases.start_dunning("B-1", Actor.vendor(79424))
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     [row] = c.diagonal.outbox.messages()
     assert row.type == "handover" and row.key == "B-1"
     assert row.payload["debtor"]["name"] == "Jana Schäfer"
@@ -51,7 +52,7 @@ def test_play_records_one_handover_with_the_debtor_and_amount(
 def test_a_locked_case_calls_for_no_message(make_container: Callable[..., Container]) -> None:
     c = make_container()
     admit(c, "B-1")
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     assert types(c) == []
 
 
@@ -67,7 +68,7 @@ def test_withdrawal_payment_and_address_update_follow_a_handed_over_case(
     )
     c.cases.cancel("B-1", SUPPORT, "storniert")
     c.cases.mark_paid("B-2", SUPPORT, "bezahlt", "ZE-1")
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     assert types(c, "B-1") == ["handover", "address_update", "withdrawal"]
     assert types(c, "B-2") == ["handover", "payment"]
 
@@ -78,7 +79,7 @@ def test_cancelling_a_case_diagonal_never_had_sends_no_withdrawal(
     c = make_container()
     admit(c, "B-1")
     c.cases.cancel("B-1", SUPPORT, "storniert")
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     assert types(c) == []
 
 
@@ -90,7 +91,7 @@ def test_portal_access_is_sent_once_per_vendor_on_the_first_handover(
         admit(c, o)
         c.cases.start_dunning(o, Actor.vendor(79424))
         c.cases.apply_ack(o, kind="received", message_id=f"ack-{o}")
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     assert types(c).count("portal_access") == 1
     access = c.diagonal.outbox.portal_access(79424)
     assert access is not None and access["order_id"] == "B-1"
@@ -103,9 +104,10 @@ def test_a_second_processor_over_the_same_log_records_nothing_twice(
     c = make_container(f"sqlite:///{tmp_path}/cases.sqlite")
     admit(c, "B-1")
     c.cases.start_dunning("B-1", Actor.vendor(79424))
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     ids = [r.message_id for r in c.diagonal.outbox.messages()]
-    again = OutboxProcessor(c.cases, c.diagonal.outbox)  # e.g. after a restart
+    # e.g. after a restart: a new runner with a new processor over the same outbox
+    again = Runner(c.cases, [OutboxProcessor(c.cases, c.diagonal.outbox)])
     assert again.catch_up() == 0
     assert [r.message_id for r in c.diagonal.outbox.messages()] == ids
 
@@ -118,7 +120,7 @@ def test_message_ids_are_stable_across_a_rebuilt_outbox(
     for c in (first, second):
         admit(c, "B-1")
         c.cases.start_dunning("B-1", Actor.vendor(79424))
-        c.diagonal.processor.catch_up()
+        c.runner.catch_up()
     assert [r.message_id for r in first.diagonal.outbox.messages()] == [
         r.message_id for r in second.diagonal.outbox.messages()
     ]
@@ -132,11 +134,9 @@ def test_a_case_running_too_long_is_reported_stuck_until_diagonal_receives_it(
     c = make_container()
     admit(c, "B-1")
     c.cases.start_dunning("B-1", Actor.vendor(79424))
-    c.diagonal.processor.catch_up()
+    c.runner.catch_up()
     later = c.cases.clock() + timedelta(hours=49)
-    assert [s["order_id"] for s in c.diagonal.outbox.stuck_cases(later - timedelta(hours=48))] == [
-        "B-1"
-    ]
+    assert [s["order_id"] for s in c.views.stuck_cases(now=later)] == ["B-1"]
     c.cases.apply_ack("B-1", kind="received", message_id="ack-1")
-    c.diagonal.processor.catch_up()
-    assert c.diagonal.outbox.stuck_cases(later - timedelta(hours=48)) == []
+    c.runner.catch_up()
+    assert c.views.stuck_cases(now=later) == []

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
-from debtcases.api import routes_cases, routes_service
+from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.bootstrap import Container
@@ -61,9 +60,10 @@ def create_app(container: Container) -> FastAPI:
     # Registered last, so it runs first and times everything, the body limit included.
     app.middleware("http")(observe_request)
     app.include_router(routes_cases.router)
+    app.include_router(routes_queries.router)
+    app.include_router(routes_csv.router)
+    app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
-    for extra in _optional_routers():
-        app.include_router(extra)
     return app
 
 
@@ -71,19 +71,3 @@ def _too_large(limit: int) -> Response:
     return problem(
         413, "Payload too large", f"Request body larger than {limit} bytes.", "payload_too_large"
     )
-
-
-def _optional_routers() -> list[Any]:
-    """Routers of the read-model, Kafka and UI parts, when those modules exist."""
-    routers: list[Any] = []
-    import importlib
-
-    for name in ("routes_queries", "routes_csv", "routes_diagonal", "routes_ui"):
-        try:
-            module = importlib.import_module(f"debtcases.api.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"debtcases.api.{name}":
-                raise
-            continue
-        routers.append(module.router)
-    return routers

@@ -3,7 +3,7 @@ watchdog (cases RUNNING too long without Diagonal's 'received')."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -99,9 +99,8 @@ def outbox(
 def stuck(container: ContainerDep, _actor: SupportActor) -> StuckOut:
     """The watchdog: cases RUNNING longer than ``stuck_after_hours`` (default 48) without
     Diagonal's acknowledgement; support may check with Diagonal or hand over by hand."""
-    edge = _edge(container)
     hours = container.settings.stuck_after_hours
-    items = edge.outbox.stuck_cases(container.clock() - timedelta(hours=hours))
+    items = container.views.stuck_cases()
     return StuckOut(
         stuck_after_hours=hours, total=len(items), items=[StuckCase(**i) for i in items]
     )

@@ -96,13 +96,6 @@ PageQuery = Annotated[
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
 
 
-def _views(container: Any) -> Any:
-    views = container.views
-    if views is None:  # pragma: no cover - bootstrap always builds them
-        raise RuntimeError("the case views are not configured")
-    return views
-
-
 @router.get(
     "/api/v1/support/cases",
     response_model=CasePage,
@@ -122,7 +115,7 @@ def support_cases(
     """Search by order id or vendor User-ID, filter by status and period; newest change
     first. Statuses as support sees them (BLOCKED included)."""
     f = case_filter(actor.role, order_id, user_id, status, period)
-    items, total = _views(container).page_cases(f, actor.role, None, page, page_size)
+    items, total = container.views.page_cases(f, actor.role, None, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
     )
@@ -146,7 +139,7 @@ def vendor_cases(
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent."""
     f = case_filter(actor.role, order_id, None, status, period)
-    items, total = _views(container).page_cases(f, actor.role, actor.vendor_id, page, page_size)
+    items, total = container.views.page_cases(f, actor.role, actor.vendor_id, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
     )
@@ -165,10 +158,10 @@ def collection_access(
 ) -> CollectionAccessOut:
     """A vendor gets Diagonal's portal access once their first case is handed over; a
     vendor without cases (or with only LOCKED ones) has none."""
-    access = _views(container).collection_access(user_id)
-    diagonal = container.diagonal
-    message = diagonal.outbox.portal_access(user_id) if diagonal is not None else None
-    return CollectionAccessOut(**access, portal_access_message=message)
+    access = container.views.collection_access(user_id)
+    message = container.diagonal.outbox.portal_access(user_id)
+    portal = PortalAccessMessage(**message) if message is not None else None
+    return CollectionAccessOut(**access, portal_access_message=portal)
 
 
 @router.get(
@@ -182,7 +175,11 @@ def collection_access(
 def metrics(container: ContainerDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+    from debtcases.consumers import metrics as edge
     from debtcases.projections.metrics import observe_lag
 
     observe_lag(container.views)
+    # Gauges read at scrape time: the watchdog (one answer: the cases view) and the outbox.
+    edge.CASES_STUCK.set(len(container.views.stuck_cases()))
+    edge.OUTBOX_BACKLOG.set(container.diagonal.outbox.backlog())
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

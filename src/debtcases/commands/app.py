@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
@@ -27,10 +27,6 @@ from debtcases.domain.history import HistoryEntry, history_entries
 from debtcases.domain.rules import Command, may_issue
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class DunningCases(Application[UUID]):
         self,
         env: dict[str, str] | None = None,
         *,
-        clock: Clock = utc_now,
+        clock: Clock,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
         max_attempts: int = 5,
     ) -> None:

@@ -4,6 +4,7 @@ publisher and the acks consumer; without Kafka, optionally the built-in simulato
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
@@ -14,13 +15,13 @@ from debtcases.consumers.outbox import OutboxProcessor, OutboxStoreMixin, outbox
 class DiagonalEdge:
     outbox: OutboxStoreMixin
     processor: OutboxProcessor
-    workers: list[object] = field(default_factory=list)
+    workers: list[Any] = field(default_factory=list)  # start()/stop(): publisher, consumer
 
 
 def build_diagonal(settings: Settings, app: DunningCases, db_kind: str) -> DiagonalEdge:
     store = outbox_store_for(app, db_kind)
-    processor = OutboxProcessor(app, store, stuck_after_hours=settings.stuck_after_hours)
-    edge = DiagonalEdge(store, processor, [processor])
+    processor = OutboxProcessor(app, store)  # runs on the log runner (bootstrap wires it)
+    edge = DiagonalEdge(store, processor, [])
     if settings.kafka_bootstrap_servers:
         from debtcases.consumers.consumer import AckConsumer
         from debtcases.consumers.publisher import KafkaPublisher

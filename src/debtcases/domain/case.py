@@ -17,7 +17,8 @@ from eventsourcing.domain import Aggregate
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
-from debtcases.domain.rules import TARGET, Command, allowed_from, may_issue, visible_status
+from debtcases.domain.rules import TARGET, Command, allowed_from, may_issue
+from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
 
 # Case ids are derived from order ids, so an order can only ever have one case.
@@ -36,6 +37,9 @@ class AckKind:
 
 
 class DunningCase(Aggregate):
+    """One order's dunning. Its state is a ``CaseState`` built by ``evolve`` (state.py);
+    the methods below are the decisions, each checked against the transition table."""
+
     class Event(Aggregate.Event):
         actor: Actor
         reason: str
@@ -43,11 +47,7 @@ class DunningCase(Aggregate):
         to_status: Status
 
         def apply(self, aggregate: Any) -> None:
-            # Statuses come back from JSON as plain strings: coerce once, here.
-            aggregate.status = Status(self.to_status)
-            if aggregate.status != Status.BLOCKED:
-                aggregate.status_before_block = None
-            aggregate.updated_by = self.actor
+            aggregate.state = evolve(getattr(aggregate, "state", None), self)
 
     class Locked(Event, Aggregate.Created):
         """The order entered dunning: a case exists, nothing happens until Play."""
@@ -61,13 +61,6 @@ class DunningCase(Aggregate):
     class DunningStarted(Event):
         """Play (or support's first repair step): a handover message goes to Diagonal."""
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.errors = []
-            aggregate.handover_sent = True
-            aggregate.fell_back = False
-            aggregate.running_since = self.timestamp
-
     class HandoverFailed(Event):
         """The handover could not go through; ``errors`` say why (the "!" popup)."""
 
@@ -76,70 +69,28 @@ class DunningCase(Aggregate):
         message_id: str | None
         fell_back: bool  # the status fell back from HANDED_OVER by itself
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            if self.to_status == Status.BLOCKED:
-                aggregate.status_before_block = Status.FAILED
-            aggregate.errors = list(self.errors)
-            aggregate.fell_back = self.fell_back
-            aggregate.running_since = None
-            if self.source == "diagonal":
-                aggregate.handover_sent = False
-            if self.message_id:
-                aggregate.seen_messages.add(self.message_id)
-
     class HandedToCollection(Event):
         """The case is at Diagonal: acknowledged (``source`` diagonal) or set by support."""
 
         source: str  # "diagonal" or "support"
         message_id: str | None
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            if self.to_status == Status.BLOCKED:
-                aggregate.status_before_block = Status.HANDED_OVER
-            aggregate.errors = []
-            aggregate.running_since = None
-            if aggregate.handed_over_at is None:
-                aggregate.handed_over_at = self.timestamp
-            if self.source == "diagonal":
-                aggregate.received_by_diagonal = True
-            if self.message_id:
-                aggregate.seen_messages.add(self.message_id)
-
     class Cancelled(Event):
         """The order was cancelled or voided; ``withdraw`` when Diagonal must close it too."""
 
         withdraw: bool
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.running_since = None
-            aggregate.awaiting_diagonal_close = self.withdraw
-
     class Blocked(Event):
         """Paused by support; invisible to the vendor."""
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.status_before_block = Status(self.from_status) if self.from_status else None
-            super().apply(aggregate)
-
     class Unblocked(Event):
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.status_before_block = None
+        """Support resumed a blocked case: back to the status before the block."""
 
     class Paid(Event):
         """The debtor paid the platform; ``notify`` when Diagonal must be told."""
 
         reference: str
         notify: bool
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.payment_reference = self.reference
-            aggregate.running_since = None
-            aggregate.awaiting_diagonal_close = self.notify
 
     class AddressCorrected(Event):
         """Support entered the right address; ``errors`` are the re-checked handover errors."""
@@ -148,25 +99,10 @@ class DunningCase(Aggregate):
         errors: list[str]
         notify: bool  # Diagonal has the case and needs the new address
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.debtor = self.debtor
-            if aggregate.status == Status.FAILED or (
-                aggregate.status == Status.BLOCKED
-                and aggregate.status_before_block == Status.FAILED
-            ):
-                aggregate.errors = list(self.errors)
-
     class ClosedAtDiagonal(Event):
         """Diagonal confirmed it closed the case after a withdrawal or payment."""
 
         message_id: str
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.awaiting_diagonal_close = False
-            aggregate.closed_at_diagonal_at = self.timestamp
-            aggregate.seen_messages.add(self.message_id)
 
     class AckRecorded(Event):
         """An acknowledgement that no longer fits the case: kept, changes nothing."""
@@ -175,47 +111,88 @@ class DunningCase(Aggregate):
         message_id: str
         note: str
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.seen_messages.add(self.message_id)
-
     # ------------------------------------------------------------------ state
 
-    def __init__(
-        self,
-        order_id: str,
-        user_id: int,
-        amount: Decimal,
-        currency: str,
-        debtor: Debtor,
-        actor: Actor,
-        reason: str,
-    ) -> None:
-        self.order_id = order_id
-        self.user_id = user_id
-        self.amount = amount
-        self.currency = currency
-        self.debtor = debtor
-        self.admitted = {
-            "user_id": user_id,
-            "amount": amount,
-            "currency": currency,
-            "debtor": debtor,
-        }
-        self.created_by = actor
-        self.updated_by = actor
-        self.status = Status.LOCKED
-        self.status_before_block: Status | None = None
-        self.errors: list[str] = []
-        self.fell_back = False
-        self.handover_sent = False
-        self.received_by_diagonal = False
-        self.handed_over_at: datetime | None = None
-        self.running_since: datetime | None = None
-        self.payment_reference: str | None = None
-        self.awaiting_diagonal_close = False
-        self.closed_at_diagonal_at: datetime | None = None
-        self.seen_messages: set[str] = set()
+    state: CaseState  # set by the first event's apply (evolve)
+
+    def __init__(self) -> None:
+        """Nothing to do: ``Locked.apply`` builds the state (the library calls it next)."""
+
+    @property
+    def order_id(self) -> str:
+        return self.state.order_id
+
+    @property
+    def user_id(self) -> int:
+        return self.state.user_id
+
+    @property
+    def amount(self) -> Decimal:
+        return self.state.amount
+
+    @property
+    def currency(self) -> str:
+        return self.state.currency
+
+    @property
+    def debtor(self) -> Debtor:
+        return self.state.debtor
+
+    @property
+    def status(self) -> Status:
+        return self.state.status
+
+    @property
+    def status_before_block(self) -> Status | None:
+        return self.state.status_before_block
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.state.errors)
+
+    @property
+    def fell_back(self) -> bool:
+        return self.state.fell_back
+
+    @property
+    def handover_sent(self) -> bool:
+        return self.state.handover_sent
+
+    @property
+    def received_by_diagonal(self) -> bool:
+        return self.state.received_by_diagonal
+
+    @property
+    def handed_over_at(self) -> datetime | None:
+        return self.state.handed_over_at
+
+    @property
+    def running_since(self) -> datetime | None:
+        return self.state.running_since
+
+    @property
+    def payment_reference(self) -> str | None:
+        return self.state.payment_reference
+
+    @property
+    def awaiting_diagonal_close(self) -> bool:
+        return self.state.awaiting_diagonal_close
+
+    @property
+    def closed_at_diagonal_at(self) -> datetime | None:
+        return self.state.closed_at_diagonal_at
+
+    @property
+    def seen_messages(self) -> frozenset[str]:
+        return self.state.seen_messages
+
+    @property
+    def created_by(self) -> Actor:
+        return self.state.created_by
+
+    @property
+    def updated_by(self) -> Actor | None:
+        return self.state.last_actor
 
     @staticmethod
     def create_id(order_id: str) -> UUID:
@@ -254,31 +231,28 @@ class DunningCase(Aggregate):
     # ------------------------------------------------------------- queries
 
     def status_for(self, role: Role) -> Status:
-        return visible_status(self.status, self.status_before_block, role)
+        return self.state.status_for(role)
 
     def differing_admission_fields(
         self, *, user_id: int, amount: Decimal, currency: str, debtor: Debtor
     ) -> list[str]:
+        s = self.state
         given = {
-            "user_id": user_id,
-            "amount": amount,
-            "currency": currency.upper(),
-            "debtor": debtor,
+            "user_id": (user_id, s.user_id),
+            "amount": (amount, s.amount),
+            "currency": (currency.upper(), s.currency),
+            "debtor": (debtor, s.admitted_debtor),
         }
-        return [name for name, value in given.items() if self.admitted[name] != value]
+        return [name for name, (new, old) in given.items() if new != old]
 
     @property
     def at_diagonal(self) -> bool:
         """Whether Diagonal has (or is being sent) this case."""
-        return self.handover_sent
+        return self.state.at_diagonal
 
     def is_stuck(self, now: datetime, after_seconds: float) -> bool:
         """RUNNING for longer than ``after_seconds`` without Diagonal's ``received``."""
-        return (
-            self.status == Status.RUNNING
-            and self.running_since is not None
-            and (now - self.running_since).total_seconds() > after_seconds
-        )
+        return self.state.is_stuck(now, after_seconds)
 
     # ------------------------------------------------------------ decisions
 

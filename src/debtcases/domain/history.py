@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from debtcases.domain.actors import Role
+from debtcases.domain.case import DunningCase
+from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
 
 # Entries only support sees (the block is invisible to vendors; so are ignored late acks).
-SUPPORT_ONLY = frozenset({"Blocked", "Unblocked", "AckRecorded"})
+SUPPORT_ONLY = (DunningCase.Blocked, DunningCase.Unblocked, DunningCase.AckRecorded)
 
 _DETAIL_FIELDS = (
     "errors",
@@ -55,54 +57,31 @@ def _details(event: Any) -> dict[str, Any]:
 
 
 def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
-    """Fold the events into entries. Vendors see no support-only entries, and the statuses
-    they see are vendor-visible ones (during a block: the status before it)."""
+    """A scan of ``evolve`` over the events, as ``role`` may see it: vendors get no
+    support-only entries, and the statuses they see before and after each change are
+    the vendor-visible ones (during a block: the status before it)."""
     entries: list[HistoryEntry] = []
-    before_block: Status | None = None
-    shown: Status | None = None  # what the role saw before this event
+    state: CaseState | None = None
     for event in events:
-        name = type(event).__name__
-        from_status = Status(event.from_status) if event.from_status else None
-        to_status = Status(event.to_status)
-        if name == "Blocked":
-            before_block = from_status
+        before, state = state, evolve(state, event)
         if role is Role.VENDOR:
-            visible_to = before_block if to_status is Status.BLOCKED else to_status
-            if name in ("HandedToCollection", "HandoverFailed") and to_status is Status.BLOCKED:
-                # A Diagonal answer while blocked moves the remembered status.
-                before_block = Status.HANDED_OVER if name == "HandedToCollection" else Status.FAILED
-                visible_to = before_block
-            if name == "Unblocked":
-                before_block = None
-            visible_from = shown
-            shown = visible_to
-            if name in SUPPORT_ONLY:
+            if isinstance(event, SUPPORT_ONLY):
                 continue
-            entries.append(
-                HistoryEntry(
-                    at=event.timestamp,
-                    event=name,
-                    from_status=visible_from,
-                    to_status=visible_to or to_status,
-                    actor=event.actor.as_dict(),
-                    reason=event.reason,
-                    details=_details(event),
-                    version=event.originator_version,
-                )
-            )
+            from_status = before.status_for(role) if before is not None else None
+            to_status = state.status_for(role)
         else:
-            if name == "Unblocked":
-                before_block = None
-            entries.append(
-                HistoryEntry(
-                    at=event.timestamp,
-                    event=name,
-                    from_status=from_status,
-                    to_status=to_status,
-                    actor=event.actor.as_dict(),
-                    reason=event.reason,
-                    details=_details(event),
-                    version=event.originator_version,
-                )
+            from_status = Status(event.from_status) if event.from_status else None
+            to_status = Status(event.to_status)
+        entries.append(
+            HistoryEntry(
+                at=event.timestamp,
+                event=type(event).__name__,
+                from_status=from_status,
+                to_status=to_status,
+                actor=event.actor.as_dict(),
+                reason=event.reason,
+                details=_details(event),
+                version=event.originator_version,
             )
+        )
     return entries

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from debtcases.projections.store import VIEW_NAMES
+from debtcases.projections.tables import VIEW_NAMES
 from debtcases.projections.views import Views
 
 Progress = Callable[[str, int, int], None]  # (view, processed up to, head)
@@ -28,6 +29,7 @@ class RebuildResult:
 
 def rebuild(
     views: Views,
+    app: Any,  # DunningCases: the notification log and its mapper
     names: Sequence[str] | None = None,
     *,
     batch_size: int = 5000,
@@ -38,15 +40,15 @@ def rebuild(
     for name in names or VIEW_NAMES:
         if name not in VIEW_NAMES:
             raise ValueError(f"unknown projection {name!r}; known: {', '.join(VIEW_NAMES)}")
-        results.append(_rebuild_one(views, name, batch_size, progress))
+        results.append(_rebuild_one(views, app, name, batch_size, progress))
     return results
 
 
 def _rebuild_one(
-    views: Views, name: str, batch_size: int, progress: Progress | None
+    views: Views, app: Any, name: str, batch_size: int, progress: Progress | None
 ) -> RebuildResult:
-    recorder, log = views.recorder, views.app.recorder
-    mapper = views.app.mapper
+    recorder, log = views.recorder, app.recorder
+    mapper = app.mapper
     started = time.perf_counter()
     gen = recorder.new_generation(name)
 
@@ -82,7 +84,7 @@ def _rebuild_one(
 
 
 def rebuild_with_progress_bar(
-    views: Views, names: Sequence[str] | None = None, batch_size: int = 5000
+    views: Views, app: Any, names: Sequence[str] | None = None, batch_size: int = 5000
 ) -> list[RebuildResult]:
     """``rebuild`` with a rich progress bar per view (the CLI)."""
     from rich.progress import (
@@ -111,4 +113,4 @@ def rebuild_with_progress_bar(
                 tasks[view] = bar.add_task(f"rebuild {view}", total=head)
             bar.update(tasks[view], completed=done, total=head)  # type: ignore[arg-type]
 
-        return rebuild(views, names, batch_size=batch_size, progress=report)
+        return rebuild(views, app, names, batch_size=batch_size, progress=report)

@@ -1,14 +1,11 @@
-"""Views: the read models of the dunning cases, the runner keeping them up to date, and
+"""Views: the read models of the dunning cases as one processor on the log runner, and
 their queries. Built once per process by bootstrap (``Container.views``)."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError
@@ -16,17 +13,9 @@ from eventsourcing.utils import Environment
 
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status
+from debtcases.projections.generations import PostgresViewRecorder, SQLiteViewRecorder, ViewStore
 from debtcases.projections.queries import CaseFilter, case_item
-from debtcases.projections.store import (
-    CASES,
-    VENDOR_ACCESS,
-    VIEW_NAMES,
-    PostgresViewRecorder,
-    SQLiteViewRecorder,
-    ViewStore,
-)
-
-log = logging.getLogger(__name__)
+from debtcases.projections.runner import Items
 
 
 def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -> ViewStore:
@@ -52,215 +41,68 @@ def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -
 
 
 class Views:
-    """The read models plus their runner (start/stop), read-your-writes and lag."""
+    """The read models: the processor ``views`` on the log runner (every view of a batch
+    in one transaction with their tracking) and the queries of the lists."""
+
+    name = "views"
 
     def __init__(
         self,
-        app: Any,  # DunningCases: notification log + mapper
         recorder: ViewStore,
         *,
+        head: Callable[[], int],
+        clock: Callable[[], datetime],
         stuck_after_hours: float = 48.0,
-        batch_size: int = 500,
-        poll_interval: float = 0.05,
-        clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
-        project_inline: bool = True,
     ) -> None:
-        self.app = app
         self.recorder = recorder
-        self.stuck_after_hours = stuck_after_hours
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
+        self.head = head  # the log's last notification id (for the lag)
         self.clock = clock
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._progress = threading.Condition()
-        # The runner's view of the live generations and their positions (None: re-read).
+        self.stuck_after_hours = stuck_after_hours
+        # The live generations and each view's position, as this process last saw them
+        # (None: read again). Each batch checks them under the pointer lock, so a stale
+        # cache costs one empty transaction and a re-select, never a twice-applied event.
         self._generations: dict[str, int] | None = None
-        self._positions: dict[str, int] = {}
-        self.errors = 0
-        # This process is meant to project (serve with workers, tests): when the runner
-        # thread is not started, read-your-writes catches the views up in the caller.
-        self.project_inline = project_inline
-        self._step_lock = threading.Lock()
-        self._listening = False  # the runner wakes on PostgreSQL's NOTIFY
+        self._view_positions: dict[str, int] = {}
 
-    # -------------------------------------------------------------- runner
+    # ------------------------------------------------------------ processor
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def position(self) -> int:
+        return min(self.recorder.positions().values(), default=0)
 
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="views-runner", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def close(self) -> None:
-        self.stop()
-        factory = getattr(self.recorder, "_factory", None)
-        datastore = getattr(self.recorder, "datastore", None)
-        if datastore is not None:
-            datastore.close()
-        del factory
-
-    def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Tail the notification log until stopped (the ``debtcases project`` loop).
-
-        On PostgreSQL the runner sleeps on the library's LISTEN/NOTIFY channel (what its
-        ApplicationSubscription listens to), so events written by any process wake it at
-        once; it then reads whole batches with select_notifications, which its per-event
-        iterator would not give us. SQLite has no such channel: there it polls."""
-        stop_event = stop or self._stop
-        idle_wait = self.poll_interval
-        channel = getattr(self.app.recorder, "channel_name", None)
-        if channel is not None:
-            listener = threading.Thread(
-                target=self._listen,
-                args=(channel, stop_event),
-                name="views-listen",
-                daemon=True,
-            )
-            listener.start()
-            idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
-            self._listening = True
-        while not stop_event.is_set() and not self._stop.is_set():
-            # Cleared before the step, so a wake-up during the step is not lost.
-            self._wake.clear()
-            try:
-                done = self.step()
-            except Exception:
-                self.errors += 1
-                log.exception("views runner: batch failed; retrying")
-                self._stop.wait(1.0)
-                continue
-            if done < self.batch_size:
-                self._wake.wait(idle_wait)
-        self._listening = False
-
-    def _listen(self, channel: str, stop_event: threading.Event) -> None:
-        from psycopg import sql
-
-        datastore = self.app.recorder.datastore
-        while not stop_event.is_set() and not self._stop.is_set():
-            try:
-                with datastore.get_connection() as conn:
-                    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
-                    while not stop_event.is_set() and not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._wake.set()
-            except Exception:
-                log.exception("views runner: LISTEN failed; polling until it is back")
-                self._wake.set()
-                stop_event.wait(1.0)
-
-    def step(self) -> int:
-        """Process the next batch of notifications into every view that needs it; returns
-        how many notifications were read.
-
-        The live generations and positions are kept in memory between steps (they change
-        only by our own batches, another runner's or a rebuild's switch); each batch checks
-        them under the pointer lock in its write transaction, so a stale cache costs one
-        empty transaction and a re-select, never a twice-applied event."""
+    def process(self, items: Items) -> int:
         for _attempt in range(3):
             if self._generations is None:
-                self._generations, positions = self.recorder.live_state()
-                self._publish(positions)
-            gens, positions = self._generations, dict(self._positions)
-            start = min(positions.values(), default=0) + 1
-            notifications = self.app.recorder.select_notifications(start, self.batch_size)
-            if not notifications:
-                return 0
-            mapper = self.app.mapper
-            items = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+                self._generations, self._view_positions = self.recorder.live_state()
             try:
-                applied, live, positions = self.recorder.process_live(items, gens, positions)
+                _applied, live, positions = self.recorder.process_live(
+                    items, self._generations, self._view_positions
+                )
             except IntegrityError:
-                # A tracking record moved under us (should not, with the pointer lock):
-                # re-read everything next time.
+                # A tracking record moved under us (should not, with the pointer lock).
                 self._generations = None
                 continue
             except BaseException:
                 self._generations = None
                 raise
-            self._generations = live
-            self._publish(positions)
-            if applied:
-                return len(notifications)
-        return 0
-
-    def _publish(self, positions: dict[str, int]) -> None:
-        with self._progress:
-            self._positions = positions
-            self._progress.notify_all()
-
-    # ------------------------------------------------------ read-your-writes
+            # Not applied (a rebuild switched, or another runner was ahead): the runner
+            # selects again from the positions stored.
+            self._generations, self._view_positions = live, positions
+            return min(positions.values(), default=0)
+        return self.position()
 
     def positions(self) -> dict[str, int]:
+        """Each view's stored position."""
         return self.recorder.positions()
-
-    def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
-        """Block (bounded) until every view has processed ``position``. Works whether the
-        runner is in this process or another one (then it polls the tracking table).
-        Returns False on timeout (the caller answers anyway)."""
-        if position is None:
-            return True
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        first = True
-        while True:
-            if self.running:
-                with self._progress:
-                    if self._reached(position):
-                        return True
-                    # PostgreSQL: the commit's NOTIFY has woken the runner already; waking
-                    # it again costs an empty step beside the caller. Elsewhere (or if it
-                    # seems lost) wake it.
-                    if not (self._listening and first):
-                        self._wake.set()
-                    first = False
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._progress.wait(min(remaining, 0.1))
-            elif self.project_inline:
-                with self._step_lock:
-                    # Our own positions are a lower bound of the views' (another process
-                    # may project too): if they do not reach it, a step catches up.
-                    if self._generations is not None and self._reached(position):
-                        return True
-                    done = self.step()
-                    if self._reached(position):
-                        return True
-                if done == 0:
-                    if time.monotonic() >= deadline:
-                        return False
-                    time.sleep(0.01)
-            else:
-                if min(self.recorder.positions().values()) >= position:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                time.sleep(min(delay, remaining))
-                delay = min(delay * 2, 0.1)
-
-    def _reached(self, position: int) -> bool:
-        return bool(self._positions) and min(self._positions.values()) >= position
 
     def lag_report(self) -> dict[str, int]:
         """Events each view is behind the notification log."""
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.head()
         return {v: max(0, head - p) for v, p in self.recorder.positions().items()}
+
+    def close(self) -> None:
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
 
     # ------------------------------------------------------------- queries
 
@@ -311,5 +153,17 @@ class Views:
             "by_status": by_status,
         }
 
+    def stuck_cases(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The watchdog: cases RUNNING longer than ``stuck_after_hours`` without
+        Diagonal's ``received``, oldest first."""
+        from datetime import timedelta
 
-__all__ = ["CASES", "VENDOR_ACCESS", "VIEW_NAMES", "Views", "build_view_recorder"]
+        before = (now or self.clock()) - timedelta(hours=self.stuck_after_hours)
+        return [
+            {
+                "order_id": r["order_id"],
+                "user_id": int(r["user_id"]),
+                "running_since": r["running_since"].isoformat(),
+            }
+            for r in self.recorder.stuck_case_rows(before)
+        ]

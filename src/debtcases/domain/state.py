@@ -1,0 +1,177 @@
+"""CaseState and ``evolve``: the ONE fold of a dunning case.
+
+The aggregate applies its events with ``evolve``, the views build their rows from the
+states it returns, and the history popup is a scan of it. A new event is taught here once
+(a ``case`` in ``evolve``), and every reader of the case follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from debtcases.domain.actors import Actor, Role
+from debtcases.domain.debtor import Debtor
+from debtcases.domain.rules import visible_status
+from debtcases.domain.statuses import Status
+
+if TYPE_CHECKING:
+    from debtcases.domain.case import DunningCase
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Everything known about one case after a sequence of its events."""
+
+    case_id: UUID
+    order_id: str
+    user_id: int
+    amount: Decimal
+    currency: str
+    debtor: Debtor
+    admitted_debtor: Debtor  # the address as admitted (an order's admission data)
+    created_at: datetime
+    created_by: Actor
+    status: Status = Status.LOCKED
+    status_before_block: Status | None = None
+    errors: tuple[str, ...] = ()
+    fell_back: bool = False  # fell back from HANDED_OVER by itself: for a specialist
+    handover_sent: bool = False  # Diagonal has (or is being sent) the case
+    received_by_diagonal: bool = False
+    handed_over_at: datetime | None = None
+    running_since: datetime | None = None
+    payment_reference: str | None = None
+    awaiting_diagonal_close: bool = False
+    closed_at_diagonal_at: datetime | None = None
+    seen_messages: frozenset[str] = frozenset()  # Diagonal message ids applied
+    # The last change: when, which event, by whom, why, and the stream version after it.
+    updated_at: datetime | None = None
+    last_event: str = "Locked"
+    last_actor: Actor | None = None
+    last_reason: str = ""
+    version: int = 1
+
+    def status_for(self, role: Role) -> Status:
+        """The status ``role`` sees (vendors never see BLOCKED)."""
+        return visible_status(self.status, self.status_before_block, role)
+
+    @property
+    def at_diagonal(self) -> bool:
+        """Whether Diagonal has (or is being sent) this case."""
+        return self.handover_sent
+
+    def is_stuck(self, now: datetime, after_seconds: float) -> bool:
+        """RUNNING for longer than ``after_seconds`` without Diagonal's ``received``."""
+        return (
+            self.status == Status.RUNNING
+            and self.running_since is not None
+            and (now - self.running_since).total_seconds() > after_seconds
+        )
+
+
+def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
+    """The state after ``event``. ``state`` is None only before the case's first event.
+
+    Raises ValueError for an event that cannot follow ``state`` (a first event that is not
+    ``Locked``, or a ``Locked`` after the case exists)."""
+    from debtcases.domain.case import DunningCase as C  # the event classes (see case.py)
+
+    ts: datetime = event.timestamp
+    if isinstance(event, C.Locked):
+        if state is not None:
+            raise ValueError(f"case {event.originator_id} exists already")
+        return CaseState(
+            case_id=event.originator_id,
+            order_id=event.order_id,
+            user_id=int(event.user_id),
+            amount=event.amount,
+            currency=event.currency,
+            debtor=event.debtor,
+            admitted_debtor=event.debtor,
+            created_at=ts,
+            created_by=event.actor,
+            updated_at=ts,
+            last_actor=event.actor,
+            last_reason=event.reason or "",
+            version=int(event.originator_version),
+        )
+    if state is None:
+        raise ValueError(f"{type(event).__name__} before the case {event.originator_id} exists")
+
+    status = Status(event.to_status)  # JSON gives plain strings back: coerce once, here
+    before_block = state.status_before_block
+    changes: dict[str, Any] = {}
+    match event:
+        case C.DunningStarted():
+            changes = {
+                "errors": (),
+                "handover_sent": True,
+                "fell_back": False,
+                "running_since": ts,
+            }
+        case C.HandoverFailed():
+            if status is Status.BLOCKED:  # Diagonal rejected it while blocked
+                before_block = Status.FAILED
+            changes = {
+                "errors": tuple(event.errors),
+                "fell_back": bool(event.fell_back),
+                "running_since": None,
+            }
+            if event.source == "diagonal":
+                changes["handover_sent"] = False
+            if event.message_id:
+                changes["seen_messages"] = state.seen_messages | {event.message_id}
+        case C.HandedToCollection():
+            if status is Status.BLOCKED:  # Diagonal received it while blocked
+                before_block = Status.HANDED_OVER
+            changes = {"errors": (), "running_since": None}
+            if state.handed_over_at is None:
+                changes["handed_over_at"] = ts
+            if event.source == "diagonal":
+                changes["received_by_diagonal"] = True
+            if event.message_id:
+                changes["seen_messages"] = state.seen_messages | {event.message_id}
+        case C.Cancelled():
+            changes = {"running_since": None, "awaiting_diagonal_close": bool(event.withdraw)}
+        case C.Blocked():
+            before_block = Status(event.from_status) if event.from_status else None
+        case C.Unblocked():
+            before_block = None
+        case C.Paid():
+            changes = {
+                "payment_reference": event.reference,
+                "running_since": None,
+                "awaiting_diagonal_close": bool(event.notify),
+            }
+        case C.AddressCorrected():
+            changes = {"debtor": event.debtor}
+            if status is Status.FAILED or (
+                status is Status.BLOCKED and before_block is Status.FAILED
+            ):
+                changes["errors"] = tuple(event.errors)
+        case C.ClosedAtDiagonal():
+            changes = {
+                "awaiting_diagonal_close": False,
+                "closed_at_diagonal_at": ts,
+                "seen_messages": state.seen_messages | {event.message_id},
+            }
+        case C.AckRecorded():
+            changes = {"seen_messages": state.seen_messages | {event.message_id}}
+        case _:
+            raise ValueError(f"unknown event {type(event).__name__}")
+    if status is not Status.BLOCKED:
+        before_block = None  # leaving BLOCKED any way (cancel, paid ...) forgets it
+    return replace(
+        state,
+        **changes,
+        status=status,
+        status_before_block=before_block,
+        updated_at=ts,
+        last_event=type(event).__name__,
+        last_actor=event.actor,
+        last_reason=event.reason or "",
+        version=int(event.originator_version),
+    )

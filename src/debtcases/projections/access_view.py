@@ -1,0 +1,164 @@
+"""Vendor portal access: per vendor, whether (and since when) Diagonal has their cases,
+with counts per status; kept from a small per-case state folded with ``evolve``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from debtcases.domain.actors import Actor
+from debtcases.domain.case import DunningCase
+from debtcases.domain.debtor import Debtor
+from debtcases.domain.state import CaseState, evolve
+from debtcases.domain.statuses import Status
+from debtcases.projections.tables import VENDOR_ACCESS, Items, TableStore, tables_of
+
+# Columns of the per-case state the vendor-access view keeps to compute its deltas.
+ACCESS_CASE_COLUMNS: tuple[str, ...] = ("case_id", "user_id", "status", "handed_over_at")
+ACCESS_VENDOR_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "cases_total",
+    "cases_at_diagonal",
+    "first_handed_over_at",
+    *(f"n_{s.value.lower()}" for s in Status),
+)
+
+_NOBODY = Debtor("", "", "", "", "")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fold_access(row: dict[str, Any] | None, event: Any) -> dict[str, Any] | None:
+    """The per-case state after ``event`` (None: not known yet; None back when the event
+    cannot apply). Only the columns this view keeps are carried over; ``evolve`` decides."""
+    if row is None:
+        if not isinstance(event, DunningCase.Locked):
+            return None
+        state = evolve(None, event)
+    else:
+        kept = CaseState(
+            case_id=UUID(row["case_id"]),
+            order_id="",
+            user_id=int(row["user_id"]),
+            amount=Decimal(0),
+            currency="",
+            debtor=_NOBODY,
+            admitted_debtor=_NOBODY,
+            created_at=_EPOCH,
+            created_by=Actor.system("view"),
+            status=Status(row["status"]),
+            handed_over_at=row["handed_over_at"],
+        )
+        state = evolve(kept, event)
+    return {
+        "case_id": str(state.case_id),
+        "user_id": state.user_id,
+        "status": state.status.value,
+        "handed_over_at": state.handed_over_at,
+    }
+
+
+class AccessView(TableStore):
+    """The vendor-access view's tables, written and read (mixed into the view store)."""
+
+    def access_ddl(self, gen: int) -> list[str]:
+        ts = self.dialect.timestamp_type
+        vendors, cases = tables_of(VENDOR_ACCESS, gen)
+        counts = ", ".join(f"n_{s.value.lower()} INTEGER NOT NULL" for s in Status)
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {vendors} (
+                user_id BIGINT PRIMARY KEY, cases_total INTEGER NOT NULL,
+                cases_at_diagonal INTEGER NOT NULL, first_handed_over_at {ts}, {counts})""",
+            f"""CREATE TABLE IF NOT EXISTS {cases} (
+                case_id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, status TEXT NOT NULL,
+                handed_over_at {ts})""",
+        ]
+
+    def _process_access(self, cur: Any, gen: int, items: Items) -> None:
+        vendors_t, cases_t = tables_of(VENDOR_ACCESS, gen)
+        ids = sorted({str(e.originator_id) for _, e in items})
+        states: dict[str, dict[str, Any] | None] = {}
+        for r in self._load(cur, cases_t, "case_id", ids):
+            r["handed_over_at"] = self.dialect.ts_out(r["handed_over_at"])
+            states[r["case_id"]] = r
+        before = dict(states)
+        for _, event in items:
+            cid = str(event.originator_id)
+            new = fold_access(states.get(cid), event)
+            if new is not None:
+                states[cid] = new
+        changed = [c for c in ids if states.get(c) is not None and states[c] != before.get(c)]
+        if not changed:
+            return
+        user_ids = sorted({int(states[c]["user_id"]) for c in changed})  # type: ignore[index]
+        vendors = {int(r["user_id"]): r for r in self._load(cur, vendors_t, "user_id", user_ids)}
+        for u in user_ids:
+            if u in vendors:
+                vendors[u] = dict(vendors[u])
+                vendors[u]["first_handed_over_at"] = self.dialect.ts_out(
+                    vendors[u]["first_handed_over_at"]
+                )
+            else:
+                vendors[u] = {c: 0 for c in ACCESS_VENDOR_COLUMNS}
+                vendors[u].update(user_id=u, first_handed_over_at=None)
+        for c in changed:
+            old, new = before.get(c), states[c]
+            assert new is not None
+            v = vendors[int(new["user_id"])]
+            if old is None:
+                v["cases_total"] += 1
+            else:
+                v[f"n_{old['status'].lower()}"] -= 1
+            v[f"n_{new['status'].lower()}"] += 1
+            if new["handed_over_at"] is not None and (old is None or old["handed_over_at"] is None):
+                v["cases_at_diagonal"] += 1
+                first = v["first_handed_over_at"]
+                if first is None or new["handed_over_at"] < first:
+                    v["first_handed_over_at"] = new["handed_over_at"]
+        self._upsert(
+            cur,
+            cases_t,
+            "case_id",
+            ACCESS_CASE_COLUMNS,
+            [
+                [s["case_id"], s["user_id"], s["status"], self.dialect.ts_in(s["handed_over_at"])]
+                for s in (states[c] for c in changed)
+                if s is not None
+            ],
+        )
+        self._upsert(
+            cur,
+            vendors_t,
+            "user_id",
+            ACCESS_VENDOR_COLUMNS,
+            [
+                [
+                    self.dialect.ts_in(v[c]) if c == "first_handed_over_at" else v[c]
+                    for c in ACCESS_VENDOR_COLUMNS
+                ]
+                for v in (vendors[u] for u in user_ids)
+            ],
+        )
+
+    # ------------------------------------------------------------- reading
+
+    def vendor_access_row(self, user_id: int) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as cur:
+            vendors_t, _ = tables_of(VENDOR_ACCESS, self.live_generation(VENDOR_ACCESS, cur))
+            cur.execute(self.dialect.q(f"SELECT * FROM {vendors_t} WHERE user_id = %s"), (user_id,))
+            r = cur.fetchone()
+        if r is None:
+            return None
+        row = dict(r)
+        row["first_handed_over_at"] = self.dialect.ts_out(row["first_handed_over_at"])
+        return row
+
+    def all_vendor_access_rows(self, gen: int | None = None) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(VENDOR_ACCESS, cur)
+            cur.execute(f"SELECT * FROM {tables_of(VENDOR_ACCESS, g)[0]} ORDER BY user_id")
+            rows = [dict(r) for r in cur.fetchall()]
+        for row in rows:
+            row["first_handed_over_at"] = self.dialect.ts_out(row["first_handed_over_at"])
+        return rows

@@ -1,0 +1,408 @@
+"""The Schulden / Inkasso-Beta list: one row per case (built from ``evolve``'s states),
+with counts tables for the list totals, and the queries that read them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from debtcases.domain.actors import Actor, Role
+from debtcases.domain.case import DunningCase
+from debtcases.domain.debtor import Debtor
+from debtcases.domain.state import CaseState, evolve
+from debtcases.domain.statuses import Status
+from debtcases.projections.queries import CaseFilter
+from debtcases.projections.tables import CASES, Items, TableStore, tables_of
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+# Columns of the cases view, in table order (position = notification id of the last event).
+CASE_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "order_id",
+    "user_id",
+    "status",
+    "status_before_block",
+    "vendor_status",
+    "amount",
+    "currency",
+    "debtor_name",
+    "debtor_street",
+    "debtor_postal_code",
+    "debtor_city",
+    "debtor_country",
+    "errors",
+    "created_at",
+    "updated_at",
+    "entered_month",
+    "last_event",
+    "last_actor_role",
+    "last_actor_id",
+    "last_reason",
+    "at_diagonal",
+    "handed_over_at",
+    "running_since",
+    "awaiting_diagonal_close",
+    "closed_at_diagonal_at",
+    "fell_back",
+    "payment_reference",
+    "version",
+    "position",
+)
+CASE_TIMESTAMPS = frozenset(
+    {"created_at", "updated_at", "handed_over_at", "running_since", "closed_at_diagonal_at"}
+)
+CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back"})
+
+# The columns the list totals are counted by (every filter but the order id).
+COUNT_KEY = ("user_id", "status", "vendor_status", "entered_month")
+CountKey = tuple[int, str, str, str]
+
+
+def _count_key(row: dict[str, Any]) -> CountKey:
+    return (int(row["user_id"]), row["status"], row["vendor_status"], row["entered_month"])
+
+
+def entered_month(created_at: datetime) -> str:
+    """The period filter: calendar month (Europe/Berlin) in which the case entered dunning."""
+    return created_at.astimezone(BERLIN).strftime("%Y-%m")
+
+
+def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
+    """A case's state as a row of the cases view."""
+    actor = s.last_actor or s.created_by
+    d = s.debtor
+    return {
+        "case_id": str(s.case_id),
+        "order_id": s.order_id,
+        "user_id": s.user_id,
+        "status": s.status.value,
+        "status_before_block": s.status_before_block.value if s.status_before_block else None,
+        "vendor_status": s.status_for(Role.VENDOR).value,
+        "amount": f"{s.amount:.2f}",
+        "currency": s.currency,
+        "debtor_name": d.name,
+        "debtor_street": d.street,
+        "debtor_postal_code": d.postal_code,
+        "debtor_city": d.city,
+        "debtor_country": d.country,
+        "errors": list(s.errors),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at or s.created_at,
+        "entered_month": entered_month(s.created_at),
+        "last_event": s.last_event,
+        "last_actor_role": actor.role.value,
+        "last_actor_id": actor.id,
+        "last_reason": s.last_reason,
+        "at_diagonal": s.at_diagonal,
+        "handed_over_at": s.handed_over_at,
+        "running_since": s.running_since,
+        "awaiting_diagonal_close": s.awaiting_diagonal_close,
+        "closed_at_diagonal_at": s.closed_at_diagonal_at,
+        "fell_back": s.fell_back,
+        "payment_reference": s.payment_reference,
+        "version": s.version,
+        "position": position,
+    }
+
+
+def state_from_row(row: dict[str, Any]) -> CaseState:
+    """The state a row was written from (what ``evolve`` needs to go on from it)."""
+    debtor = Debtor(
+        row["debtor_name"],
+        row["debtor_street"],
+        row["debtor_postal_code"],
+        row["debtor_city"],
+        row["debtor_country"],
+    )
+    actor = Actor(Role(row["last_actor_role"]), row["last_actor_id"])
+    sbb = row["status_before_block"]
+    return CaseState(
+        case_id=UUID(row["case_id"]),
+        order_id=row["order_id"],
+        user_id=int(row["user_id"]),
+        amount=Decimal(row["amount"]),
+        currency=row["currency"],
+        debtor=debtor,
+        admitted_debtor=debtor,
+        created_at=row["created_at"],
+        created_by=actor,
+        status=Status(row["status"]),
+        status_before_block=Status(sbb) if sbb else None,
+        errors=tuple(row["errors"]),
+        fell_back=bool(row["fell_back"]),
+        handover_sent=bool(row["at_diagonal"]),
+        handed_over_at=row["handed_over_at"],
+        running_since=row["running_since"],
+        payment_reference=row["payment_reference"],
+        awaiting_diagonal_close=bool(row["awaiting_diagonal_close"]),
+        closed_at_diagonal_at=row["closed_at_diagonal_at"],
+        updated_at=row["updated_at"],
+        last_event=row["last_event"],
+        last_actor=actor,
+        last_reason=row["last_reason"],
+        version=int(row["version"]),
+    )
+
+
+def fold_row(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any] | None:
+    """The row after ``event`` (None: no row yet). None when the event cannot apply: an
+    event of a case whose ``Locked`` this view never saw, or one applied already."""
+    if row is None:
+        if not isinstance(event, DunningCase.Locked):
+            return None
+        return row_from_state(evolve(None, event), position)
+    if int(event.originator_version) <= int(row["version"]):
+        return None  # defensive: never apply an event twice
+    return row_from_state(evolve(state_from_row(row), event), position)
+
+
+class CasesView(TableStore):
+    """The cases view's tables, written and read (mixed into the view store)."""
+
+    def cases_ddl(self, gen: int) -> list[str]:
+        ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
+        t, counts, totals = tables_of(CASES, gen)
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {t} (
+                case_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE,
+                user_id BIGINT NOT NULL, status TEXT NOT NULL, status_before_block TEXT,
+                vendor_status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,
+                debtor_name TEXT NOT NULL, debtor_street TEXT NOT NULL,
+                debtor_postal_code TEXT NOT NULL, debtor_city TEXT NOT NULL,
+                debtor_country TEXT NOT NULL, errors TEXT NOT NULL,
+                created_at {ts} NOT NULL, updated_at {ts} NOT NULL,
+                entered_month TEXT NOT NULL, last_event TEXT NOT NULL,
+                last_actor_role TEXT NOT NULL, last_actor_id TEXT NOT NULL,
+                last_reason TEXT NOT NULL, at_diagonal {b} NOT NULL,
+                handed_over_at {ts}, running_since {ts},
+                awaiting_diagonal_close {b} NOT NULL, closed_at_diagonal_at {ts},
+                fell_back {b} NOT NULL, payment_reference TEXT,
+                version INTEGER NOT NULL, position BIGINT NOT NULL)""",
+            # One index per filter, each ending in the sort order (newest change first).
+            f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_user_vstatus ON {t} "
+            "(user_id, vendor_status, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_user_month ON {t} "
+            "(user_id, entered_month, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_status ON {t} "
+            "(status, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
+            "(entered_month, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+            # The totals of the lists, kept with the rows in the same transaction:
+            # cases per vendor and key (vendor lists, support's User-ID search) ...
+            f"""CREATE TABLE IF NOT EXISTS {counts} (
+                user_id BIGINT NOT NULL, status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (user_id, status, vendor_status, entered_month))""",
+            # ... and across vendors (support's lists without a User-ID): a few hundred
+            # rows where the per-vendor table has one per vendor, status and month.
+            f"""CREATE TABLE IF NOT EXISTS {totals} (
+                status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (status, vendor_status, entered_month))""",
+            # A generation filled before the counts existed: count it once (no-op after).
+            *self._lock_for_backfill(t),
+            f"INSERT INTO {counts} (user_id, status, vendor_status, entered_month, n) "
+            f"SELECT user_id, status, vendor_status, entered_month, COUNT(*) FROM {t} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {counts}) "
+            "GROUP BY user_id, status, vendor_status, entered_month",
+            f"INSERT INTO {totals} (status, vendor_status, entered_month, n) "
+            f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
+            "GROUP BY status, vendor_status, entered_month",
+        ]
+
+    def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
+        table, counts_t, totals_t = tables_of(CASES, gen)
+        ids = sorted({str(e.originator_id) for _, e in items})
+        current: dict[str, dict[str, Any] | None] = {
+            r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
+        }
+        before = {c: _count_key(r) for c, r in current.items() if r is not None}
+        changed: set[str] = set()
+        for position, event in items:
+            cid = str(event.originator_id)
+            new = fold_row(current.get(cid), event, position)
+            if new is not None:
+                current[cid] = new
+                changed.add(cid)
+        rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
+        self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
+        deltas: dict[CountKey, int] = {}
+        for c in changed:
+            old, new_key = before.get(c), _count_key(current[c])  # type: ignore[arg-type]
+            if old == new_key:
+                continue
+            if old is not None:
+                deltas[old] = deltas.get(old, 0) - 1
+            deltas[new_key] = deltas.get(new_key, 0) + 1
+        self._add_counts(cur, counts_t, totals_t, deltas)
+
+    def _add_counts(
+        self, cur: Any, counts_t: str, totals_t: str, deltas: dict[CountKey, int]
+    ) -> None:
+        """Add ``deltas`` to the per-vendor and the across-vendors counts (keys sorted, so
+        concurrent writers lock rows in the same order)."""
+        totals: dict[tuple[str, str, str], int] = {}
+        for key, d in deltas.items():
+            totals[key[1:]] = totals.get(key[1:], 0) + d
+        for t, cols, rows in (
+            (counts_t, COUNT_KEY, sorted((*k, d) for k, d in deltas.items() if d)),
+            (totals_t, COUNT_KEY[1:], sorted((*k, d) for k, d in totals.items() if d)),
+        ):
+            if rows:
+                keys = ", ".join(cols)
+                marks = ", ".join(["%s"] * (len(cols) + 1))
+                self._execute_many(
+                    cur,
+                    f"INSERT INTO {t} ({keys}, n) VALUES ({marks}) "
+                    f"ON CONFLICT ({keys}) DO UPDATE SET n = {t}.n + excluded.n",
+                    rows,
+                )
+
+    def _case_to_db(self, row: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        for c in CASE_COLUMNS:
+            v = row[c]
+            if c in CASE_TIMESTAMPS:
+                v = self.dialect.ts_in(v)
+            elif c in CASE_BOOLEANS:
+                v = self.dialect.bool_in(bool(v))
+            elif c == "errors":
+                v = json.dumps(v, ensure_ascii=False)
+            out.append(v)
+        return out
+
+    def _case_from_db(self, r: dict[str, Any]) -> dict[str, Any]:
+        row = dict(r)
+        for c in CASE_TIMESTAMPS:
+            row[c] = self.dialect.ts_out(row[c])
+        for c in CASE_BOOLEANS:
+            row[c] = bool(row[c])
+        row["errors"] = json.loads(row["errors"])
+        return row
+
+    def _where(self, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if vendor_id is not None:
+            clauses.append("user_id = %s")
+            params.append(vendor_id)
+        if f.user_id is not None:
+            clauses.append("user_id = %s")
+            params.append(f.user_id)
+        if f.order_id is not None:
+            clauses.append("order_id = %s")
+            params.append(f.order_id)
+        if f.statuses:
+            column = "vendor_status" if vendor_id is not None else "status"
+            clause, ps = self.dialect.in_list(column, sorted({s.value for s in f.statuses}))
+            clauses.append(clause)
+            params.extend(ps)
+        if f.period is not None:
+            clauses.append("entered_month = %s")
+            params.append(f.period)
+        return (" AND ".join(clauses) or self.dialect.true()), params
+
+    def page_case_rows(
+        self, f: CaseFilter, vendor_id: int | None, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, params = self._where(f, vendor_id)
+        offset = (page - 1) * page_size
+        with self.datastore.transaction(commit=False) as cur:
+            gen = self.live_generation(CASES, cur)
+            cur.execute(
+                self.dialect.q(
+                    f"SELECT * FROM view_cases_g{gen} WHERE {where} "
+                    "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"
+                ),
+                [*params, page_size, offset],
+            )
+            rows = [self._case_from_db(r) for r in cur.fetchall()]
+            if 0 < len(rows) < page_size:
+                total = offset + len(rows)  # the last page: no need to count
+            else:
+                total = self._count(cur, gen, f, vendor_id)
+        return rows, total
+
+    def count_cases(self, f: CaseFilter, vendor_id: int | None, *, direct: bool = False) -> int:
+        """How many cases match (the list total). ``direct``: COUNT the rows instead of
+        summing the counts tables (to check them)."""
+        with self.datastore.transaction(commit=False) as cur:
+            gen = self.live_generation(CASES, cur)
+            if direct:
+                where, params = self._where(f, vendor_id)
+                cur.execute(
+                    self.dialect.q(f"SELECT COUNT(*) AS n FROM view_cases_g{gen} WHERE {where}"),
+                    params,
+                )
+                return int(cur.fetchone()["n"])
+            return self._count(cur, gen, f, vendor_id)
+
+    def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
+        cases_t, counts_t, totals_t = tables_of(CASES, gen)
+        if f.order_id is not None:
+            table = cases_t  # at most one row
+        elif vendor_id is not None or f.user_id is not None:
+            table = counts_t
+        else:
+            table = totals_t
+        # The counts tables have every filter column but the order id, so the same WHERE.
+        where, params = self._where(f, vendor_id)
+        select = "COUNT(*)" if table == cases_t else "COALESCE(SUM(n), 0)"
+        cur.execute(self.dialect.q(f"SELECT {select} AS n FROM {table} WHERE {where}"), params)
+        return int(cur.fetchone()["n"])
+
+    def iter_case_rows(
+        self, f: CaseFilter, vendor_id: int | None, batch_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """All matching rows, newest change first, in keyset batches (constant memory;
+        no transaction held open between batches)."""
+        where, params = self._where(f, vendor_id)
+        table = f"view_cases_g{self.live_generation(CASES)}"
+        after: tuple[Any, Any] | None = None
+        while True:
+            sql = f"SELECT * FROM {table} WHERE {where}"
+            ps = list(params)
+            if after is not None:
+                sql += " AND (updated_at, position) < (%s, %s)"
+                ps.extend(after)
+            sql += " ORDER BY updated_at DESC, position DESC LIMIT %s"
+            ps.append(batch_size)
+            with self.datastore.transaction(commit=False) as cur:
+                cur.execute(self.dialect.q(sql), ps)
+                raw = [dict(r) for r in cur.fetchall()]
+            if not raw:
+                return
+            after = (raw[-1]["updated_at"], raw[-1]["position"])
+            for r in raw:
+                yield self._case_from_db(r)
+            if len(raw) < batch_size:
+                return
+
+    def all_case_rows(self, gen: int | None = None) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(CASES, cur)
+            cur.execute(f"SELECT * FROM view_cases_g{g} ORDER BY case_id")
+            return [self._case_from_db(r) for r in cur.fetchall()]
+
+    def stuck_case_rows(self, running_before: datetime) -> list[dict[str, Any]]:
+        """Cases RUNNING since before ``running_before`` (the watchdog), oldest first."""
+        with self.datastore.transaction(commit=False) as cur:
+            gen = self.live_generation(CASES, cur)
+            cur.execute(
+                self.dialect.q(
+                    f"SELECT * FROM view_cases_g{gen} WHERE status = %s AND running_since < %s "
+                    "ORDER BY running_since"
+                ),
+                (Status.RUNNING.value, self.dialect.ts_in(running_before)),
+            )
+            return [self._case_from_db(r) for r in cur.fetchall()]

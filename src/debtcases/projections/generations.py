@@ -1,0 +1,255 @@
+"""The view store: the view tables in generations, written with the tracking record in
+the same transaction (the library's ``_insert_tracking``), so a crash or a replay never
+applies an event twice.
+
+Every view lives in generations (``view_cases_g1``, ``view_cases_g2`` ...). A small pointer
+table names the live generation that queries read and the runner writes; a rebuild fills a
+fresh generation from the event store and then switches the pointer in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from debtcases.adapters.sql import POSTGRES, SQLITE
+from debtcases.projections.access_view import AccessView
+from debtcases.projections.cases_view import CasesView
+from debtcases.projections.tables import (
+    CASES,
+    POINTER_TABLE,
+    VIEW_NAMES,
+    Items,
+    tables_of,
+    tracking_key,
+)
+
+
+class ViewStore(CasesView, AccessView):
+    """Backend-neutral part of the view recorders (mixed into the library's recorders)."""
+
+    kind: str = ""
+
+    # Provided by the library's tracking recorders (the other base class):
+    _insert_tracking: Any
+    _max_tracking_id: Any
+
+    # --------------------------------------------------------- generations
+
+    def pointer_ddl(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {POINTER_TABLE} ("
+            "view TEXT PRIMARY KEY, live INTEGER NOT NULL, latest INTEGER NOT NULL)"
+        ]
+
+    def generation_ddl(self, view: str, gen: int) -> list[str]:
+        if view == CASES:
+            return self.cases_ddl(gen)
+        return self.access_ddl(gen)
+
+    def setup(self) -> None:
+        """Create the pointer table and, for a view seen the first time, generation 1."""
+        self._execute_ddl(self.pointer_ddl())
+        for view in VIEW_NAMES:
+            with self.datastore.transaction(commit=True) as cur:
+                cur.execute(
+                    self.dialect.q(
+                        f"INSERT INTO {POINTER_TABLE} (view, live, latest) VALUES (%s, 1, 1) "
+                        "ON CONFLICT (view) DO NOTHING"
+                    ),
+                    (view,),
+                )
+            gen = self.live_generation(view)
+            self._execute_ddl(self.generation_ddl(view, gen))
+
+    def generations(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE}")
+            return {r["view"]: int(r["live"]) for r in cur.fetchall()}
+
+    def new_generation(self, view: str) -> int:
+        """Reserve and create (empty) the next generation of ``view`` for a rebuild."""
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(
+                self.dialect.q(
+                    f"UPDATE {POINTER_TABLE} SET latest = latest + 1 WHERE view = %s "
+                    "RETURNING latest"
+                ),
+                (view,),
+            )
+            gen = int(cur.fetchone()["latest"])
+        self.drop_generation(view, gen)  # leftovers of an interrupted rebuild
+        self._execute_ddl(self.generation_ddl(view, gen))
+        return gen
+
+    def analyze(self, view: str, gen: int) -> None:
+        """Refresh planner statistics of a freshly filled generation."""
+        self._execute_ddl(f"ANALYZE {t}" for t in tables_of(view, gen))
+
+    def drop_generation(self, view: str, gen: int) -> None:
+        self._execute_ddl(f"DROP TABLE IF EXISTS {t}" for t in tables_of(view, gen))
+
+    def drop_generations_before(self, view: str, gen: int) -> list[int]:
+        """Drop the tables of generations older than ``gen`` (they are unused)."""
+        dropped = [g for g in range(1, gen) if self._table_exists(tables_of(view, g)[0])]
+        for g in dropped:
+            self.drop_generation(view, g)
+        return dropped
+
+    def _table_exists(self, table: str) -> bool:
+        with self.datastore.transaction(commit=False) as cur:
+            return self.dialect.table_exists(cur, table)
+
+    def position(self, view: str, gen: int | None = None) -> int:
+        """The last notification id this view has processed (0: none)."""
+        with self.datastore.transaction(commit=False) as cur:
+            g = gen if gen is not None else self.live_generation(view, cur)
+            return self._max_tracking_id(tracking_key(view, g), cur) or 0
+
+    def positions(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as cur:
+            return {
+                v: self._max_tracking_id(tracking_key(v, self.live_generation(v, cur)), cur) or 0
+                for v in VIEW_NAMES
+            }
+
+    # ------------------------------------------------------------- writing
+
+    def process(
+        self,
+        view: str,
+        gen: int,
+        items: Items,
+        *,
+        switch: bool = False,
+        catch_up: Callable[[int, int], Items] | None = None,
+    ) -> int:
+        """Apply ``items`` to generation ``gen`` of ``view`` and record the tracking of the
+        last one, in one transaction. ``switch``: also make ``gen`` the live generation.
+
+        A runner may have applied newer events to the old generation after ``items`` were
+        selected. Under the pointer lock (which the runner's batches take too) the old
+        generation's position is read, and ``catch_up(after, upto)`` supplies the events
+        in between, so the new generation never goes live behind the old one (a command's
+        read-your-writes wait, satisfied by the old position, stays true)."""
+        with self.datastore.transaction(commit=True) as cur:
+            self.dialect.begin_write(cur, POINTER_TABLE)
+            last = self._process(cur, view, gen, items) if items else None
+            if switch:
+                lock = self.dialect.lock_for_update
+                sql = f"SELECT live FROM {POINTER_TABLE} WHERE view = %s{lock}"
+                cur.execute(self.dialect.q(sql), (view,))
+                old = int(cur.fetchone()["live"])
+                if catch_up is not None and old != gen:
+                    behind = last or self._tracked(cur, {view: gen})[view]
+                    ahead = self._tracked(cur, {view: old})[view]
+                    extra = catch_up(behind, ahead) if ahead > behind else []
+                    if extra:
+                        last = self._process(cur, view, gen, extra)
+                cur.execute(
+                    self.dialect.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"),
+                    (gen, view),
+                )
+        return last or 0
+
+    def process_live(
+        self, items: Items, generations: dict[str, int], positions: dict[str, int]
+    ) -> tuple[bool, dict[str, int], dict[str, int]]:
+        """The runner's batch: apply ``items`` to every live view that has not processed
+        them, with their tracking records, in ONE transaction.
+
+        ``generations``/``positions`` are what the caller believes (its cache; ``items``
+        follow on from ``min(positions)``). Under the pointer lock the live generations and
+        positions are read again: if a rebuild switched generations or a position moved
+        back, nothing is written and the caller gets (False, live generations, positions)
+        to select again from; otherwise (True, generations, positions after the batch).
+        Items another runner has processed meanwhile are skipped (exactly once)."""
+        with self.datastore.transaction(commit=True) as cur:
+            self.dialect.begin_write(cur, POINTER_TABLE)
+            lock = self.dialect.lock_for_update
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE} ORDER BY view{lock}")
+            live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+            now = self._tracked(cur, live)
+            if live != generations or any(now[v] < positions.get(v, 0) for v in now):
+                return False, live, now
+            for view in VIEW_NAMES:
+                todo = [(i, e) for i, e in items if i > now[view]]
+                if todo:
+                    now[view] = self._process(cur, view, live[view], todo)
+            return True, live, now
+
+    def live_state(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The live generation and the position of every view (one transaction)."""
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT view, live FROM {POINTER_TABLE}")
+            live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+            return live, self._tracked(cur, live)
+
+    def _tracked(self, cur: Any, generations: dict[str, int]) -> dict[str, int]:
+        """The position of each view's generation (0: none yet), in one query."""
+        keys = {tracking_key(v, g): v for v, g in generations.items()}
+        clause, params = self.dialect.in_list("application_name", sorted(keys))
+        cur.execute(
+            self.dialect.q(
+                "SELECT application_name, MAX(notification_id) AS n "
+                f"FROM {self._tracking_table()} WHERE {clause} GROUP BY application_name"
+            ),
+            params,
+        )
+        found = {keys[r["application_name"]]: int(r["n"]) for r in cur.fetchall()}
+        return {v: found.get(v, 0) for v in generations}
+
+    def _tracking_table(self) -> str:  # pragma: no cover - per backend
+        raise NotImplementedError
+
+    def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
+        if view == CASES:
+            self._process_cases(cur, gen, items)
+        else:
+            self._process_access(cur, gen, items)
+        last = items[-1][0]
+        self._insert_tracking(cur, Tracking(tracking_key(view, gen), last))
+        return last
+
+
+class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
+    """The views on PostgreSQL (one psycopg pool; tracking in ``<name>_tracking``). Runner
+    batches lock the pointer rows (FOR UPDATE): one writer per live generation at a time,
+    and a rebuild's switch waits for the batch in flight."""
+
+    kind = "postgres"
+    dialect = POSTGRES
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        for statement in self.pointer_ddl():
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+
+    def _tracking_table(self) -> str:
+        return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
+
+    def _execute_ddl(self, statements: Iterable[str]) -> None:
+        # Several processes may set up at once: serialise DDL on an advisory lock.
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(7242001)")
+            for statement in statements:
+                cur.execute(statement)
+
+
+class SQLiteViewRecorder(ViewStore, SQLiteTrackingRecorder):
+    """The views on SQLite (same file as the events; tracking in ``tracking``). SQLite's
+    write lock, taken first in every write transaction, serialises the writers."""
+
+    kind = "sqlite"
+    dialect = SQLITE
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.pointer_ddl()]
+
+    def _tracking_table(self) -> str:
+        return "tracking"

@@ -1,0 +1,239 @@
+"""The ONE follower of the DunningCases notification log.
+
+Processors (the views, the Diagonal outbox) each keep their own position in a tracking
+table. The runner reads the log in batches from the lowest position, decodes each
+notification once, and hands every processor the part of the batch it has not processed;
+a processor writes its part together with its tracking record in one transaction, so a
+crash or a second runner never applies an event twice. On PostgreSQL the runner wakes on
+the library's NOTIFY channel; elsewhere it polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# (notification id, domain event) pairs, in notification order.
+Items = Sequence[tuple[int, Any]]
+
+
+class Processor(Protocol):
+    """One consumer of the log with its own tracking."""
+
+    name: str
+
+    def position(self) -> int:
+        """The last notification id this processor has stored (0: none), from the database."""
+        ...
+
+    def process(self, items: Items) -> int:
+        """Store the effects of ``items`` (all after its position) with the tracking of the
+        last one, in one transaction; return the position after it. When another runner
+        was faster (a tracking conflict), store nothing and return the stored position."""
+        ...
+
+
+class Runner:
+    """Feeds every processor from the notification log: ``step`` (one batch), a thread
+    (``start``/``stop``), ``run_forever`` (the CLI), read-your-writes (``wait_for``)."""
+
+    def __init__(
+        self,
+        app: Any,  # DunningCases: its recorder (the log) and mapper (decoding)
+        processors: Iterable[Processor],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        inline: bool = True,
+    ) -> None:
+        self.app = app
+        self.processors = list(processors)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        # This process is meant to project: without the thread, wait_for catches up itself.
+        self.inline = inline
+        self.errors = 0
+        self._positions: dict[str, int] | None = None  # cache; None: read again
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._step_lock = threading.Lock()
+        self._listening = False
+
+    def processor(self, name: str) -> Processor:
+        for p in self.processors:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # ------------------------------------------------------------- stepping
+
+    def step(self) -> int:
+        """Process the next batch into every processor that needs it; returns how many
+        notifications were read (0: all caught up)."""
+        positions = self._positions
+        if positions is None:
+            positions = {p.name: p.position() for p in self.processors}
+            self._publish(positions)
+        start = min(positions.values(), default=0) + 1
+        notifications = self.app.recorder.select_notifications(start, self.batch_size)
+        if not notifications:
+            return 0
+        to_event = self.app.mapper.to_domain_event
+        items = [(n.id, to_event(n)) for n in notifications]
+        after = dict(positions)
+        try:
+            for p in self.processors:
+                mine = [item for item in items if item[0] > after[p.name]]
+                if mine:
+                    after[p.name] = p.process(mine)
+        except BaseException:
+            self._positions = None  # whatever happened, read the positions again
+            raise
+        self._publish(after)
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        """Step until every processor has everything stored so far (tests, CLI)."""
+        total = 0
+        while done := self.step():
+            total += done
+        return total
+
+    def _publish(self, positions: dict[str, int]) -> None:
+        with self._progress:
+            self._positions = positions
+            self._progress.notify_all()
+
+    def positions(self) -> dict[str, int]:
+        """Each processor's stored position (from the database)."""
+        return {p.name: p.position() for p in self.processors}
+
+    def lag(self) -> dict[str, int]:
+        """Events each processor is behind the log."""
+        head = self.app.recorder.max_notification_id() or 0
+        return {name: max(0, head - pos) for name, pos in self.positions().items()}
+
+    # --------------------------------------------------------------- thread
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="log-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Follow the log until stopped. PostgreSQL: sleep on the library's LISTEN/NOTIFY
+        channel (events written by any process wake it at once) and read whole batches
+        with select_notifications. SQLite has no such channel: there it polls."""
+        stop_event = stop or self._stop
+        idle_wait = self.poll_interval
+        channel = getattr(self.app.recorder, "channel_name", None)
+        if channel is not None:
+            listener = threading.Thread(
+                target=self._listen, args=(channel, stop_event), name="log-listen", daemon=True
+            )
+            listener.start()
+            idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
+            self._listening = True
+        while not stop_event.is_set() and not self._stop.is_set():
+            self._wake.clear()  # before the step, so a wake-up during it is not lost
+            try:
+                done = self.step()
+            except Exception:
+                self.errors += 1
+                log.exception("log runner: batch failed; retrying")
+                self._stop.wait(1.0)
+                continue
+            if done < self.batch_size:
+                self._wake.wait(idle_wait)
+        self._listening = False
+
+    def _listen(self, channel: str, stop_event: threading.Event) -> None:
+        from psycopg import sql
+
+        datastore = self.app.recorder.datastore
+        while not stop_event.is_set() and not self._stop.is_set():
+            try:
+                with datastore.get_connection() as conn:
+                    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+                    while not stop_event.is_set() and not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake.set()
+            except Exception:
+                log.exception("log runner: LISTEN failed; polling until it is back")
+                self._wake.set()
+                stop_event.wait(1.0)
+
+    # ------------------------------------------------------ read-your-writes
+
+    def wait_for(
+        self, position: int | None, timeout: float = 5.0, only: Sequence[str] = ()
+    ) -> bool:
+        """Block (bounded) until the processors named in ``only`` (default: all) have
+        processed ``position``. Works whether the runner thread is in this process or in
+        another one (then it polls the tracking tables). False on timeout."""
+        if position is None:
+            return True
+        names = set(only) or {p.name for p in self.processors}
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        first = True
+        while True:
+            if self.running:
+                with self._progress:
+                    if self._reached(position, names):
+                        return True
+                    # PostgreSQL: the commit's NOTIFY has woken the runner already; waking
+                    # it again costs an empty step. Elsewhere (or if it seems lost) wake it.
+                    if not (self._listening and first):
+                        self._wake.set()
+                    first = False
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._progress.wait(min(remaining, 0.1))
+            elif self.inline:
+                with self._step_lock:
+                    # Our cached positions are a lower bound (another process may project
+                    # too): if they do not reach it, a step catches up.
+                    if self._reached(position, names):
+                        return True
+                    done = self.step()
+                    if self._reached(position, names):
+                        return True
+                if done == 0:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.01)
+            else:
+                stored = self.positions()
+                if all(stored[n] >= position for n in names):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.1)
+
+    def _reached(self, position: int, names: set[str]) -> bool:
+        cached = self._positions
+        return cached is not None and all(cached.get(n, 0) >= position for n in names)
