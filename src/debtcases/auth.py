@@ -15,8 +15,8 @@ from typing import Any
 
 from eventsourcing.persistence import OperationalError
 
+from debtcases.adapters.database import Database
 from debtcases.domain.actors import Actor, Role
-from debtcases.persistence import Database
 
 TOKEN_PREFIX = "dc_"
 TOKEN_ROLES = (Role.SUPPORT, Role.VENDOR, Role.SYSTEM)

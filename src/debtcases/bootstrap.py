@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from debtcases.adapters.database import Database, append_only_sql, database_from_url
 from debtcases.commands.app import DunningCases, utc_now
 from debtcases.config import Settings
-from debtcases.persistence import Database, append_only_sql, database_from_url
 
 
 def database(settings: Settings) -> Database:
