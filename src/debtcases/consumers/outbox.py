@@ -24,6 +24,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
+from debtcases.adapters.threads import LoopWorker
 from debtcases.commands.app import DunningCases
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import (
@@ -32,7 +33,6 @@ from debtcases.consumers.messages import (
     messages_for,
     running_change,
 )
-from debtcases.consumers.worker import LoopWorker
 from debtcases.domain.case import DunningCase
 
 PROCESSOR_NAME = "DiagonalOutbox"

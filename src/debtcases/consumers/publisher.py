@@ -16,12 +16,12 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
+from debtcases.adapters.threads import LoopWorker
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import PORTAL_ACCESS_TOPIC
 from debtcases.consumers.outbox import OutboxStoreMixin
 from debtcases.consumers.topics import ensure_topics, service_topics
-from debtcases.consumers.worker import LoopWorker
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from debtcases.adapters.threads import LoopWorker
 from debtcases.commands.app import DunningCases
 from debtcases.consumers import metrics
 from debtcases.consumers.outbox import OutboxRow, OutboxStoreMixin
-from debtcases.consumers.worker import LoopWorker
 from debtcases.domain.errors import CaseNotFound
 
 
