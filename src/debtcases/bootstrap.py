@@ -64,13 +64,13 @@ class Container:
     """Everything a running process needs, built once from settings."""
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
-        from debtcases.auth import KeyStore
+        from debtcases.adapters.keys import KeyStore, key_store_for
 
         self.settings = settings
         self.clock = clock
         self.db = database(settings)
         self.cases = build_cases_app(settings, clock)
-        self.keys = KeyStore(self.db)
+        self.keys: KeyStore = key_store_for(self.db, clock=clock)
         # Objects with start()/stop() that `serve` runs beside the API.
         self.workers: list[object] = []
         self.views: Any = build_views(settings, self.db, self.cases, clock)
