@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
@@ -26,10 +26,6 @@ from debtcases.consumers.topics import ensure_topics, service_topics
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
 class KafkaPublisher(LoopWorker):
     name = "diagonal-publisher"
 
@@ -40,7 +36,7 @@ class KafkaPublisher(LoopWorker):
         *,
         batch_size: int = 500,
         interval: float = 0.2,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime],
     ) -> None:
         super().__init__(interval=interval, max_backoff=3.0)
         assert settings.kafka_bootstrap_servers, "KafkaPublisher needs kafka_bootstrap_servers"

@@ -3,7 +3,9 @@ publisher and the acks consumer; without Kafka, optionally the built-in simulato
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
@@ -17,7 +19,16 @@ class DiagonalEdge:
     workers: list[object] = field(default_factory=list)
 
 
-def build_diagonal(settings: Settings, app: DunningCases, db_kind: str) -> DiagonalEdge:
+def build_diagonal(
+    settings: Settings,
+    app: DunningCases,
+    db_kind: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> DiagonalEdge:
+    """``clock`` (default: the application's, which bootstrap gives it) stamps what the
+    publisher and the simulator record."""
+    clock = clock or app.clock
     store = outbox_store_for(app, db_kind)
     processor = OutboxProcessor(app, store, stuck_after_hours=settings.stuck_after_hours)
     edge = DiagonalEdge(store, processor, [processor])
@@ -25,11 +36,16 @@ def build_diagonal(settings: Settings, app: DunningCases, db_kind: str) -> Diago
         from debtcases.consumers.consumer import AckConsumer
         from debtcases.consumers.publisher import KafkaPublisher
 
-        edge.workers += [KafkaPublisher(store, settings), AckConsumer(app, settings)]
+        edge.workers += [KafkaPublisher(store, settings, clock=clock), AckConsumer(app, settings)]
     elif settings.diagonal_simulator:
         from debtcases.consumers.simulator import DiagonalSimulator
 
         edge.workers.append(
-            DiagonalSimulator(app, store, delay_seconds=settings.diagonal_simulator_delay_seconds)
+            DiagonalSimulator(
+                app,
+                store,
+                delay_seconds=settings.diagonal_simulator_delay_seconds,
+                clock=clock,
+            )
         )
     return edge
