@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from debtcases.auth import KeyStore
+from debtcases.adapters.database import Database, append_only_sql, database_from_url
+from debtcases.adapters.keys import KeyStore, key_store_for
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
 from debtcases.consumers.wiring import DiagonalEdge, build_diagonal
-from debtcases.persistence import Database, append_only_sql, database_from_url
 from debtcases.projections.runner import Runner
 from debtcases.projections.views import Views, build_view_recorder
 
@@ -82,11 +82,13 @@ class Container:
         self.clock = clock
         self.db = database(settings)
         self.cases = build_cases_app(settings, clock)
-        self.keys = KeyStore(self.db)
+        self.keys: KeyStore = key_store_for(self.db, clock=clock)
         self.views = build_views(settings, self.db, self.cases, clock)
         # The Diagonal edge: the outbox (always), Kafka publisher + acks consumer (when
         # Kafka is configured) or the built-in simulator (embedded mode, when enabled).
-        self.diagonal: DiagonalEdge = build_diagonal(settings, self.cases, self.db.kind)
+        self.diagonal: DiagonalEdge = build_diagonal(
+            settings, self.cases, self.db.kind, clock=clock
+        )
         # The one follower of the log, feeding the views and the outbox.
         self.runner = Runner(
             self.cases, [self.views, self.diagonal.processor], inline=settings.run_workers

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from debtcases.config import Settings
+
+if TYPE_CHECKING:
+    from debtcases.adapters.keys import KeyStore
 
 app = typer.Typer(
     help="Event-sourced dunning cases (Schulden / Inkasso-Beta).",
@@ -80,6 +83,14 @@ def _seed_and_print_tokens(container: object) -> None:
     typer.echo(f"  system (order intake)         {system}")
 
 
+def _key_store() -> KeyStore:
+    """The key store of the configured database, for the `keys` commands."""
+    from debtcases.adapters.keys import key_store_for
+    from debtcases.bootstrap import database, utc_now
+
+    return key_store_for(database(Settings()), clock=utc_now)
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="support | vendor | system")],
@@ -87,11 +98,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who holds the key")] = "",
 ) -> None:
     """Create an API token; the token is the last line of output (shown only once)."""
-    from debtcases.auth import KeyStore
-    from debtcases.bootstrap import database
     from debtcases.domain.actors import Role
 
-    store = KeyStore(database(Settings()))
+    store = _key_store()
     try:
         parsed = Role(role.lower())
         token = store.create(parsed, name=name, user_id=user_id)
@@ -113,10 +122,7 @@ def keys_list() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from debtcases.auth import KeyStore
-    from debtcases.bootstrap import database
-
-    store = KeyStore(database(Settings()))
+    store = _key_store()
     try:
         keys = store.list()
     finally:
@@ -140,10 +146,8 @@ def keys_revoke(
 ) -> None:
     """Revoke a key. The row stays (stamped revoked); running services refuse the token
     within 30 seconds (their lookup cache)."""
-    from debtcases.auth import KeyStore
-    from debtcases.bootstrap import database
 
-    store = KeyStore(database(Settings()))
+    store = _key_store()
     try:
         revoked = store.revoke(key_id.lower())
     except ValueError as exc:

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from debtcases.adapters.keys import hash_token, key_store_for
 from debtcases.api.app import create_app
-from debtcases.auth import KeyStore, hash_token
 from debtcases.bootstrap import Container
 from debtcases.domain.actors import Role
 
@@ -45,7 +45,7 @@ def test_a_revoked_key_is_refused_and_kept(
     assert client.get("/api/v1/support/cases", headers=headers).status_code == 200
     [anna] = [k for k in container.keys.list() if k["name"] == "anna"]
     # Revoked from another process (the CLI): this one notices within its cache time.
-    elsewhere = KeyStore(container.db)
+    elsewhere = key_store_for(container.db, clock=container.clock)
     try:
         assert elsewhere.revoke(anna["key_id"]) == 1
     finally:

@@ -264,7 +264,7 @@ def test_a_broker_outage_loses_no_outgoing_message_and_keeps_each_orders_order(
     container = make_container(pg_url, run_workers=False, **overrides)
     processor = container.runner  # the log runner feeding the outbox (and the views)
     outbox = container.diagonal.outbox
-    publisher = KafkaPublisher(outbox, container.settings)
+    publisher = KafkaPublisher(outbox, container.settings, clock=container.clock)
     # Shorter than the outage: messages stay in flight across several publisher rounds.
     publisher.flush_timeout = 1.0
     orders = [f"OUT-{i:03d}" for i in range(40)]

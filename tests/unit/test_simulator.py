@@ -15,7 +15,7 @@ from tests.unit.test_outbox import SUPPORT, admit
 
 
 def simulate(c: Container) -> None:
-    sim = DiagonalSimulator(c.cases, c.diagonal.outbox, delay_seconds=0)
+    sim = DiagonalSimulator(c.cases, c.diagonal.outbox, delay_seconds=0, clock=c.clock)
     for _ in range(3):
         c.runner.catch_up()
         sim.run_once()

@@ -21,12 +21,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from debtcases.adapters.threads import BackgroundThread
 from debtcases.commands.app import AckInput, AckResult, DunningCases
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import BadAck, parse_ack
 from debtcases.consumers.topics import ensure_topics, service_topics
-from debtcases.consumers.worker import BackgroundThread
 from debtcases.domain.errors import ConcurrentModification
 
 log = logging.getLogger(__name__)

@@ -10,24 +10,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
+from debtcases.adapters.threads import LoopWorker
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import PORTAL_ACCESS_TOPIC
 from debtcases.consumers.outbox import OutboxStoreMixin
 from debtcases.consumers.topics import ensure_topics, service_topics
-from debtcases.consumers.worker import LoopWorker
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
 
 
 class KafkaPublisher(LoopWorker):
@@ -40,7 +36,7 @@ class KafkaPublisher(LoopWorker):
         *,
         batch_size: int = 500,
         interval: float = 0.2,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime],
     ) -> None:
         super().__init__(interval=interval, max_backoff=3.0)
         assert settings.kafka_bootstrap_servers, "KafkaPublisher needs kafka_bootstrap_servers"

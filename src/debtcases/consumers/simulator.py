@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from debtcases.adapters.threads import LoopWorker
 from debtcases.commands.app import DunningCases
 from debtcases.consumers import metrics
 from debtcases.consumers.outbox import OutboxRow, OutboxStoreMixin
-from debtcases.consumers.worker import LoopWorker
 from debtcases.domain.errors import CaseNotFound
-
-
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
 
 
 def simulated_answer(row: OutboxRow) -> tuple[str, list[str]] | None:
@@ -53,7 +49,7 @@ class DiagonalSimulator(LoopWorker):
         *,
         delay_seconds: float = 2.0,
         interval: float = 0.5,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime],
     ) -> None:
         super().__init__(interval=interval)
         self.app = app

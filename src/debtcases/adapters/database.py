@@ -1,5 +1,5 @@
-"""Turning a database URL into the eventsourcing library's environment, and the guard that
-makes the stored events append-only in the database itself."""
+"""Database setup: a database URL turned into the eventsourcing library's environment, and the
+guard that makes the stored events append-only in the database itself."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A background loop with start()/stop(), as Container.workers expects."""
+"""The one background-thread lifecycle: start()/stop() of a daemon thread (Container.workers),
+and a loop around it with back-off."""
 
 from __future__ import annotations
 
