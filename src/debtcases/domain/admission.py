@@ -44,6 +44,19 @@ TEXT_LIMITS: Final[dict[str, int]] = {
     "city": 200,
     "reason": 1000,
 }
+# The fields an admission is checked on, in the order their errors are reported.
+ADMISSION_FIELDS: Final = (
+    "order_id",
+    "user_id",
+    "amount",
+    "currency",
+    "country",
+    "name",
+    "street",
+    "postal_code",
+    "city",
+    "reason",
+)
 CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CONTROL_CHECKED_FIELDS: Final = frozenset({"name", "street", "postal_code", "city"})
 
@@ -163,20 +176,15 @@ def debtor_errors(debtor: Debtor) -> list[FieldError]:
 
 
 def admission_errors(admission: Admission) -> list[FieldError]:
-    """Every broken rule of an admission, at most one per field, in the order of the
-    fields: order_id, user_id, amount, currency, country, name, street, postal_code, city,
-    reason. Empty: the order may be admitted."""
-    debtor = {e.field: e for e in debtor_errors(admission.debtor)}
+    """Every broken rule of an admission, at most one per field, in the order of
+    ``ADMISSION_FIELDS``. Empty: the order may be admitted."""
     found = [
         order_id_error(admission.order_id),
         user_id_error(admission.user_id),
         amount_error(admission.amount),
         currency_error(admission.currency),
-        debtor.get("country"),
-        debtor.get("name"),
-        debtor.get("street"),
-        debtor.get("postal_code"),
-        debtor.get("city"),
+        *debtor_errors(admission.debtor),
         text_error("reason", admission.reason),
     ]
-    return [e for e in found if e is not None]
+    by_field = {e.field: e for e in found if e is not None}
+    return [by_field[f] for f in ADMISSION_FIELDS if f in by_field]
