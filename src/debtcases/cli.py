@@ -185,8 +185,8 @@ def export_cmd(
     """CSV exportieren: the Schulden list (as support sees it) as a CSV file."""
     import sys
 
-    from debtcases import csvio
     from debtcases.bootstrap import build_container
+    from debtcases.csvformat import export
     from debtcases.domain.actors import Role
     from debtcases.domain.statuses import parse_statuses
     from debtcases.projections.queries import CaseFilter, parse_period
@@ -194,7 +194,7 @@ def export_cmd(
     try:
         statuses = tuple(parse_statuses(status)) if status else ()
         month = parse_period(period)
-        if sep not in csvio.SEPARATORS:
+        if sep not in export.SEPARATORS:
             raise ValueError(f"separator must be ';' or ',', not {sep!r}")
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -211,7 +211,7 @@ def export_cmd(
                 err=True,
             )
         rows = views.iter_cases(CaseFilter(order_id, user_id, statuses, month), Role.SUPPORT, None)
-        chunks = csvio.export_csv(rows, sep)
+        chunks = export.export_csv(rows, sep)
         if output == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)
@@ -234,8 +234,9 @@ def import_cmd(
     """CSV importieren: admit a legacy dunning list, all rows or none (as support)."""
     import os
 
-    from debtcases import csvio
     from debtcases.bootstrap import build_container
+    from debtcases.commands.imports import import_cases
+    from debtcases.csvformat.parse import DEFAULT_IMPORT_REASON
     from debtcases.domain.actors import Actor
 
     try:
@@ -246,12 +247,12 @@ def import_cmd(
         raise typer.Exit(2) from None
     container = build_container(Settings())
     try:
-        report = csvio.import_cases(
+        report = import_cases(
             container.cases,
             data,
             Actor.support(actor_name),
             dry_run=dry_run,
-            default_reason=f"{csvio.DEFAULT_IMPORT_REASON} ({os.path.basename(file)})",
+            default_reason=f"{DEFAULT_IMPORT_REASON} ({os.path.basename(file)})",
         )
         container.wait_for_views(report.position)
     finally:

@@ -1,4 +1,5 @@
-"""CSV exportieren / CSV importieren (thin: parse the request, call csvio, answer)."""
+"""CSV exportieren / CSV importieren (thin: parse the request, call csvformat or the import
+command, answer)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from debtcases import csvio
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
     OrderQuery,
@@ -21,6 +21,8 @@ from debtcases.api.filters import (
 )
 from debtcases.api.problems import problem
 from debtcases.api.schemas import Problem
+from debtcases.commands.imports import import_cases
+from debtcases.csvformat import export, parse
 from debtcases.domain.actors import Actor, Role
 from debtcases.projections.queries import CaseFilter
 
@@ -31,7 +33,7 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "UTF-8 with BOM, CRLF, `;` (or `?sep=,`), German headers: "
-        + ";".join(csvio.EXPORT_HEADER),
+        + ";".join(export.EXPORT_HEADER),
     },
     401: {**_P, "description": "Missing or invalid token"},
     403: {**_P, "description": "This role may not do this"},
@@ -57,7 +59,7 @@ def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> 
             headers={"Retry-After": "5"},
         )
     rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
-    name = csvio.export_filename(
+    name = export.export_filename(
         actor.role,
         user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
         order_id=case_filter.order_id,
@@ -65,7 +67,7 @@ def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> 
         period=case_filter.period,
     )
     return StreamingResponse(
-        csvio.export_csv(rows, sep),
+        export.export_csv(rows, sep),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
@@ -195,7 +197,7 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
     },
     openapi_extra={"requestBody": _IMPORT_BODY},
     summary="CSV importieren: admit a legacy dunning list, all rows or none (support)",
-    description=(csvio.__doc__ or "").split("Import (legacy vendor dunning lists)")[-1],
+    description=(parse.__doc__ or "").split("Import (legacy vendor dunning lists)")[-1],
 )
 async def import_csv(
     request: Request,
@@ -213,10 +215,10 @@ async def import_csv(
             413, "Payload too large", f"File larger than {limit} bytes.", "payload_too_large"
         )
     reason = (
-        f"{csvio.DEFAULT_IMPORT_REASON} ({filename})" if filename else csvio.DEFAULT_IMPORT_REASON
+        f"{parse.DEFAULT_IMPORT_REASON} ({filename})" if filename else parse.DEFAULT_IMPORT_REASON
     )
     report = await run_in_threadpool(
-        csvio.import_cases,
+        import_cases,
         container.cases,
         data,
         actor,

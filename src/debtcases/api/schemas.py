@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from debtcases.domain import admission as rules
 from debtcases.domain.actors import Role
 from debtcases.domain.case import DunningCase
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.history import HistoryEntry
 from debtcases.domain.statuses import Status
 
-ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# The admission rules live in domain/admission.py. The constraints below repeat its
+# constants so that the OpenAPI document shows them (and clients keep pydantic's error
+# types); the validators call the domain functions, which decide.
+ORDER_ID_PATTERN = rules.ORDER_ID_PATTERN
 OrderIdStr = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
-Text = Annotated[str, StringConstraints(max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+_LIMIT = rules.TEXT_LIMITS
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_LIMIT["reason"])
+]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+def _enforce(error: rules.FieldError | None) -> None:
+    if error is not None:
+        raise ValueError(error.message)
 
 
 class Strict(BaseModel):
@@ -31,17 +46,23 @@ class DebtorIn(Strict):
     """The debtor's postal address. Incomplete addresses are accepted at admission; the
     handover check (start / hand-over) reports what is missing."""
 
-    name: Text = ""
-    street: Text = ""
-    postal_code: Annotated[str, StringConstraints(max_length=16)] = ""
-    city: Text = ""
-    country: Annotated[str, StringConstraints(pattern=r"^([A-Za-z]{2})?$")] = ""
+    name: Annotated[str, StringConstraints(max_length=_LIMIT["name"])] = ""
+    street: Annotated[str, StringConstraints(max_length=_LIMIT["street"])] = ""
+    postal_code: Annotated[str, StringConstraints(max_length=_LIMIT["postal_code"])] = ""
+    city: Annotated[str, StringConstraints(max_length=_LIMIT["city"])] = ""
+    country: Annotated[str, StringConstraints(pattern=rules.COUNTRY_PATTERN)] = ""
 
     @field_validator("name", "street", "postal_code", "city")
     @classmethod
-    def _no_control_characters(cls, v: str) -> str:
-        if _CONTROL.search(v):
-            raise ValueError("must not contain control characters")
+    def _admissible_text(cls, v: str, info: ValidationInfo) -> str:
+        assert info.field_name is not None
+        _enforce(rules.text_error(info.field_name, v))
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _admissible_country(cls, v: str) -> str:
+        _enforce(rules.country_error(v))
         return v
 
     def to_domain(self) -> Debtor:
@@ -58,24 +79,50 @@ class DebtorOut(BaseModel):
 
 class AdmitIn(Strict):
     order_id: OrderIdStr
-    user_id: int = Field(gt=0, lt=2**53, description="The vendor's User-ID")
+    user_id: int = Field(gt=0, lt=rules.USER_ID_LIMIT, description="The vendor's User-ID")
     amount: Decimal = Field(
-        gt=Decimal("-1"), max_digits=14, decimal_places=2, description='Open amount, e.g. "49.90"'
+        gt=Decimal("-1"),
+        max_digits=rules.AMOUNT_MAX_DIGITS,
+        decimal_places=rules.AMOUNT_DECIMALS,
+        description='Open amount, e.g. "49.90"',
     )
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] = "EUR"
+    currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN)] = "EUR"
     debtor: DebtorIn
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Annotated[str, StringConstraints(max_length=_LIMIT["reason"])] = ""
+
+    @field_validator("order_id")
+    @classmethod
+    def _admissible_order_id(cls, v: str) -> str:
+        _enforce(rules.order_id_error(v))
+        return v
+
+    @field_validator("user_id")
+    @classmethod
+    def _admissible_user_id(cls, v: int) -> int:
+        _enforce(rules.user_id_error(v))
+        return v
 
     @field_validator("amount")
     @classmethod
-    def _not_negative(cls, v: Decimal) -> Decimal:
-        if not v.is_finite() or v < 0:
-            raise ValueError("must be a finite amount >= 0")
+    def _admissible_amount(cls, v: Decimal) -> Decimal:
+        _enforce(rules.amount_error(v))
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _admissible_currency(cls, v: str) -> str:
+        _enforce(rules.currency_error(v))
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _admissible_reason(cls, v: str) -> str:
+        _enforce(rules.text_error("reason", v))
         return v
 
 
 class EmptyIn(Strict):
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Annotated[str, StringConstraints(max_length=_LIMIT["reason"])] = ""
 
 
 class ReasonIn(Strict):

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from debtcases.commands.transcodings import register_domain_transcodings
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.admission import Admission as Admission  # re-exported for callers
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor
 from debtcases.domain.errors import (
@@ -27,18 +27,6 @@ from debtcases.domain.history import HistoryEntry, history_entries
 from debtcases.domain.rules import Command, may_issue
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Admission:
-    """An order entering dunning, as the intake (or support, by hand) hands it over."""
-
-    order_id: str
-    user_id: int
-    amount: Decimal
-    currency: str
-    debtor: Debtor
-    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,8 @@
-"""CSV export and import of dunning cases (the "CSV exportieren" / "CSV importieren" buttons).
-
-Shared by the HTTP API and the CLI. Pure apart from the iterables, bytes and application
-object handed in: no files, no network, no settings.
-
-Export
-------
-UTF-8 with BOM, CRLF line ends, ``;`` as separator (``,`` on request), German headers::
-
-    Bestell-ID;User-ID;Status;Status (Code);Betrag;Währung;Kunde;Straße;PLZ;Ort;Land;
-    Fehler;Erstellt am;Geändert am
-
-``Status`` is the label the reader's role sees (Gesperrt, Laufend, ...); ``Betrag`` uses a
-decimal comma with ``;`` (Excel, German locale) and a decimal point with ``,``; ``Fehler``
-joins a FAILED case's handover errors with `` | ``; times are Europe/Berlin,
-``YYYY-MM-DD HH:MM:SS``. Any cell beginning with ``= + - @``, a tab or a carriage return
-is prefixed with an apostrophe, so a spreadsheet never runs it as a formula (OWASP CSV
-injection).
+"""CSV parsing for the import of legacy dunning lists (the "CSV importieren" button):
+bytes in, admissions and per-row errors out. Pure: the import itself (comparing with the
+existing cases, admitting) is :mod:`debtcases.commands.imports`. Each row is checked with the
+admission rules of :mod:`debtcases.domain.admission`; what is checked here is only how a
+file, a header and a cell are written.
 
 Import (legacy vendor dunning lists)
 ------------------------------------
@@ -60,155 +47,32 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from debtcases.commands.app import Admission, Outcome
-from debtcases.domain.actors import Actor, Role
+from debtcases.csvformat.export import BOM, SEPARATORS, unneutralise
+from debtcases.domain.admission import (
+    ADMISSION_FIELDS,
+    AMOUNT_DECIMALS,
+    CONTROL_CHARACTERS,
+    TEXT_LIMITS,
+    Admission,
+    FieldError,
+    admission_errors,
+)
 from debtcases.domain.debtor import Debtor
-from debtcases.domain.errors import CaseNotFound, OrderConflict
-from debtcases.domain.statuses import Status
 
-BERLIN = ZoneInfo("Europe/Berlin")
-BOM = "\ufeff"
-SEPARATORS = (";", ",")
 MAX_IMPORT_ROWS = 50_000
 DEFAULT_CURRENCY = "EUR"
 DEFAULT_IMPORT_REASON = "CSV-Import"
 
-# ------------------------------------------------------------------------------- export
-
-EXPORT_HEADER: tuple[str, ...] = (
-    "Bestell-ID",
-    "User-ID",
-    "Status",
-    "Status (Code)",
-    "Betrag",
-    "Währung",
-    "Kunde",
-    "Straße",
-    "PLZ",
-    "Ort",
-    "Land",
-    "Fehler",
-    "Erstellt am",
-    "Geändert am",
-)
-
-# A spreadsheet treats a cell starting with one of these as a formula (or DDE command).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """Prefix a cell that a spreadsheet would run as a formula with an apostrophe."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
-
-
-def unneutralise(cell: str) -> str:
-    """Undo :func:`neutralise` (an apostrophe directly before a formula character)."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_TRIGGERS) else cell
-
-
-def format_amount(amount: Decimal | str | float | int, sep: str = ";") -> str:
-    """``49.90`` as Excel-DE expects it with ``;`` (``49,90``), or with a point for ``,``."""
-    text = f"{Decimal(str(amount)):.2f}"
-    return text.replace(".", ",") if sep == ";" else text
-
-
-def format_time(value: datetime | str | None) -> str:
-    """A timestamp as Europe/Berlin local time, ``YYYY-MM-DD HH:MM:SS`` (Excel parses it)."""
-    if value is None or value == "":
-        return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(BERLIN)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _status_cells(row: Mapping[str, Any]) -> tuple[str, str]:
-    status = Status(str(row["status"]))
-    label = row.get("status_label") or status.label
-    return str(label), status.value
-
-
-def export_cells(row: Mapping[str, Any], sep: str = ";") -> list[str]:
-    """One case (a dict with the CaseOut fields) as the cells of one CSV row, neutralised."""
-    debtor = row.get("debtor") or {}
-    label, code = _status_cells(row)
-    cells = [
-        str(row["order_id"]),
-        str(row["user_id"]),
-        label,
-        code,
-        format_amount(row["amount"], sep),
-        str(row.get("currency") or ""),
-        str(debtor.get("name", "")),
-        str(debtor.get("street", "")),
-        str(debtor.get("postal_code", "")),
-        str(debtor.get("city", "")),
-        str(debtor.get("country", "")),
-        " | ".join(str(e) for e in row.get("errors") or ()),
-        format_time(row.get("created_at")),
-        format_time(row.get("updated_at")),
-    ]
-    return [neutralise(c) for c in cells]
-
-
-def export_csv(
-    rows: Iterable[Mapping[str, Any]], sep: str = ";", chunk_rows: int = 500
-) -> Iterator[bytes]:
-    """The CSV file as a stream of byte chunks (BOM + header first, then ``chunk_rows`` rows
-    per chunk): memory stays constant however many cases ``rows`` yields."""
-    if sep not in SEPARATORS:
-        raise ValueError(f"separator must be one of {SEPARATORS}, not {sep!r}")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    buffer.write(BOM)
-    writer.writerow(EXPORT_HEADER)
-    pending = 0
-    for row in rows:
-        writer.writerow(export_cells(row, sep))
-        pending += 1
-        if pending >= chunk_rows:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue().encode("utf-8")
-
-
-def export_filename(
-    role: Role,
-    *,
-    user_id: int | None = None,
-    order_id: str | None = None,
-    statuses: Sequence[Status] = (),
-    period: str | None = None,
-) -> str:
-    """E.g. ``schulden_79424_2024-05.csv`` (support) or ``inkasso_79424_alle.csv`` (vendor)."""
-    parts = ["schulden" if role is not Role.VENDOR else "inkasso"]
-    if user_id is not None:
-        parts.append(str(user_id))
-    if order_id:
-        parts.append(re.sub(r"[^A-Za-z0-9._-]", "_", order_id))
-    if statuses:
-        parts.append("-".join(s.value.lower() for s in statuses))
-    parts.append(period or "alle")
-    return "_".join(parts) + ".csv"
-
-
-# ------------------------------------------------------------------------------- import
-
-ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PLAIN_AMOUNT = re.compile(r"^\d+(?:[.,]\d+)?$")
 _DE_GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+,\d+$")
 _EN_GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+\.\d+$")
 _SEP_HINT = re.compile(r"^sep=(.)$", re.IGNORECASE)
+# A User-ID cell: digits only; at most 15 of them (narrower than the domain's range).
+_USER_ID_CELL = re.compile(r"\d{1,15}")
 
 # canonical column -> accepted header spellings (normalised by _header_key)
 _COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -250,7 +114,6 @@ _IGNORED_HEADERS = frozenset(
         "version",
     }
 )
-_LIMITS = {"name": 200, "street": 200, "postal_code": 16, "city": 200, "reason": 1000}
 
 
 def _header_key(name: str) -> str:
@@ -290,32 +153,6 @@ class ParsedImport:
     row_count: int = 0  # data rows seen (valid or not; blank rows not counted)
 
 
-@dataclass(frozen=True)
-class ImportReport:
-    dry_run: bool
-    applied: bool
-    rows: int
-    created: int
-    unchanged: int
-    errors: tuple[RowError, ...] = ()
-    # Notification position of the last admitted case (read-your-writes), if any.
-    position: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "applied": self.applied,
-            "rows": self.rows,
-            "created": self.created,
-            "unchanged": self.unchanged,
-            "errors": [e.as_dict() for e in self.errors],
-        }
-
-
 class FileRejected(ValueError):
     """The file cannot be read as a CSV list at all (encoding, header, size)."""
 
@@ -349,7 +186,7 @@ def decode(data: bytes) -> str:
                 f"0x{data[exc.start]:02x}).",
                 line=data.count(b"\n", 0, exc.start) + 1,
             ) from None
-    bad = _CONTROL.search(text)
+    bad = CONTROL_CHARACTERS.search(text)
     if bad is not None:
         raise FileRejected(
             f"The file contains a control character (U+{ord(bad.group()):04X}); "
@@ -402,7 +239,8 @@ def _map_header(cells: list[str]) -> dict[int, str]:
 
 
 def parse_amount(text: str) -> Decimal:
-    """``49,90``, ``49.90``, ``1.234,56`` or ``1,234.56``; >= 0 with at most 2 decimals."""
+    """``49,90``, ``49.90``, ``1.234,56`` or ``1,234.56``, written with at most 2 decimals.
+    Whether the amount may be admitted is the domain's rule (``amount_error``)."""
     value = text.replace(" ", "").replace("\u00a0", "")
     if _DE_GROUPED.match(value):
         normal = value.replace(".", "").replace(",", ".")
@@ -416,72 +254,84 @@ def parse_amount(text: str) -> Decimal:
         amount = Decimal(normal)
     except InvalidOperation:  # pragma: no cover - the patterns only let numbers through
         raise ValueError(f"{text!r} is not an amount") from None
+    # Stricter than the domain on purpose: a cell may not write more decimals even when they
+    # are zeros, since "1,000" may mean a thousand (grouped) or one (decimal comma).
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError(f"{text!r} has more than 2 decimals")
-    if amount >= Decimal("1e12"):
-        raise ValueError(f"{text!r} is too large")
+    if isinstance(exponent, int) and exponent < -AMOUNT_DECIMALS:
+        raise ValueError(_too_many_decimals(text))
     return amount
+
+
+def _too_many_decimals(text: str) -> str:
+    return f"{text!r} has more than {AMOUNT_DECIMALS} decimals"
+
+
+def _broken_rule_message(error: FieldError, cell: str) -> str:
+    """How the report words a broken admission rule, quoting the cell as written."""
+    if error.field == "order_id":
+        return (
+            f"order id {cell!r} is invalid (letters, digits, '.', '_', "
+            "'-'; at most 64; starting with a letter or digit)"
+        )
+    if error.field == "user_id":
+        return f"user id {cell!r} is not a positive integer"
+    if error.field == "amount" and error.code == "decimals":
+        return _too_many_decimals(cell)
+    if error.field == "amount" and error.code == "too_large":
+        return f"{cell!r} is too large"
+    if error.field == "currency":
+        return f"currency {cell!r} is not 3 letters (e.g. EUR)"
+    if error.field == "country":
+        return f"country {cell!r} is not a 2-letter code (e.g. DE)"
+    if error.code == "too_long":
+        return f"{error.field} is longer than {TEXT_LIMITS[error.field]} characters"
+    return f"{error.field} {error.message}"
 
 
 def _row_admission(
     line: int, values: dict[str, str], default_reason: str
 ) -> tuple[Admission | None, list[RowError]]:
-    errors: list[RowError] = []
-
-    def fail(column: str, message: str) -> None:
-        errors.append(RowError(line, column, message))
-
+    """The row as an admission, or every problem of it: first what cannot be read as the
+    right kind of value here, then the domain's admission rules for the rest."""
+    unreadable: dict[str, str] = {}
     order_id = values.get("order_id", "")
-    if not ORDER_ID_RE.match(order_id):
-        fail(
-            "order_id",
-            f"order id {order_id!r} is invalid (letters, digits, '.', '_', "
-            "'-'; at most 64; starting with a letter or digit)"
-            if order_id
-            else "order id is missing",
-        )
+    if not order_id:
+        unreadable["order_id"] = "order id is missing"
     user_text = values.get("user_id", "")
     user_id = 0
-    if not re.fullmatch(r"\d{1,15}", user_text) or int(user_text) <= 0:
-        fail(
-            "user_id",
-            f"user id {user_text!r} is not a positive integer"
-            if user_text
-            else "user id is missing",
-        )
+    if not user_text:
+        unreadable["user_id"] = "user id is missing"
+    elif not _USER_ID_CELL.fullmatch(user_text):
+        unreadable["user_id"] = f"user id {user_text!r} is not a positive integer"
     else:
         user_id = int(user_text)
-    amount = Decimal(0)
     amount_text = values.get("amount", "")
+    amount = Decimal(0)
     if not amount_text:
-        fail("amount", "amount is missing")
+        unreadable["amount"] = "amount is missing"
     else:
         try:
             amount = parse_amount(amount_text)
         except ValueError as exc:
-            fail("amount", str(exc))
-    currency = (values.get("currency") or DEFAULT_CURRENCY).upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        fail("currency", f"currency {values.get('currency')!r} is not 3 letters (e.g. EUR)")
-    country = values.get("country", "").upper()
-    if country and not re.fullmatch(r"[A-Z]{2}", country):
-        fail("country", f"country {values.get('country')!r} is not a 2-letter code (e.g. DE)")
-    for column, limit in _LIMITS.items():
-        text = values.get(column, "")
-        if len(text) > limit:
-            fail(column, f"{column} is longer than {limit} characters")
-    if errors:
-        return None, errors
+            unreadable["amount"] = str(exc)
     debtor = Debtor(
         values.get("name", ""),
         values.get("street", ""),
         values.get("postal_code", ""),
         values.get("city", ""),
-        country,
+        values.get("country", "").upper(),
     )
-    reason = values.get("reason") or default_reason
-    return Admission(order_id, user_id, amount, currency, debtor, reason), []
+    currency = (values.get("currency") or DEFAULT_CURRENCY).upper()
+    reason = values.get("reason", "")
+    admission = Admission(order_id, user_id, amount, currency, debtor, reason)
+    messages = {
+        e.field: _broken_rule_message(e, values.get(e.field, ""))
+        for e in admission_errors(admission)
+    }
+    messages.update(unreadable)
+    if messages:
+        return None, [RowError(line, f, messages[f]) for f in ADMISSION_FIELDS if f in messages]
+    return replace(admission, reason=reason or default_reason), []
 
 
 def parse_import(
@@ -557,82 +407,3 @@ def _parse_into(result: ParsedImport, data: bytes, max_rows: int, default_reason
         raise FileRejected(f"Malformed CSV: {exc}", line=reader.line_num or 1) from None
     if result.row_count == 0 and not result.errors:
         raise FileRejected("The file has a header but no data rows.", line=1)
-
-
-class CaseAdmitter(Protocol):
-    """What the import needs of the DunningCases application."""
-
-    def get_case(self, order_id: str, actor: Actor) -> Any: ...
-
-    def admit_many(self, admissions: Sequence[Admission], actor: Actor) -> list[Outcome]: ...
-
-
-def import_cases(
-    cases: CaseAdmitter,
-    data: bytes,
-    actor: Actor,
-    *,
-    dry_run: bool = False,
-    max_rows: int = MAX_IMPORT_ROWS,
-    default_reason: str = DEFAULT_IMPORT_REASON,
-) -> ImportReport:
-    """Validate a file, compare it with the existing cases and (unless ``dry_run``) admit
-    every new order in one transaction. Any error: nothing is applied."""
-    parsed = parse_import(data, max_rows=max_rows, default_reason=default_reason)
-    errors = list(parsed.errors)
-    created = unchanged = 0
-    if not any(e.code == "invalid_file" for e in errors):  # readable: compare every row
-        for row in parsed.rows:
-            a = row.admission
-            try:
-                existing = cases.get_case(a.order_id, actor)
-            except CaseNotFound:
-                created += 1
-                continue
-            differing = existing.differing_admission_fields(
-                user_id=a.user_id, amount=a.amount, currency=a.currency, debtor=a.debtor
-            )
-            if differing:
-                errors.append(
-                    RowError(
-                        row.line,
-                        "order_id",
-                        f"order {a.order_id!r} already has a case with "
-                        f"different data ({', '.join(differing)})",
-                        "order_conflict",
-                    )
-                )
-            else:
-                unchanged += 1
-    errors.sort(key=lambda e: e.line or 0)
-    if errors or dry_run:
-        return ImportReport(
-            dry_run,
-            False,
-            parsed.row_count,
-            created if not errors else 0,
-            unchanged if not errors else 0,
-            tuple(errors),
-        )
-    try:
-        outcomes = cases.admit_many([r.admission for r in parsed.rows], actor)
-    except OrderConflict as exc:  # admitted concurrently with other data since the check
-        line = next((r.line for r in parsed.rows if r.admission.order_id == exc.order_id), None)
-        return ImportReport(
-            dry_run,
-            False,
-            parsed.row_count,
-            0,
-            0,
-            (RowError(line, "order_id", str(exc), "order_conflict"),),
-        )
-    positions = [o.position for o in outcomes if o.position is not None]
-    return ImportReport(
-        dry_run,
-        True,
-        parsed.row_count,
-        sum(1 for o in outcomes if o.created),
-        sum(1 for o in outcomes if not o.created),
-        (),
-        max(positions) if positions else None,
-    )

@@ -1,4 +1,5 @@
-"""CSV export and import (csvio): Excel-safe export, strict all-or-nothing import."""
+"""CSV export and import (csvformat, commands.imports): Excel-safe export, strict
+all-or-nothing import."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from debtcases import csvio
 from debtcases.bootstrap import utc_now
 from debtcases.commands.app import Admission, DunningCases
+from debtcases.commands.imports import ImportReport, import_cases
+from debtcases.csvformat.export import export_csv, export_filename, neutralise
+from debtcases.csvformat.parse import parse_import
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
@@ -51,14 +54,14 @@ def case_row(order_id: str = "B-1", name: str = "Jana Schäfer", **overrides: An
 
 
 def exported(rows: list[dict[str, Any]], sep: str = ";") -> bytes:
-    return b"".join(csvio.export_csv(iter(rows), sep))
+    return b"".join(export_csv(iter(rows), sep))
 
 
 def read_back(data: bytes, sep: str = ";") -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=sep))
 
 
-def lines_of(report: csvio.ImportReport) -> list[tuple[int | None, str | None]]:
+def lines_of(report: ImportReport) -> list[tuple[int | None, str | None]]:
     return [(e.line, e.field) for e in report.errors]
 
 
@@ -107,8 +110,8 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_as_a_formula(dangerous
 
 
 def test_export_leaves_ordinary_cells_alone() -> None:
-    assert csvio.neutralise("Jana = Schäfer") == "Jana = Schäfer"
-    assert csvio.neutralise("") == ""
+    assert neutralise("Jana = Schäfer") == "Jana = Schäfer"
+    assert neutralise("") == ""
 
 
 def test_export_streams_in_chunks_without_reading_everything_first() -> None:
@@ -120,7 +123,7 @@ def test_export_streams_in_chunks_without_reading_everything_first() -> None:
             produced += 1
             yield case_row(f"B-{produced}")
 
-    stream = csvio.export_csv(endless(), chunk_rows=10)
+    stream = export_csv(endless(), chunk_rows=10)
     first = next(stream)
     assert first.count(b"\r\n") == 11  # header + 10 rows
     assert produced <= 11
@@ -128,11 +131,11 @@ def test_export_streams_in_chunks_without_reading_everything_first() -> None:
 
 def test_export_filename_names_the_filters() -> None:
     assert (
-        csvio.export_filename(Role.SUPPORT, user_id=79424, period="2024-05")
+        export_filename(Role.SUPPORT, user_id=79424, period="2024-05")
         == "schulden_79424_2024-05.csv"
     )
     assert (
-        csvio.export_filename(Role.VENDOR, user_id=79424, statuses=(Status.LOCKED, Status.RUNNING))
+        export_filename(Role.VENDOR, user_id=79424, statuses=(Status.LOCKED, Status.RUNNING))
         == "inkasso_79424_locked-running_alle.csv"
     )
 
@@ -144,7 +147,7 @@ def test_an_exported_file_imports_as_the_same_admissions_umlauts_and_formulas_in
     cases: DunningCases,
 ) -> None:
     rows = [case_row("B-1", name="Jörg Weiß-Müller"), case_row("B-2", name="=cmd|' /C calc'!A0")]
-    parsed = csvio.parse_import(exported(rows))
+    parsed = parse_import(exported(rows))
     assert parsed.errors == []
     debtors = [r.admission.debtor for r in parsed.rows]
     assert [d.name for d in debtors] == ["Jörg Weiß-Müller", "=cmd|' /C calc'!A0"]
@@ -153,7 +156,7 @@ def test_an_exported_file_imports_as_the_same_admissions_umlauts_and_formulas_in
 
 
 def test_a_comma_separated_export_round_trips_too() -> None:
-    parsed = csvio.parse_import(exported([case_row()], sep=","))
+    parsed = parse_import(exported([case_row()], sep=","))
     assert parsed.errors == []
     assert parsed.rows[0].admission.amount == Decimal("1234.50")
 
@@ -162,7 +165,7 @@ def test_a_windows_1252_file_as_excel_writes_it_is_accepted(cases: DunningCases)
     text = (
         HEADER_DE + "\r\nB-7;79424;49,90;EUR;Jürgen Groß;Hauptstraße 5;50667;Köln;DE;Altliste\r\n"
     )
-    report = csvio.import_cases(cases, text.encode("cp1252"), SUPPORT)
+    report = import_cases(cases, text.encode("cp1252"), SUPPORT)
     assert report.ok and report.applied and report.created == 1
     case = cases.get_case("B-7", SUPPORT)
     assert case.debtor.name == "Jürgen Groß" and case.debtor.street == "Hauptstraße 5"
@@ -175,7 +178,7 @@ def test_utf8_with_and_without_bom_and_english_headers_are_accepted() -> None:
         "B-8,79424,10.5,,Zoë Ünal,Weg 1,1010,Wien,at\n"
     )
     for data in (text.encode(), b"\xef\xbb\xbf" + text.encode()):
-        parsed = csvio.parse_import(data)
+        parsed = parse_import(data)
         assert parsed.errors == []
         admission = parsed.rows[0].admission
         assert (admission.currency, admission.debtor.country) == ("EUR", "AT")
@@ -187,7 +190,7 @@ def test_header_names_match_case_insensitively_and_an_excel_sep_line_is_honoured
         "sep=;\nBESTELL-ID;user id;BETRAG;name;STRASSE;plz;ORT;land\n"
         "B-9;79424;1.234,56;A;B 1;10969;Berlin;DE\n"
     )
-    parsed = csvio.parse_import(text.encode())
+    parsed = parse_import(text.encode())
     assert parsed.errors == []
     assert parsed.rows[0].admission.amount == Decimal("1234.56")
     assert parsed.rows[0].line == 2
@@ -199,7 +202,7 @@ def test_one_bad_row_among_many_rejects_the_whole_file_with_its_line(
     good = [f"B-{i};79424;49,90;EUR;Name {i};Weg {i};10969;Berlin;DE;" for i in range(50)]
     good[30] = "B-30;79424;49,999;EUR;Name;Weg 1;10969;Berlin;DE;"
     data = ("\r\n".join([HEADER_DE, *good]) + "\r\n").encode()
-    report = csvio.import_cases(cases, data, SUPPORT)
+    report = import_cases(cases, data, SUPPORT)
     assert not report.applied
     assert lines_of(report) == [(32, "amount")]
     assert "2 decimals" in report.errors[0].message
@@ -217,7 +220,7 @@ def test_every_bad_field_is_reported_with_its_line() -> None:
         "B-6;79424;1;EUR;N;S 1;1;C;DEU;",  # country
         "B-7;79424;;EUR;N;S 1;1;C;DE;",  # amount missing
     ]
-    parsed = csvio.parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
+    parsed = parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
     assert [(e.line, e.field) for e in parsed.errors] == [
         (2, "order_id"),
         (3, "user_id"),
@@ -232,7 +235,7 @@ def test_every_bad_field_is_reported_with_its_line() -> None:
 
 def test_a_file_with_wrong_columns_is_rejected_at_the_header(cases: DunningCases) -> None:
     data = b"Bestell-ID;Kundennummer;Betrag\nB-1;42;1,00\n"
-    report = csvio.import_cases(cases, data, SUPPORT)
+    report = import_cases(cases, data, SUPPORT)
     assert lines_of(report) == [(1, None)]
     message = report.errors[0].message
     assert "unknown column 'Kundennummer'" in message and "missing column(s) user_id" in message
@@ -249,7 +252,7 @@ def test_a_file_with_wrong_columns_is_rejected_at_the_header(cases: DunningCases
     ],
 )
 def test_a_binary_or_undecodable_file_is_rejected_with_a_clear_message(data: bytes) -> None:
-    parsed = csvio.parse_import(data)
+    parsed = parse_import(data)
     assert len(parsed.errors) == 1 and parsed.rows == []
     error = parsed.errors[0]
     assert error.code == "invalid_file"
@@ -261,13 +264,13 @@ def test_an_undecodable_byte_is_reported_at_its_line() -> None:
         HEADER_DE.encode() + b"\nB-1;79424;1;EUR;N;S 1;1;C;DE;\n"
         b"B-2;79424;1;EUR;\x81\x8d;x;1;C;DE;\n"
     )
-    [error] = csvio.parse_import(data).errors
+    [error] = parse_import(data).errors
     assert error.line == 3
 
 
 def test_an_empty_file_and_a_header_without_rows_are_rejected() -> None:
-    assert "empty" in csvio.parse_import(b"").errors[0].message
-    assert "no data rows" in csvio.parse_import(HEADER_DE.encode()).errors[0].message
+    assert "empty" in parse_import(b"").errors[0].message
+    assert "no data rows" in parse_import(HEADER_DE.encode()).errors[0].message
 
 
 def test_an_order_appearing_twice_in_one_file_is_reported_on_the_later_line() -> None:
@@ -277,7 +280,7 @@ def test_an_order_appearing_twice_in_one_file_is_reported_on_the_later_line() ->
         "",
         "B-1;79424;1;EUR;N;S 1;1;C;DE;",
     ]
-    parsed = csvio.parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
+    parsed = parse_import(("\n".join([HEADER_DE, *rows]) + "\n").encode())
     [error] = parsed.errors
     assert (error.line, error.field, error.code) == (5, "order_id", "duplicate_order")
     assert "first in line 2" in error.message
@@ -285,17 +288,17 @@ def test_an_order_appearing_twice_in_one_file_is_reported_on_the_later_line() ->
 
 def test_too_many_rows_are_refused() -> None:
     rows = [f"B-{i};79424;1;EUR;N;S 1;1;C;DE;" for i in range(4)]
-    parsed = csvio.parse_import(("\n".join([HEADER_DE, *rows])).encode(), max_rows=3)
+    parsed = parse_import(("\n".join([HEADER_DE, *rows])).encode(), max_rows=3)
     assert [(e.line, e.code) for e in parsed.errors] == [(5, "invalid_file")]
     assert "at most 3" in parsed.errors[0].message
 
 
 def test_importing_the_same_file_twice_changes_nothing(cases: DunningCases) -> None:
     data = exported([case_row("B-1"), case_row("B-2")])
-    first = csvio.import_cases(cases, data, SUPPORT)
+    first = import_cases(cases, data, SUPPORT)
     assert (first.applied, first.created, first.unchanged) == (True, 2, 0)
     version = cases.get_case("B-1", SUPPORT).version
-    second = csvio.import_cases(cases, data, SUPPORT)
+    second = import_cases(cases, data, SUPPORT)
     assert (second.applied, second.created, second.unchanged, second.errors) == (True, 0, 2, ())
     assert second.position is None
     assert cases.get_case("B-1", SUPPORT).version == version
@@ -310,7 +313,7 @@ def test_an_order_admitted_with_other_data_is_an_order_conflict_and_nothing_appl
         ),
         SUPPORT,
     )
-    report = csvio.import_cases(cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT)
+    report = import_cases(cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT)
     assert [(e.line, e.code) for e in report.errors] == [(3, "order_conflict")]
     assert "amount" in report.errors[0].message and "debtor" in report.errors[0].message
     assert not report.applied and not cases.has_case("B-1")
@@ -327,7 +330,7 @@ def test_a_dry_run_reports_what_would_happen_and_changes_nothing(cases: DunningC
         ),
         SUPPORT,
     )
-    report = csvio.import_cases(
+    report = import_cases(
         cases, exported([case_row("B-1"), case_row("B-2")]), SUPPORT, dry_run=True
     )
     assert report.as_dict() == {
@@ -343,7 +346,7 @@ def test_a_dry_run_reports_what_would_happen_and_changes_nothing(cases: DunningC
 
 def test_imported_cases_record_the_support_actor_and_the_reason(cases: DunningCases) -> None:
     text = HEADER_DE + "\nB-5;79424;0;EUR;N;S 1;1;C;DE;\nB-6;79424;2,5;EUR;N;S 1;1;C;DE;Altfall\n"
-    csvio.import_cases(cases, text.encode(), SUPPORT, default_reason="CSV-Import (liste.csv)")
+    import_cases(cases, text.encode(), SUPPORT, default_reason="CSV-Import (liste.csv)")
     [entry5] = cases.history("B-5", SUPPORT)
     [entry6] = cases.history("B-6", SUPPORT)
     assert entry5.actor == {"role": "support", "id": "anna"}
