@@ -60,7 +60,7 @@ def serve(
 
 def _seed_and_print_tokens(container: object) -> None:
     from debtcases.bootstrap import Container
-    from debtcases.demo import seed_demo
+    from debtcases.commands.demo import seed_demo
     from debtcases.domain.actors import Role
 
     assert isinstance(container, Container)

@@ -16,8 +16,8 @@ from schemathesis.specs.openapi.checks import (
 
 from debtcases.api.app import create_app
 from debtcases.bootstrap import build_container
+from debtcases.commands.demo import seed_demo
 from debtcases.config import Settings
-from debtcases.demo import seed_demo
 from debtcases.domain.actors import Role
 
 CHECKS = [

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from debtcases.commands.app import Admission, DunningCases
+from debtcases.commands.app import DunningCases
 from debtcases.domain.actors import Actor
+from debtcases.domain.admission import Admission
 from debtcases.domain.debtor import Debtor
 
 INTAKE = Actor.system("order-intake")
