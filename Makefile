@@ -32,6 +32,7 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	cd src && ../$(BIN)/lint-imports ../pyproject.toml
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
