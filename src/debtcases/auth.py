@@ -174,7 +174,11 @@ class KeyStore:
 
     def lookup(self, token: str) -> ApiKey | None:
         """The active key for ``token``, or None (unknown or revoked)."""
-        token_hash = hash_token(token)
+        return self.lookup_by_hash(hash_token(token))
+
+    def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
+        """The active key with this token hash, or None (the web UI's session keeps only
+        the hash, and re-checks it on every request, so a revoked key signs the user out)."""
         now = time.monotonic()
         cached = self._cache.get(token_hash)
         if cached is not None and now - cached[0] < self.cache_seconds:
