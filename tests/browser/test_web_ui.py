@@ -126,7 +126,7 @@ def test_support_searches_by_user_id_filters_and_exports_exactly_the_rows_on_scr
     on_screen: list[str] = []
     while True:
         on_screen += _orders_on_screen(page)
-        following = page.get_by_role("link", name="Weiter ›")
+        following = page.get_by_role("link", name="Weiter ›")  # noqa: RUF001
         if following.count() == 0:
             break
         following.click()
