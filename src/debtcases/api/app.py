@@ -12,6 +12,7 @@ from debtcases import __version__
 from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
+from debtcases.api.web import install_web
 from debtcases.bootstrap import Container
 
 DESCRIPTION = """Event-sourced dunning cases of a digital-sales platform.
@@ -23,7 +24,14 @@ Errors are `application/problem+json` with a machine-readable `code`.
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="debtcases", version=__version__, description=DESCRIPTION)
+    # The web UI serves /docs with its vendored Swagger UI; ReDoc would need a CDN.
+    app = FastAPI(
+        title="debtcases",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.container = container
     install_problem_handlers(app)
     limit = container.settings.max_body_bytes
@@ -64,6 +72,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_csv.router)
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
+    install_web(app)
     return app
 
 
