@@ -16,7 +16,8 @@ from debtcases.domain.history import HistoryEntry
 from debtcases.domain.statuses import Status
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-OrderIdStr = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+# Trimmed, so " B-1001 " (pasted from a spreadsheet) is B-1001.
+OrderIdStr = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
@@ -58,13 +59,22 @@ class DebtorOut(BaseModel):
 
 class AdmitIn(Strict):
     order_id: OrderIdStr
-    user_id: int = Field(gt=0, lt=2**53, description="The vendor's User-ID")
+    # strict: `true` is not User 1, and "79424" (text) is not a number either.
+    user_id: int = Field(gt=0, lt=2**53, strict=True, description="The vendor's User-ID")
     amount: Decimal = Field(
         gt=Decimal("-1"), max_digits=14, decimal_places=2, description='Open amount, e.g. "49.90"'
     )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] = "EUR"
     debtor: DebtorIn
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _ascii_digits(cls, v: Any) -> Any:
+        # Decimal() reads any script's digits ("٤٩" is 49): only 0-9 are an amount here.
+        if isinstance(v, str) and not v.isascii():
+            raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
+        return v
 
     @field_validator("amount")
     @classmethod
