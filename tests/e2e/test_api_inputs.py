@@ -159,3 +159,165 @@ def test_the_openapi_description_documents_the_unknown_parameter_rule(
     doc = api["client"].get("/openapi.json").json()
     assert "unknown_parameter" in doc["info"]["description"]
     assert "422" in doc["paths"]["/healthz"]["get"]["responses"]
+
+
+# ------------------------------------------- 14: the role is checked before the body
+
+NEVER = [  # (caller, command path) a role may never do
+    ("vendor", "mark-paid"),
+    ("vendor", "hand-over"),
+    ("vendor", "block"),
+    ("vendor", "unblock"),
+    ("vendor", "address"),
+    ("intake", "start"),
+    ("intake", "cancel"),
+    ("intake", "mark-paid"),
+]
+BODIES: list[tuple[str, bytes]] = [
+    ("incomplete", b"{}"),
+    ("wrong types", b'{"reason": 5, "reference": [], "debtor": "x"}'),
+    ("unknown field", b'{"reason": "x", "reference": "y", "sneaky": 1}'),
+    ("invalid JSON", b'{"reason": '),
+    ("not an object", b"[1, 2]"),
+    ("empty", b""),
+]
+
+
+@pytest.mark.parametrize(("caller", "command"), NEVER)
+@pytest.mark.parametrize(("_kind", "raw"), BODIES)
+def test_a_role_that_may_never_act_gets_403_whatever_body_it_sends(
+    api: dict[str, Any], caller: str, command: str, _kind: str, raw: bytes
+) -> None:
+    admit(api, "B-1001")
+    response = api[caller].post(f"/api/v1/cases/B-1001/{command}", raw=raw)
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "not_permitted"
+    assert "reason" not in response.text and "reference" not in response.text
+
+
+def test_a_vendor_may_not_even_learn_the_mark_paid_schema(api: dict[str, Any]) -> None:
+    admit(api, "B-1001")
+    assert api["vendor"].post("/api/v1/cases/B-1001/mark-paid", {}).status_code == 403
+    # The same body from support, who may mark paid: now the body is looked at.
+    assert problem_fields(api["support"].post("/api/v1/cases/B-1001/mark-paid", {})) == [
+        "reason",
+        "reference",
+    ]
+
+
+def test_no_token_is_401_before_any_body_check(api: dict[str, Any]) -> None:
+    admit(api, "B-1001")
+    response = api["anonymous"].post("/api/v1/cases/B-1001/mark-paid", raw=b"{broken")
+    assert response.status_code == 401
+
+
+def test_a_vendor_who_may_cancel_still_gets_field_errors(api: dict[str, Any]) -> None:
+    admit(api, "B-1001")
+    assert problem_fields(api["vendor"].post("/api/v1/cases/B-1001/cancel", {})) == ["reason"]
+
+
+def test_command_bodies_are_still_documented(api: dict[str, Any]) -> None:
+    paths = api["client"].get("/openapi.json").json()["paths"]
+    body = paths["/api/v1/cases/{order_id}/mark-paid"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True and schema["required"] == ["reason", "reference"]
+    admit_schema = paths["/api/v1/cases"]["post"]["requestBody"]["content"]["application/json"]
+    assert "postal_code" in admit_schema["schema"]["properties"]["debtor"]["properties"]
+
+
+# ----------------------------------- 13: strict ids, ASCII digits, messages for people
+
+
+def _admit_body(**changes: Any) -> dict[str, Any]:
+    return {"order_id": "B-1001", "user_id": 79424, "amount": "49.90", "debtor": GOOD, **changes}
+
+
+@pytest.mark.parametrize(
+    "user_id", [True, False, "79424", 79424.0, "\u0667\u0669\u0664\u0662\u0664"]
+)
+def test_a_user_id_must_be_a_json_integer(api: dict[str, Any], user_id: Any) -> None:
+    response = api["intake"].post("/api/v1/cases", _admit_body(user_id=user_id))
+    assert problem_fields(response) == ["user_id"]
+    assert "whole number" in response.json()["errors"][0]["msg"]
+    assert api["support"].get("/api/v1/support/cases").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "amount", ["\u0664\u0669.\u0669\u0660", "\uff14\uff19.\uff19\uff10", "49.\u0669\u0660"]
+)
+def test_an_amount_must_use_ascii_digits(api: dict[str, Any], amount: str) -> None:
+    response = api["intake"].post("/api/v1/cases", _admit_body(amount=amount))
+    assert problem_fields(response) == ["amount"]
+    assert "digits 0-9" in response.json()["errors"][0]["msg"]
+
+
+def test_invalid_json_says_where(api: dict[str, Any]) -> None:
+    response = api["intake"].post("/api/v1/cases", raw=b'{"order_id": "B-1",\n "user_id": }')
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["type"] == "json_invalid"
+    assert "not valid JSON" in error["msg"] and "line 2, column" in error["msg"]
+    assert "JSON decode error" not in response.text
+
+
+def test_a_bad_order_id_is_explained_not_shown_as_a_regex(api: dict[str, Any]) -> None:
+    in_body = api["intake"].post("/api/v1/cases", _admit_body(order_id="B/1001"))
+    in_path = api["support"].get("/api/v1/cases/B$1001")
+    for response in (in_body, in_path):
+        assert problem_fields(response) == ["order_id"]
+        msg = response.json()["errors"][0]["msg"]
+        assert "^[" not in msg and "pattern" not in msg
+        assert "B-2024-000123" in msg
+
+
+def test_an_order_id_is_trimmed(api: dict[str, Any]) -> None:
+    admitted = api["intake"].post("/api/v1/cases", _admit_body(order_id="  B-1001 "))
+    assert admitted.json()["order_id"] == "B-1001"
+    assert api["vendor"].get("/api/v1/cases/%20B-1001%20").json()["order_id"] == "B-1001"
+    assert api["vendor"].post("/api/v1/cases/B-1001%20/start", {}).status_code == 200
+
+
+# ----------------------- 16: another vendor's order answers like an unknown one, same work
+
+
+def test_another_vendors_order_takes_the_same_path_as_an_unknown_one(
+    api_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admit(api_db, "B-1001", user_id=79424)
+    for _ in range(5):  # a long history makes loading the case expensive
+        api_db["support"].post("/api/v1/cases/B-1001/block", {"reason": "pause"})
+        api_db["support"].post("/api/v1/cases/B-1001/unblock", {"reason": "weiter"})
+    cases = api_db["container"].cases
+    loads: list[Any] = []
+    reads: list[Any] = []
+    real_get, real_select = cases.repository.get, cases.recorder.select_events
+    monkeypatch.setattr(
+        cases.repository, "get", lambda *a, **k: loads.append(a) or real_get(*a, **k)
+    )
+    monkeypatch.setattr(
+        cases.recorder,
+        "select_events",
+        lambda *a, **k: reads.append(k) or real_select(*a, **k),
+    )
+    other = api_db["other"]
+    answers = {}
+    for order in ("B-1001", "B-9999"):
+        for method, path, body in [
+            ("get", f"/api/v1/cases/{order}", None),
+            ("get", f"/api/v1/cases/{order}/history", None),
+            ("post", f"/api/v1/cases/{order}/start", {}),
+            ("post", f"/api/v1/cases/{order}/cancel", {"reason": "x"}),
+        ]:
+            loads.clear()
+            reads.clear()
+            response = other.get(path) if method == "get" else other.post(path, body)
+            assert response.status_code == 404, response.text
+            answers[(order, path.replace(order, "{id}"))] = (
+                response.json()["detail"].replace(order, "{id}"),
+                len(loads),
+                reads[:],
+            )
+    for key in [k for k in answers if k[0] == "B-1001"]:
+        known, unknown = answers[key], answers[("B-9999", key[1])]
+        assert known == unknown  # same answer, same reads, and no case loaded
+        assert known[1] == 0 and known[2] == [{"limit": 1}]
