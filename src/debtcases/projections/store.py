@@ -152,6 +152,8 @@ class ViewStore:
                 f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
                 "(entered_month, updated_at DESC, position DESC)",
                 f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+                # Order ids are searched case-insensitively (b-2024-000123 finds B-2024-000123).
+                f"CREATE INDEX IF NOT EXISTS {t}_order_lower ON {t} (lower(order_id))",
                 # The totals of the lists, kept with the rows in the same transaction:
                 # cases per vendor and key (vendor lists, support's User-ID search) ...
                 f"""CREATE TABLE IF NOT EXISTS {counts} (
@@ -537,8 +539,8 @@ class ViewStore:
             clauses.append("user_id = %s")
             params.append(f.user_id)
         if f.order_id is not None:
-            clauses.append("order_id = %s")
-            params.append(f.order_id)
+            clauses.append("lower(order_id) = %s")
+            params.append(f.order_id.lower())
         if f.statuses:
             column = "vendor_status" if vendor_id is not None else "status"
             clause, ps = self._in_list(column, sorted({s.value for s in f.statuses}))
