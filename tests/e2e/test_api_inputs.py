@@ -321,3 +321,159 @@ def test_another_vendors_order_takes_the_same_path_as_an_unknown_one(
         known, unknown = answers[key], answers[("B-9999", key[1])]
         assert known == unknown  # same answer, same reads, and no case loaded
         assert known[1] == 0 and known[2] == [{"limit": 1}]
+
+
+# ------------------------------ 12: German labels, "Alle Perioden", one search field q
+
+
+def _orders(page: Any) -> list[str]:
+    assert page.status_code == 200, page.text
+    return sorted(i["order_id"] for i in page.json()["items"])
+
+
+@pytest.fixture
+def listed(api_db: dict[str, Any]) -> dict[str, Any]:
+    admit(api_db, "B-2024-000123", user_id=79424)
+    admit(api_db, "B-2024-000124", user_id=79424)
+    admit(api_db, "77777", user_id=51234)  # an all-digit order id
+    api_db["support"].post("/api/v1/cases/B-2024-000124/block", {"reason": "unsicher"})
+    return api_db
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("Gesperrt", ["77777", "B-2024-000123"]),
+        ("gesperrt", ["77777", "B-2024-000123"]),
+        ("BLOCKIERT", ["B-2024-000124"]),
+        ("Gesperrt, Blockiert", ["77777", "B-2024-000123", "B-2024-000124"]),
+        ("ans inkasso übergeben", []),
+        ("locked", ["77777", "B-2024-000123"]),
+    ],
+)
+def test_status_filters_take_the_german_labels(
+    listed: dict[str, Any], status: str, expected: list[str]
+) -> None:
+    assert _orders(listed["support"].get("/api/v1/support/cases", status=status)) == expected
+
+
+def test_a_vendor_cannot_filter_by_the_blocked_label_either(listed: dict[str, Any]) -> None:
+    assert problem_fields(listed["vendor"].get("/api/v1/vendor/cases", status="Blockiert")) == [
+        "status"
+    ]
+
+
+@pytest.mark.parametrize("period", ["Alle Perioden", "alle", "ALLE", "all", " alle  perioden "])
+def test_all_periods_by_its_label(listed: dict[str, Any], period: str) -> None:
+    page = listed["support"].get("/api/v1/support/cases", period=period)
+    assert _orders(page) == ["77777", "B-2024-000123", "B-2024-000124"]
+
+
+@pytest.mark.parametrize(
+    "period", ["\u0662\u0660\u0662\u0664-05", "\uff12\uff10\uff12\uff14-05", "2024-\u0660\u0665"]
+)
+def test_a_period_with_other_digits_is_refused_not_an_empty_list(
+    listed: dict[str, Any], period: str
+) -> None:
+    assert problem_fields(listed["support"].get("/api/v1/support/cases", period=period)) == [
+        "period"
+    ]
+
+
+@pytest.mark.parametrize("typed", ["b-2024-000123", " B-2024-000123 ", "B-2024-000123"])
+def test_an_order_id_is_found_whatever_the_case_and_spaces(
+    listed: dict[str, Any], typed: str
+) -> None:
+    support = listed["support"]
+    assert _orders(support.get("/api/v1/support/cases", order_id=typed)) == ["B-2024-000123"]
+    page = support.get("/api/v1/support/cases", q=typed).json()
+    assert page["matched"] == "order_id" and page["total"] == 1
+    assert _orders(listed["vendor"].get("/api/v1/vendor/cases", order_id=typed)) == [
+        "B-2024-000123"
+    ]
+
+
+def test_q_takes_a_user_id_and_says_so(listed: dict[str, Any]) -> None:
+    page = listed["support"].get("/api/v1/support/cases", q="79424").json()
+    assert page["matched"] == "user_id"
+    assert sorted(i["order_id"] for i in page["items"]) == ["B-2024-000123", "B-2024-000124"]
+
+
+def test_q_with_digits_finds_an_order_when_no_vendor_has_that_id(listed: dict[str, Any]) -> None:
+    page = listed["support"].get("/api/v1/support/cases", q="77777").json()
+    assert (page["matched"], [i["order_id"] for i in page["items"]]) == ("order_id", ["77777"])
+
+
+def test_q_that_matches_nothing_says_so(listed: dict[str, Any]) -> None:
+    page = listed["support"].get("/api/v1/support/cases", q="B-0000-000000").json()
+    assert (page["matched"], page["total"], page["items"]) == (None, 0, [])
+
+
+def test_q_combines_with_the_other_filters(listed: dict[str, Any]) -> None:
+    page = listed["support"].get("/api/v1/support/cases", q="79424", status="Blockiert").json()
+    assert page["matched"] == "user_id"
+    assert [i["order_id"] for i in page["items"]] == ["B-2024-000124"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": "79424", "user_id": 79424}, {"q": "B-1", "order_id": "B-1"}, {"q": "B 1;--"}],
+)
+def test_q_is_refused_when_ambiguous_or_malformed(
+    api: dict[str, Any], params: dict[str, Any]
+) -> None:
+    assert problem_fields(api["support"].get("/api/v1/support/cases", **params)) == ["q"]
+
+
+def test_the_csv_takes_q_and_says_what_it_matched(listed: dict[str, Any]) -> None:
+    response = listed["support"].get("/api/v1/support/cases.csv", q="79424")
+    assert response.status_code == 200
+    assert response.headers["x-search-matched"] == "user_id"
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert sorted(line.split(";")[0] for line in lines[1:]) == ["B-2024-000123", "B-2024-000124"]
+
+
+# --------------------------------------------- 17: support's export as the vendor sees it
+
+
+def _csv_rows(response: Any) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200, response.text
+    text = response.content.decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+
+
+@pytest.mark.parametrize("select", [{"user_id": 79424}, {"q": "79424"}])
+def test_support_exports_a_vendors_list_as_the_vendor_sees_it(
+    listed: dict[str, Any], select: dict[str, Any]
+) -> None:
+    support, vendor = listed["support"], listed["vendor"]
+    as_vendor = support.get("/api/v1/support/cases.csv", **select, **{"as": "vendor"})
+    own = vendor.get("/api/v1/vendor/cases.csv")
+    assert as_vendor.content == own.content  # byte for byte the vendor's own download
+    rows = _csv_rows(as_vendor)
+    assert {r["Status"] for r in rows} == {"Gesperrt"}  # the blocked case as before the block
+    assert "Blockiert" not in as_vendor.content.decode("utf-8-sig")
+    assert {r["User-ID"] for r in rows} == {"79424"}
+    assert as_vendor.headers["content-disposition"] == own.headers["content-disposition"]
+    # Without as=vendor support sees the block.
+    assert "Blockiert" in support.get("/api/v1/support/cases.csv", **select).text
+
+
+def test_as_vendor_applies_the_vendors_status_rules(listed: dict[str, Any]) -> None:
+    support = listed["support"]
+    response = support.get(
+        "/api/v1/support/cases.csv", user_id=79424, status="Blockiert", **{"as": "vendor"}
+    )
+    assert problem_fields(response) == ["status"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"q": "B-2024-000123"}, {"q": "99999"}, {"status": "Gesperrt"}],
+)
+def test_as_vendor_needs_one_vendor(listed: dict[str, Any], params: dict[str, Any]) -> None:
+    response = listed["support"].get("/api/v1/support/cases.csv", **params, **{"as": "vendor"})
+    assert problem_fields(response) == ["as"]
