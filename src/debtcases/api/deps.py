@@ -9,6 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from debtcases.bootstrap import Container
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.errors import NotPermitted
+from debtcases.domain.rules import Command, may_issue
 
 IN_PROCESS_ACTOR = "debtcases.in_process_actor"
 
@@ -54,3 +56,15 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 
 SupportActor = Annotated[Actor, require_roles(Role.SUPPORT)]
 VendorActor = Annotated[Actor, require_roles(Role.VENDOR)]
+
+
+def permitted(command: Command):  # type: ignore[no-untyped-def]
+    """The caller, if their role may ever issue ``command`` (403 otherwise). Declared before
+    the body, so a role that may never act learns nothing about the body it sent."""
+
+    def _check(actor: ActorDep) -> Actor:
+        if not may_issue(actor.role, command):
+            raise NotPermitted(actor.role.value, command.value)
+        return actor
+
+    return Depends(_check)

@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from debtcases.api.query_guard import takes_query
 from debtcases.api.schemas import ORDER_ID_PATTERN
 from debtcases.api.web import cases_common, lists
 from debtcases.api.web.actions import allowed_actions, label_for
@@ -51,6 +52,7 @@ Support = Annotated[WebUser, Depends(support)]
 
 
 @router.get("")
+@takes_query("q", "status", "periode", "seite", "groesse")
 def schulden(request: Request, user: Support) -> Response:
     container = container_of(request)
     lq = lists.parse_list_query(request.query_params, Role.SUPPORT, container.cases.has_case)
@@ -94,6 +96,7 @@ def schulden(request: Request, user: Support) -> Response:
 
 
 @router.get("/export.csv")
+@takes_query("q", "status", "periode", "seite", "groesse", "sicht")
 def export(request: Request, user: Support) -> Response:
     container = container_of(request)
     lq = lists.parse_list_query(request.query_params, Role.SUPPORT, container.cases.has_case)
@@ -136,6 +139,7 @@ async def history(request: Request, user: Support, order_id: str) -> Response:
 
 
 @router.get("/faelle/{order_id}/{slug}")
+@takes_query("zurueck")
 async def action_form(request: Request, user: Support, order_id: str, slug: str) -> Response:
     return await cases_common.show_action(request, user, order_id, slug, "/schulden")
 
@@ -151,6 +155,7 @@ async def action_submit(
 
 
 @router.get("/pruefung")
+@takes_query("bestell_id")
 async def eligibility(request: Request, user: Support) -> Response:
     """'Warum ist die Bestell-ID nicht im Mahnfeature ersichtlich?': asks the API's
     eligibility endpoint as the signed-in user; says plainly when it does not exist yet."""

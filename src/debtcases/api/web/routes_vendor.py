@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import FormData
 
+from debtcases.api.query_guard import takes_query
 from debtcases.api.web import cases_common, lists
 from debtcases.api.web.actions import PLAY, allowed_actions
 from debtcases.api.web.core import WebUser, container_of, read_form, render, require
@@ -30,6 +31,7 @@ Vendor = Annotated[WebUser, Depends(vendor)]
 
 
 @router.get("")
+@takes_query("q", "status", "periode", "seite", "groesse")
 def inkasso_beta(request: Request, user: Vendor) -> Response:
     container = container_of(request)
     lq = lists.parse_list_query(request.query_params, Role.VENDOR, container.cases.has_case)
@@ -64,6 +66,7 @@ def inkasso_beta(request: Request, user: Vendor) -> Response:
 
 
 @router.get("/export.csv")
+@takes_query("q", "status", "periode", "seite", "groesse")
 def export(request: Request, user: Vendor) -> Response:
     container = container_of(request)
     lq = lists.parse_list_query(request.query_params, Role.VENDOR, container.cases.has_case)
@@ -109,6 +112,7 @@ async def play(request: Request, user: Vendor, form: Form, order_id: str) -> Res
 
 
 @router.get("/faelle/{order_id}/{slug}")
+@takes_query("zurueck")
 async def action_form(request: Request, user: Vendor, order_id: str, slug: str) -> Response:
     return await cases_common.show_action(request, user, order_id, slug, "/inkasso-beta")
 
