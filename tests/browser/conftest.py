@@ -7,25 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.served import clean_env, create_key, serve
 
 CHROMIUM = "/usr/bin/chromium"
 HERE = Path(__file__).parent
 AXE = HERE / "vendor" / "axe-core" / "axe.min.js"
 SCREENSHOTS = HERE / "screenshots"
-CLI = [sys.executable, "-m", "debtcases.cli"]
 
 
 @dataclass
@@ -35,67 +29,19 @@ class Server:
     env: dict[str, str]
 
     def key(self, *args: str) -> str:
-        done = subprocess.run(
-            [*CLI, "keys", "create", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout.strip().splitlines()[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        return create_key(self.env, *args)
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("served-ui")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBTCASES_")}
-    env["DEBTCASES_DATABASE_URL"] = f"sqlite:///{tmp}/ui.sqlite"
-    env["DEBTCASES_SESSION_SECRET"] = "browser-tests-" + "x" * 32
-    port = _free_port()
-    log = tmp / "serve.log"
-    with log.open("w") as out:
-        # No --diagonal-sim: a started case stays "Laufend" until someone hands it over.
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--demo"],
-            env=env,
-            cwd=tmp,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
+    env = clean_env(f"sqlite:///{tmp}/ui.sqlite", session_secret="browser-tests-" + "x" * 32)
+    # No --diagonal-sim: a started case stays "Laufend" until someone hands it over.
+    with serve(env, tmp, "--demo") as served:
+        assert f"{served.base}/anmelden" in served.log.read_text(), (
+            "serve must print the sign-in address"
         )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"serve did not come up: {log.read_text()}")
-    text = log.read_text()
-    assert f"{base}/anmelden" in text, "serve must print the sign-in address"
-    tokens = {
-        "support": re.search(r"support \(Schulden\)\s+(\S+)", text)[1],  # type: ignore[index]
-        "79424": re.search(r"vendor 79424 \(Inkasso-Beta\)\s+(\S+)", text)[1],  # type: ignore[index]
-        "51234": re.search(r"vendor 51234 \(Inkasso-Beta\)\s+(\S+)", text)[1],  # type: ignore[index]
-    }
-    try:
-        yield Server(base, tokens, env)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        yield Server(served.base, served.demo_tokens(), env)
 
 
 @pytest.fixture(scope="session")

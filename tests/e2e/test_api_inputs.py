@@ -9,57 +9,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from debtcases.api.app import create_app
 from debtcases.bootstrap import Container
-from debtcases.domain.actors import Role
-
-GOOD = {
-    "name": "Jana Schäfer",
-    "street": "Lindenstraße 12",
-    "postal_code": "10969",
-    "city": "Berlin",
-    "country": "DE",
-}
-
-
-class Caller:
-    def __init__(self, client: TestClient, token: str | None) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def get(self, path: str, **params: Any) -> Any:
-        return self.client.get(path, params=params, headers=self.headers)
-
-    def post(self, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
-        if raw is not None:
-            headers = {**self.headers, "Content-Type": "application/json"}
-            return self.client.post(path, content=raw, headers=headers)
-        return self.client.post(path, json=body, headers=self.headers)
+from tests.builders import DEBTOR_JSON as GOOD
+from tests.builders import callers
 
 
 @pytest.fixture
 def api(make_container: Callable[..., Container]) -> dict[str, Any]:
-    return _api(make_container("memory://"))
+    return callers(make_container("memory://"))
 
 
 @pytest.fixture
 def api_db(database_url: str, make_container: Callable[..., Container]) -> dict[str, Any]:
-    return _api(make_container(database_url))
-
-
-def _api(container: Container) -> dict[str, Any]:
-    client = TestClient(create_app(container))
-    return {
-        "container": container,
-        "client": client,
-        "anonymous": Caller(client, None),
-        "support": Caller(client, container.keys.create(Role.SUPPORT, name="anna")),
-        "vendor": Caller(client, container.keys.create(Role.VENDOR, user_id=79424)),
-        "other": Caller(client, container.keys.create(Role.VENDOR, user_id=11111)),
-        "intake": Caller(client, container.keys.create(Role.SYSTEM, name="intake")),
-    }
+    return callers(make_container(database_url))
 
 
 def admit(api: dict[str, Any], order_id: str, user_id: int = 79424, **extra: Any) -> Any:

@@ -6,52 +6,32 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from debtcases.api.app import create_app
 from debtcases.bootstrap import Container
-from debtcases.domain.actors import Role
-
-GOOD = {
-    "name": "Jana Schäfer",
-    "street": "Lindenstraße 12",
-    "postal_code": "10969",
-    "city": "Berlin",
-    "country": "DE",
-}
-WRONG = {
-    "name": "Tobias Weiß",
-    "street": "Musterweg",
-    "postal_code": "123",
-    "city": "Köln",
-    "country": "DE",
-}
+from tests.builders import DEBTOR_JSON as GOOD
+from tests.builders import WRONG_DEBTOR_JSON as WRONG
+from tests.builders import Caller, callers
 
 
-class Api:
-    def __init__(self, client: TestClient, token: str) -> None:
-        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+class Api(Caller):
+    """The article's flows expect success unless told otherwise."""
 
-    def post(self, path: str, body: dict[str, Any] | None = None, expect: int = 200) -> Any:
-        response = self.client.post(f"/api/v1{path}", json=body or {}, headers=self.headers)
-        assert response.status_code == expect, response.text
-        return response.json()
+    def post(
+        self, path: str, body: Any = None, *, raw: bytes | None = None, expect: int | None = 200
+    ) -> Any:
+        return super().post(path, body or {}, raw=raw, expect=expect)
 
-    def get(self, path: str, expect: int = 200) -> Any:
-        response = self.client.get(f"/api/v1{path}", headers=self.headers)
-        assert response.status_code == expect, response.text
-        return response.json()
+    def get(self, path: str, *, expect: int | None = 200, **params: Any) -> Any:
+        return super().get(path, expect=expect, **params)
 
 
 @pytest.fixture
 def apis(database_url: str, make_container: Callable[..., Container]) -> dict[str, Api]:
-    container = make_container(database_url)
-    client = TestClient(create_app(container))
+    by_role = callers(make_container(database_url), prefix="/api/v1")
+    client = by_role["client"]
     return {
-        "support": Api(client, container.keys.create(Role.SUPPORT, name="anna")),
-        "vendor": Api(client, container.keys.create(Role.VENDOR, user_id=79424)),
-        "other": Api(client, container.keys.create(Role.VENDOR, user_id=11111)),
-        "intake": Api(client, container.keys.create(Role.SYSTEM, name="intake")),
+        role: Api(client, by_role[role].headers["Authorization"].split()[1], "/api/v1")
+        for role in ("support", "vendor", "other", "intake")
     }
 
 

@@ -3,11 +3,7 @@ HTTP over a socket."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,66 +13,22 @@ from typing import Any
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "debtcases.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.served import CLI, clean_env, create_key, serve
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBTCASES_")}
-    env["DEBTCASES_DATABASE_URL"] = f"sqlite:///{tmp_path}/served.sqlite"
-    return env
+    return clean_env(f"sqlite:///{tmp_path}/served.sqlite")
 
 
-def _key(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [*CLI, "keys", "create", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+_key = create_key
 
 
 @contextmanager
 def _serve(tmp_path: Path, *extra: str) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = _env(tmp_path)
     env["DEBTCASES_DIAGONAL_SIMULATOR_DELAY_SECONDS"] = "0.2"
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--demo", *extra],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            pytest.fail(f"serve did not come up: {log.read_text()}")
-        try:
-            yield base, env, log
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve(env, tmp_path, "--demo", *extra) as running:
+        yield running.base, env, running.log
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import pytest
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import ConcurrentModification, OrderConflict
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR as GOOD
 
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 SUPPORT = Actor.support("anna")
 VENDOR = Actor.vendor(79424)
 INTAKE = Actor.system("intake")

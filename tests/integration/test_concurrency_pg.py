@@ -13,10 +13,9 @@ from debtcases.api.app import create_app
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.rules import TRANSITIONS, Command
+from tests.builders import DEBTOR as GOOD
 
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 SUPPORT = Actor.support("anna")
 
 

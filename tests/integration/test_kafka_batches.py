@@ -15,8 +15,8 @@ from debtcases.commands.app import Admission
 from debtcases.consumers.consumer import AckConsumer
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR
 from tests.integration.kafka_helpers import Diagonal, ack, kafka_overrides, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -34,7 +34,7 @@ def test_a_backlog_is_applied_in_a_few_transactions_each_ack_once_and_in_order(
     container = make_container(pg_url, run_workers=False, **overrides)
     cases = container.cases
     orders = [f"BATCH-{i:03d}" for i in range(60)]
-    debtor = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+    debtor = DEBTOR
     cases.admit_many(
         [Admission(o, 79424, Decimal("9.90"), "EUR", debtor) for o in orders],
         Actor.system("intake"),

@@ -16,8 +16,8 @@ from debtcases.commands.app import Admission
 from debtcases.consumers.consumer import AckConsumer
 from debtcases.domain.actors import Actor
 from debtcases.domain.case import case_id_for
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR
 from tests.integration.kafka_helpers import Diagonal, ack, kafka_overrides, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -59,7 +59,7 @@ def test_acks_arriving_while_the_database_is_down_are_applied_once_it_is_back(
     container = make_container(outage_db, run_workers=False, db_connect_timeout=1, **overrides)
     caplog.set_level(logging.WARNING, logger="debtcases.consumers.consumer")
     intake, support = Actor.system("intake"), Actor.support("anna")
-    debtor = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+    debtor = DEBTOR
     for order_id in ORDERS:
         container.cases.admit(Admission(order_id, 79424, Decimal("9.90"), "EUR", debtor), intake)
         container.cases.start_dunning(order_id, support)

@@ -16,8 +16,8 @@ from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR
 from tests.integration.kafka_helpers import Diagonal, ack, kafka_overrides, read_topic, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -49,7 +49,7 @@ def admit_running(container: Container, order_id: str, user_id: int = 79424) -> 
             user_id,
             Decimal("49.90"),
             "EUR",
-            Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE"),
+            DEBTOR,
         ),
         INTAKE,
     )

@@ -14,10 +14,8 @@ from decimal import Decimal
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor
-from debtcases.domain.debtor import Debtor
+from tests.builders import DEBTOR
 from tests.views_support import SUPPORT, assert_views_equal_fold
-
-DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 
 
 def _project(url: str, batch_size: int) -> subprocess.Popen[bytes]:

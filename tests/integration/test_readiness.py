@@ -16,9 +16,7 @@ from debtcases.api.app import create_app
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor
-from debtcases.domain.debtor import Debtor
-
-DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+from tests.builders import DEBTOR
 
 
 def _admit(container: Container, prefix: str, n: int) -> None:

@@ -19,10 +19,10 @@ from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import DomainError
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
+from tests.builders import DEBTOR as GOOD
 from tests.views_support import SUPPORT, assert_views_equal_fold
 
 VENDORS = (79424, 51234, 60001)
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Jana Schäfer", "Lindenstraße", "10969", "Berlin", "DE")  # no house number
 START = datetime(2024, 1, 20, 9, 0, tzinfo=UTC)
 

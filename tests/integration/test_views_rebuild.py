@@ -11,13 +11,11 @@ from typing import Any
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
-from debtcases.domain.debtor import Debtor
 from debtcases.projections.queries import CaseFilter
 from debtcases.projections.rebuild import rebuild
 from debtcases.projections.tables import CASES, VENDOR_ACCESS
+from tests.builders import DEBTOR
 from tests.views_support import SUPPORT, assert_views_equal_fold
-
-DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 
 
 def test_rebuild_while_serving_gives_identical_rows(

@@ -10,14 +10,13 @@ from typing import Any
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
 from debtcases.projections.rebuild import rebuild
 from debtcases.projections.tables import CASES, tables_of
+from tests.builders import DEBTOR
 from tests.views_support import SUPPORT
 
-DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 VENDORS = (79424, 51234)
 
 FILTERS: list[tuple[CaseFilter, int | None]] = [

@@ -19,8 +19,8 @@ from debtcases.domain.admission import (
     has_control_characters,
 )
 from debtcases.domain.debtor import Debtor
+from tests.builders import DEBTOR as GOOD_DEBTOR
 
-GOOD_DEBTOR = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 GOOD = Admission("B-1", 79424, Decimal("49.90"), "EUR", GOOD_DEBTOR, "Rücklastschrift")
 HEADER = "Bestell-ID;User-ID;Betrag;Währung;Name;Straße;PLZ;Ort;Land;Grund"
 GOOD_CELLS = {

@@ -12,8 +12,8 @@ from debtcases.domain.actors import Actor
 from debtcases.domain.debtor import Debtor, handover_errors
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
 from debtcases.domain.statuses import LABELS, Status, parse_statuses
+from tests.builders import DEBTOR as GOOD
 
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")
 SUPPORT = Actor.support("anna")
 OWNER = Actor.vendor(79424)

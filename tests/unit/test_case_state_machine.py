@@ -18,6 +18,7 @@ from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR as GOOD
 
 L, R, F, H, C, B, P = (
     Status.LOCKED,
@@ -39,7 +40,6 @@ MODEL_RULES: dict[str, dict[str, set[Status]]] = {
     "mark_paid": {"support": OPEN | {B}},
     "correct_address": {"support": OPEN | {B}},
 }
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")
 OWNERS = {"A-1": 100, "A-2": 100, "B-1": 200}
 ACTORS = {

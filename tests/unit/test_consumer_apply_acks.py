@@ -18,13 +18,12 @@ from debtcases.bootstrap import utc_now
 from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import CaseNotFound
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR as GOOD
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 INTAKE, SUPPORT = Actor.system("intake"), Actor.support("anna")
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 
 # How a case stands when the acks arrive: the commands that bring it there.
 SETUPS: dict[str, Callable[[DunningCases, str], Any]] = {

@@ -19,8 +19,8 @@ from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
 from debtcases.config import Settings
 from debtcases.consumers.consumer import AckConsumer
 from debtcases.domain.actors import Actor
-from debtcases.domain.debtor import Debtor
 from debtcases.domain.statuses import Status
+from tests.builders import DEBTOR
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 SUPPORT = Actor.support("anna")
@@ -64,7 +64,7 @@ def ack(offset: int, order_id: str, kind: str, message_id: str) -> Record:
 @pytest.fixture
 def app() -> DunningCases:
     app = DunningCases(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=utc_now)
-    debtor = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+    debtor = DEBTOR
     for order_id in ("A", "B"):
         app.admit(Admission(order_id, 100, Decimal("9.90"), "EUR", debtor), SUPPORT, now=NOW)
         app.start_dunning(order_id, SUPPORT, now=NOW)

@@ -17,8 +17,8 @@ from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
+from tests.builders import DEBTOR as GOOD
 
-GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")
 OWNER_ID = 79424
 SUPPORT = Actor.support("setup")
