@@ -73,7 +73,8 @@ def database_from_url(
 
 
 def append_only_sql(kind: str, table: str) -> list[str]:
-    """Statements that make ``table`` refuse DELETE, UPDATE (and TRUNCATE on PostgreSQL)."""
+    """Statements that make ``table`` refuse DELETE, UPDATE, an insert that would replace a
+    stored event (SQLite's REPLACE) and, on PostgreSQL, TRUNCATE."""
     if kind == "postgres":
         fn = f"{table}_append_only"
         return [
@@ -97,5 +98,20 @@ def append_only_sql(kind: str, table: str) -> list[str]:
             f"""CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
                 BEGIN SELECT RAISE(ABORT, 'debtcases: UPDATE on {table} refused: stored events
                 are append-only'); END""",
+            # INSERT OR REPLACE (and REPLACE) resolve a conflict by deleting the stored row
+            # without firing DELETE triggers (unless the connection enabled
+            # recursive_triggers), so the stored event would be rewritten in place. BEFORE
+            # INSERT triggers fire before that conflict resolution: refuse any insert that
+            # would collide with a stored event, by its key or by its rowid (the notification
+            # id; NEW.rowid is -1 unless the statement sets it, and the library never does).
+            # A plain duplicate insert (a concurrent save) is refused here too, still as a
+            # constraint error, which the library reports as its IntegrityError.
+            f"""CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table}
+                WHEN EXISTS (SELECT 1 FROM {table}
+                    WHERE (originator_id = NEW.originator_id
+                           AND originator_version = NEW.originator_version)
+                       OR (NEW.rowid > 0 AND rowid = NEW.rowid))
+                BEGIN SELECT RAISE(ABORT, 'debtcases: INSERT over a stored event in {table}
+                refused: stored events are append-only'); END""",
         ]
     return []
