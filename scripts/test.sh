@@ -23,6 +23,15 @@ export DEBTCASES_TEST_SERVICES_SH="$SERVICES"
 PYTHON="${DEBTCASES_PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PYTHON" ] || { echo "test.sh: $PYTHON not found (run 'make venv' / 'make test')" >&2; exit 1; }
 
+# The browser tests drive Debian's Chromium (Playwright's own download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+    echo "test.sh: installing Debian's chromium for the browser tests" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+fi
+
 STARTED=()
 cleanup() {
     local rc=$? i

@@ -70,8 +70,10 @@ def serve(
     if demo or settings.demo:
         _seed_and_print_tokens(container)
     container.start_workers()
+    app = create_app(container)
+    typer.echo(f"Anmelden (Web-Oberfläche): http://{host}:{port}/anmelden")
     try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         container.close()
 

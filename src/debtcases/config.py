@@ -52,3 +52,6 @@ class Settings(BaseSettings):
     diagonal_simulator: bool = False
     # the simulator answers a message once it is this old (so the UI shows RUNNING briefly).
     diagonal_simulator_delay_seconds: float = 2.0
+    # Web UI: key signing the session cookie (HMAC). Unset: generated on first start and kept
+    # in var/session_secret (set it when several processes or machines serve the UI).
+    session_secret: str | None = None

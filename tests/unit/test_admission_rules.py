@@ -41,6 +41,11 @@ DEBTOR_FIELDS = ("name", "street", "postal_code", "city", "country")
 def api_error_fields(cells: dict[str, str]) -> list[str]:
     body: dict[str, Any] = {k: v for k, v in cells.items() if k not in DEBTOR_FIELDS}
     body["debtor"] = {k: cells[k] for k in DEBTOR_FIELDS}
+    # In JSON a User-ID is a number (the API refuses text, strictly): send what a client
+    # sends for a cell of plain digits.
+    user_id = cells["user_id"]
+    if user_id.isascii() and user_id.isdigit():
+        body["user_id"] = int(user_id)
     try:
         AdmitIn.model_validate(body)
     except ValidationError as exc:

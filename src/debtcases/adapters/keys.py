@@ -60,6 +60,11 @@ class KeyStore(Protocol):
         """The active key for ``token``, or None (unknown or revoked)."""
         ...
 
+    def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
+        """The active key with this token hash, or None (the web UI's session keeps only
+        the hash, and re-checks it on every request, so a revoked key signs the user out)."""
+        ...
+
     def list(self) -> list[dict[str, Any]]:
         """Every key ever created (no secrets: a hash prefix identifies each)."""
         ...
@@ -140,7 +145,10 @@ class InMemoryKeyStore:
         return token
 
     def lookup(self, token: str) -> ApiKey | None:
-        key, revoked = self._keys.get(hash_token(token), (None, None))
+        return self.lookup_by_hash(hash_token(token))
+
+    def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
+        key, revoked = self._keys.get(token_hash, (None, None))
         return None if revoked else key
 
     def list(self) -> list[dict[str, Any]]:
@@ -268,7 +276,9 @@ class SqlKeyStore:
         return token
 
     def lookup(self, token: str) -> ApiKey | None:
-        token_hash = hash_token(token)
+        return self.lookup_by_hash(hash_token(token))
+
+    def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
         # Cache age on the monotonic clock: it measures elapsed time, not a business instant.
         now = time.monotonic()
         cached = self._cache.get(token_hash)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
 from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
+from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
+from debtcases.api.web import install_web
 from debtcases.bootstrap import Container
 
 DESCRIPTION = """Event-sourced dunning cases of a digital-sales platform.
@@ -19,11 +22,21 @@ DESCRIPTION = """Event-sourced dunning cases of a digital-sales platform.
 Support steers every case (Schulden tab); vendors see and start their own (Inkasso-Beta tab).
 Authenticate with `Authorization: Bearer <token>` (tokens from `debtcases keys create`).
 Errors are `application/problem+json` with a machine-readable `code`.
+
 """
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="debtcases", version=__version__, description=DESCRIPTION)
+    # The web UI serves /docs with its vendored Swagger UI; ReDoc would need a CDN.
+    app = FastAPI(
+        title="debtcases",
+        version=__version__,
+        description=DESCRIPTION + OPENAPI_NOTE,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+        responses={422: _UNKNOWN_PARAMETER},
+    )
     app.state.container = container
     install_problem_handlers(app)
     limit = container.settings.max_body_bytes
@@ -64,7 +77,14 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_csv.router)
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
+    install_web(app)
     return app
+
+
+_UNKNOWN_PARAMETER: dict[str, Any] = {
+    "description": "`validation_error`, e.g. an unknown query parameter",
+    "content": {"application/problem+json": {}},
+}
 
 
 def _too_large(limit: int) -> Response:

@@ -9,6 +9,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from debtcases.bootstrap import Container
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.errors import NotPermitted
+from debtcases.domain.rules import Command, may_issue
+
+IN_PROCESS_ACTOR = "debtcases.in_process_actor"
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `debtcases keys create`")
 
@@ -22,6 +26,11 @@ def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    # The web UI calls the API in-process as its signed-in user (api/web/inprocess.py); the
+    # scope key cannot be set by anything arriving over HTTP.
+    in_process = request.scope.get(IN_PROCESS_ACTOR)
+    if isinstance(in_process, Actor):
+        return in_process
     if credentials is None or not credentials.credentials:
         raise HTTPException(401, "Missing bearer token.", headers={"WWW-Authenticate": "Bearer"})
     key = get_container(request).keys.lookup(credentials.credentials)
@@ -47,3 +56,15 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 
 SupportActor = Annotated[Actor, require_roles(Role.SUPPORT)]
 VendorActor = Annotated[Actor, require_roles(Role.VENDOR)]
+
+
+def permitted(command: Command):  # type: ignore[no-untyped-def]
+    """The caller, if their role may ever issue ``command`` (403 otherwise). Declared before
+    the body, so a role that may never act learns nothing about the body it sent."""
+
+    def _check(actor: ActorDep) -> Actor:
+        if not may_issue(actor.role, command):
+            raise NotPermitted(actor.role.value, command.value)
+        return actor
+
+    return Depends(_check)

@@ -1,5 +1,9 @@
 """HTTP request counts and latency (default Prometheus registry, served at /metrics).
-Labelled by the route template, not the raw path, so order ids do not explode the series."""
+
+Every label has a bounded set of values, whatever clients send: the route template (not the
+raw path, so order ids do not explode the series; `unmatched` for any path no route knows),
+the method (`OTHER` for anything but the standard ones: a client inventing methods must not
+add series) and the status code."""
 
 from __future__ import annotations
 
@@ -20,9 +24,20 @@ LATENCY = Histogram(
 )
 
 
+# The methods a label may name; anything else a client sends is counted as OTHER.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def _method(request: Request) -> str:
+    method = request.method.upper()
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
 def _route(request: Request) -> str:
     route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    return str(getattr(route, "path", UNMATCHED_ROUTE))
 
 
 async def observe_request(
@@ -35,6 +50,6 @@ async def observe_request(
         status = response.status_code
         return response
     finally:
-        route = _route(request)
-        REQUESTS.labels(request.method, route, str(status)).inc()
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        route, method = _route(request), _method(request)
+        REQUESTS.labels(method, route, str(status)).inc()
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)

@@ -75,19 +75,54 @@ def domain_problem(exc: DomainError) -> JSONResponse:
     return problem(status, title, str(exc), exc.code, **extra)
 
 
+# Messages a person understands, for the validation errors people actually make; the rest
+# keep pydantic's wording. Keyed by error type, or by (error type, field) where the field
+# decides what a good message says (a pattern is never shown as a regex).
+_ORDER_ID_HINT = (
+    "is not an order id: 1 to 64 characters, letters A-Z, digits 0-9, '.', '_' or '-', "
+    "starting with a letter or digit (e.g. B-2024-000123)"
+)
+_WHOLE_NUMBER = "must be a whole number written with the digits 0-9 (e.g. 79424)"
+_FRIENDLY: dict[str | tuple[str, str], str] = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request (check the spelling)",
+    "int_type": _WHOLE_NUMBER,
+    "int_parsing": _WHOLE_NUMBER,
+    "int_from_float": _WHOLE_NUMBER,
+    "bool_parsing": "must be true or false",
+    "decimal_parsing": "must be an amount written with the digits 0-9, e.g. 49.90",
+    "decimal_type": 'must be an amount written with the digits 0-9, e.g. "49.90"',
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "string_type": "must be a text (a JSON string)",
+    ("string_pattern_mismatch", "order_id"): _ORDER_ID_HINT,
+    ("string_pattern_mismatch", "country"): "must be a two-letter country code (e.g. DE)",
+    ("string_pattern_mismatch", "currency"): "must be a three-letter currency code (e.g. EUR)",
+    "string_pattern_mismatch": "contains characters that are not allowed here",
+}
+
+
+def _friendly(kind: str, field: str, msg: str) -> str:
+    last = field.rsplit(".", 1)[-1]
+    return _FRIENDLY.get((kind, last)) or _FRIENDLY.get(kind) or msg
+
+
 def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
+        kind = str(err.get("type", ""))
+        msg = str(err.get("msg", ""))
         loc = [str(p) for p in err.get("loc", ())]
+        if kind == "json_invalid" and len(loc) > 1:
+            # FastAPI's own decoder reports ("body", <character offset>): "1: JSON decode error".
+            ctx = err.get("ctx") or {}
+            msg = f"the body is not valid JSON: {ctx.get('error', msg)} at character {loc[1]}"
+            loc = loc[:1]
+        if kind == "value_error":
+            msg = msg.removeprefix("Value error, ")  # our validators' own messages
         field = ".".join(p for p in loc if p not in ("body", "query", "path"))
-        out.append(
-            {
-                "loc": loc,
-                "field": field,
-                "msg": str(err.get("msg", "")),
-                "type": str(err.get("type", "")),
-            }
-        )
+        out.append({"loc": loc, "field": field, "msg": _friendly(kind, field, msg), "type": kind})
     return out
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from debtcases.api.deps import ActorDep, ContainerDep
+from debtcases.api.bodies import body_doc, json_body
+from debtcases.api.deps import ActorDep, ContainerDep, permitted
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
@@ -21,6 +22,8 @@ from debtcases.api.schemas import (
     TransitionProblem,
 )
 from debtcases.commands.app import Admission, DunningCases, Outcome
+from debtcases.domain.actors import Actor
+from debtcases.domain.rules import Command
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -50,6 +53,10 @@ def _doc(method: Any) -> str:
     return (method.__doc__ or "").strip()
 
 
+# Each command route declares the role check before its body (read by a dependency, not by
+# FastAPI up front): a role that may never issue the command gets 403 whatever it sent.
+
+
 @router.post(
     "/cases",
     response_model=CaseOut,
@@ -64,8 +71,14 @@ def _doc(method: Any) -> str:
     },
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),
+    openapi_extra={"requestBody": body_doc(AdmitIn)},
 )
-def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response) -> CaseOut:
+def admit(
+    actor: Annotated[Actor, permitted(Command.ADMIT)],
+    body: Annotated[AdmitIn, json_body(AdmitIn)],
+    container: ContainerDep,
+    response: Response,
+) -> CaseOut:
     outcome = container.cases.admit(
         Admission(
             body.order_id,
@@ -88,9 +101,13 @@ def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Res
     responses={**COMMON, **TRANSITION},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
+    openapi_extra={"requestBody": body_doc(EmptyIn, required=False)},
 )
 def start(
-    order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, body: EmptyIn | None = None
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.START)],
+    body: Annotated[EmptyIn | None, json_body(EmptyIn, optional=True)],
+    container: ContainerDep,
 ) -> CaseOut:
     reason = body.reason if body else ""
     return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
@@ -102,9 +119,13 @@ def start(
     responses={**COMMON, **TRANSITION},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
+    openapi_extra={"requestBody": body_doc(ReasonIn)},
 )
 def hand_over(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.HAND_OVER)],
+    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
 
@@ -115,9 +136,13 @@ def hand_over(
     responses={**COMMON, **TRANSITION},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
+    openapi_extra={"requestBody": body_doc(ReasonIn)},
 )
 def cancel(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.CANCEL)],
+    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
 
@@ -128,9 +153,13 @@ def cancel(
     responses={**COMMON, **TRANSITION},
     summary="Blockiert: pause a case (support)",
     description=_doc(DunningCases.block),
+    openapi_extra={"requestBody": body_doc(ReasonIn)},
 )
 def block(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.BLOCK)],
+    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     return _answer(container, container.cases.block(order_id, actor, body.reason), actor)
 
@@ -141,9 +170,13 @@ def block(
     responses={**COMMON, **TRANSITION},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
+    openapi_extra={"requestBody": body_doc(ReasonIn)},
 )
 def unblock(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.UNBLOCK)],
+    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
 
@@ -154,9 +187,13 @@ def unblock(
     responses={**COMMON, **TRANSITION},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
+    openapi_extra={"requestBody": body_doc(MarkPaidIn)},
 )
 def mark_paid(
-    order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.MARK_PAID)],
+    body: Annotated[MarkPaidIn, json_body(MarkPaidIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
     return _answer(container, outcome, actor)
@@ -168,9 +205,13 @@ def mark_paid(
     responses={**COMMON, **TRANSITION},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
+    openapi_extra={"requestBody": body_doc(AddressIn)},
 )
 def correct_address(
-    order_id: OrderIdStr, body: AddressIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.CORRECT_ADDRESS)],
+    body: Annotated[AddressIn, json_body(AddressIn)],
+    container: ContainerDep,
 ) -> CaseOut:
     outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
     return _answer(container, outcome, actor)

@@ -15,9 +15,12 @@ from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
     OrderQuery,
     PeriodQuery,
+    SearchQuery,
     StatusQuery,
     VendorQuery,
     case_filter,
+    invalid_query,
+    search_filter,
 )
 from debtcases.api.problems import problem
 from debtcases.api.schemas import Problem
@@ -33,11 +36,17 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "UTF-8 with BOM, CRLF, `;` (or `?sep=,`), German headers: "
-        + ";".join(export.EXPORT_HEADER),
+        + ";".join(export.EXPORT_HEADER)
+        + ". With `q`, the header `X-Search-Matched` says what it matched "
+        "(`order_id`, `user_id` or `none`).",
     },
     401: {**_P, "description": "Missing or invalid token"},
     403: {**_P, "description": "This role may not do this"},
-    422: {**_P, "description": "Unknown status or period"},
+    422: {
+        **_P,
+        "description": "Unknown status, period or query parameter; `as=vendor` without "
+        "a single vendor",
+    },
 }
 
 SepQuery = Annotated[
@@ -46,9 +55,24 @@ SepQuery = Annotated[
         description="Separator: `;` (Excel, German locale; decimal comma) or `,` (decimal point)"
     ),
 ]
+AsQuery = Annotated[
+    Literal["support", "vendor"],
+    Query(
+        alias="as",
+        description="`vendor`: the file as that vendor sees it (their statuses, never "
+        "Blockiert; vendor fields only), to send it to them. Needs one vendor: `user_id`, "
+        "or `q` matching a User-ID.",
+    ),
+]
 
 
-def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> Response:
+def _export(
+    container: Any,
+    actor: Actor,
+    case_filter: CaseFilter,
+    sep: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
     views = container.views
     if views is None or not hasattr(views, "iter_cases"):
         return problem(
@@ -72,6 +96,7 @@ def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> 
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
+            **(headers or {}),
         },
     )
 
@@ -85,17 +110,27 @@ def _export(container: Any, actor: Actor, case_filter: CaseFilter, sep: str) -> 
 def export_support(
     actor: SupportActor,
     container: ContainerDep,
+    q: SearchQuery = None,
     order_id: OrderQuery = None,
     user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
     sep: SepQuery = ";",
+    as_: AsQuery = "support",
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
-    them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe."""
-    return _export(
-        container, actor, case_filter(actor.role, order_id, user_id, status, period), sep
-    )
+    them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe.
+    `as=vendor`: exactly the file that vendor would download (*send the vendor a list*)."""
+    search = search_filter(container.views, actor.role, q, order_id, user_id, status, period)
+    headers: dict[str, str] = {"X-Search-Matched": search.matched or "none"} if q else {}
+    if as_ == "vendor":
+        vendor = search.filter.user_id
+        if vendor is None:
+            raise invalid_query("as", "as=vendor needs one vendor: user_id, or q with a User-ID")
+        # The vendor's own filter rules (BLOCKED is no status for them), their rows.
+        as_vendor = case_filter(Role.VENDOR, search.filter.order_id, None, status, period)
+        return _export(container, Actor.vendor(vendor), as_vendor, sep, headers)
+    return _export(container, actor, search.filter, sep, headers)
 
 
 @router.get(

@@ -11,11 +11,14 @@ from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    Matched,
     OrderQuery,
     PeriodQuery,
+    SearchQuery,
     StatusQuery,
     VendorQuery,
     case_filter,
+    search_filter,
 )
 from debtcases.api.schemas import ActorOut, CaseOut, Problem
 from debtcases.domain.statuses import Status
@@ -26,7 +29,11 @@ _P = {"model": Problem, "content": {"application/problem+json": {}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {**_P, "description": "Missing or invalid token"},
     403: {**_P, "description": "This role may not do this"},
-    422: {**_P, "description": "`validation_error`: unknown status, bad period or paging"},
+    422: {
+        **_P,
+        "description": "`validation_error`: unknown status, bad period, paging or search, "
+        "or an unknown query parameter",
+    },
 }
 
 
@@ -63,6 +70,9 @@ class CasePage(BaseModel):
     total: int
     page: int
     page_size: int
+    matched: Matched | None = Field(
+        default=None, description="With `q`: whether it was taken as an order id or a User-ID"
+    )
 
 
 class PortalAccessMessage(BaseModel):
@@ -105,6 +115,7 @@ PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (
 def support_cases(
     actor: SupportActor,
     container: ContainerDep,
+    q: SearchQuery = None,
     order_id: OrderQuery = None,
     user_id: VendorQuery = None,
     status: StatusQuery = None,
@@ -112,12 +123,18 @@ def support_cases(
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
-    """Search by order id or vendor User-ID, filter by status and period; newest change
-    first. Statuses as support sees them (BLOCKED included)."""
-    f = case_filter(actor.role, order_id, user_id, status, period)
-    items, total = container.views.page_cases(f, actor.role, None, page, page_size)
+    """Search by order id or vendor User-ID (one field `q`, or `order_id` / `user_id`),
+    filter by status and period; newest change first. Statuses as support sees them
+    (BLOCKED included)."""
+    views = container.views
+    search = search_filter(views, actor.role, q, order_id, user_id, status, period)
+    items, total = views.page_cases(search.filter, actor.role, None, page, page_size)
     return CasePage(
-        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+        items=[CaseListItem(**i) for i in items],
+        total=total,
+        page=page,
+        page_size=page_size,
+        matched=search.matched,
     )
 
 

@@ -26,7 +26,8 @@ from debtcases.domain.statuses import Status
 # constants so that the OpenAPI document shows them (and clients keep pydantic's error
 # types); the validators call the domain functions, which decide.
 ORDER_ID_PATTERN = rules.ORDER_ID_PATTERN
-OrderIdStr = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+# Trimmed, so " B-1001 " (pasted from a spreadsheet) is B-1001.
+OrderIdStr = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN)]
 _LIMIT = rules.TEXT_LIMITS
 Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_LIMIT["reason"])
@@ -79,7 +80,10 @@ class DebtorOut(BaseModel):
 
 class AdmitIn(Strict):
     order_id: OrderIdStr
-    user_id: int = Field(gt=0, lt=rules.USER_ID_LIMIT, description="The vendor's User-ID")
+    # strict: `true` is not User 1, and "79424" (text) is not a number either.
+    user_id: int = Field(
+        gt=0, lt=rules.USER_ID_LIMIT, strict=True, description="The vendor's User-ID"
+    )
     amount: Decimal = Field(
         gt=Decimal("-1"),
         max_digits=rules.AMOUNT_MAX_DIGITS,
@@ -100,6 +104,14 @@ class AdmitIn(Strict):
     @classmethod
     def _admissible_user_id(cls, v: int) -> int:
         _enforce(rules.user_id_error(v))
+        return v
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _ascii_digits(cls, v: Any) -> Any:
+        # Decimal() reads any script's digits ("٤٩" is 49): only 0-9 are an amount here.
+        if isinstance(v, str) and not v.isascii():
+            raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
         return v
 
     @field_validator("amount")

@@ -100,6 +100,22 @@ class DunningCases(Application[UUID]):
             raise CaseNotFound(order_id) from None
         return case
 
+    def _load_visible(self, order_id: str, actor: Actor) -> DunningCase:
+        """The case, if the actor may see it. A vendor's ownership is checked on the case's
+        first stored event *before* the case is loaded: another vendor's order then costs
+        what an unknown one costs (one indexed read of at most one row), so the time of
+        the 404 does not tell that the order exists."""
+        if actor.role is Role.VENDOR:
+            first = self.recorder.select_events(case_id_for(order_id), limit=1)
+            owner = (
+                getattr(self.mapper.to_domain_event(first[0]), "user_id", None) if first else None
+            )
+            if owner is None or owner != actor.vendor_id:
+                raise CaseNotFound(order_id)
+        case = self._load(order_id)
+        case.ensure_visible_to(actor)
+        return case
+
     def _save(self, *cases: DunningCase) -> int | None:
         recordings = self.save(*cases)
         ids = [r.notification.id for r in recordings if r.notification is not None]
@@ -116,8 +132,7 @@ class DunningCases(Application[UUID]):
         if command is not None and not may_issue(actor.role, command):
             raise NotPermitted(actor.role.value, command.value)
         for attempt in range(1, self.max_attempts + 1):
-            case = self._load(order_id)
-            case.ensure_visible_to(actor)
+            case = self._load_visible(order_id, actor)
             decide(case, now or self.clock())
             if not case.pending_events:
                 return Outcome(case, changed=False)
@@ -371,9 +386,7 @@ class DunningCases(Application[UUID]):
         vendor's case is 'not found'); integrations do not read cases."""
         if actor.role not in (Role.SUPPORT, Role.VENDOR):
             raise NotPermitted(actor.role.value, "read cases")
-        case = self._load(order_id)
-        case.ensure_visible_to(actor)
-        return case
+        return self._load_visible(order_id, actor)
 
     def history(self, order_id: str, actor: Actor) -> list[HistoryEntry]:
         """Every change to the case, oldest first, replayed from its stream. Vendors get

@@ -38,17 +38,29 @@ LABELS: dict[Status, str] = {
 TERMINAL = frozenset({Status.CANCELLED, Status.PAID})
 
 
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+# A status by its code or by its UI label, in any case: "Gesperrt", "ans inkasso übergeben".
+_BY_NAME: dict[str, Status] = {
+    **{_key(s.value): s for s in Status},
+    **{_key(label): s for s, label in LABELS.items()},
+}
+
+
 def parse_statuses(text: str) -> list[Status]:
-    """Parse ``"LOCKED,RUNNING"`` into statuses; raises ValueError naming the bad one."""
+    """Parse ``"LOCKED,RUNNING"`` (or the labels, ``"Gesperrt,Laufend"``, any case) into
+    statuses; raises ValueError naming the bad one."""
     result: list[Status] = []
     for part in text.split(","):
-        name = part.strip().upper()
+        name = _key(part)
         if not name:
             continue
         try:
-            result.append(Status(name))
-        except ValueError:
-            allowed = ", ".join(s.value for s in Status)
+            result.append(_BY_NAME[name])
+        except KeyError:
+            allowed = ", ".join(f"{s.value} ({s.label})" for s in Status)
             raise ValueError(f"unknown status {part.strip()!r}; allowed: {allowed}") from None
     if not result:
         raise ValueError("no status given")

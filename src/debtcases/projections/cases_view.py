@@ -300,8 +300,8 @@ class CasesView(TableStore):
             clauses.append("user_id = %s")
             params.append(f.user_id)
         if f.order_id is not None:
-            clauses.append("order_id = %s")
-            params.append(f.order_id)
+            clauses.append("lower(order_id) = %s")
+            params.append(f.order_id.lower())
         if f.statuses:
             column = "vendor_status" if vendor_id is not None else "status"
             clause, ps = self.dialect.in_list(column, sorted({s.value for s in f.statuses}))

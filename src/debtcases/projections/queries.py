@@ -26,15 +26,20 @@ class CaseFilter:
 SUPPORT_ONLY_FIELDS = ("status_before_block", "last_change", "stuck", "payment_reference")
 
 
+# "Alle Perioden" as the UI says it, in any case; "all" as the API always took it.
+ALL_PERIODS = frozenset({"", "all", "alle", "alle perioden"})
+
+
 def parse_period(text: str | None) -> str | None:
-    """``"YYYY-MM"`` -> itself, ``"all"``/empty -> None; anything else raises ValueError."""
+    """``"YYYY-MM"`` -> itself, ``"all"``/``"Alle Perioden"``/``"alle"``/empty -> None;
+    anything else (other scripts' digits included) raises ValueError."""
     import re
 
-    if text is None or text.strip().lower() in ("", "all"):
+    if text is None or " ".join(text.split()).casefold() in ALL_PERIODS:
         return None
     value = text.strip()
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-        raise ValueError(f"period must be YYYY-MM or 'all', not {text!r}")
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
+        raise ValueError(f"period must be YYYY-MM (e.g. 2024-05) or 'all', not {text!r}")
     return value
 
 

@@ -1,0 +1,123 @@
+"""The web UI: the Schulden tab (support) and the Inkasso-Beta tab (vendor), server-rendered
+with Jinja2 and a little plain JavaScript; Swagger UI from vendored files at /docs.
+
+``install_web(app)`` is the one entry point; routes call the container's commands and view
+queries only (no SQL, no business rule here)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from debtcases.api.web import routes_auth, routes_support, routes_vendor
+from debtcases.api.web.core import (
+    HERE,
+    CsrfRejected,
+    Forbidden,
+    SignInRequired,
+    current_user,
+    redirect,
+    render,
+    set_session_cookie,
+    sign_in_url,
+)
+from debtcases.api.web.session import COOKIE_NAME, Session, SessionCodec, load_secret
+
+# Paths of the API and the service endpoints: no session, no HTML.
+_NOT_WEB = ("/api/", "/openapi.json", "/healthz", "/readyz", "/metrics", "/static/")
+
+_CSP_PAGES = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# Swagger UI sets inline styles and data: images.
+_CSP_DOCS = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def install_web(app: FastAPI) -> None:
+    container = app.state.container
+    secret = load_secret(container.settings.session_secret)
+    codec = SessionCodec(secret)
+    app.state.web_codec = codec
+
+    @app.middleware("http")
+    async def web_session(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if path.startswith(_NOT_WEB):
+            return await call_next(request)
+        session = codec.decode(request.cookies.get(COOKIE_NAME))
+        request.state.web_session = session or Session.anonymous()
+        response = await call_next(request)
+        if session is None and "set-cookie" not in response.headers:
+            set_session_cookie(request, response, request.state.web_session)
+        response.headers.setdefault(
+            "Content-Security-Policy", _CSP_DOCS if path == "/docs" else _CSP_PAGES
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        if request.method != "GET":
+            return render(
+                request,
+                "message.html",
+                {
+                    "title": "Bitte anmelden",
+                    "message": "Sie sind nicht (mehr) angemeldet.",
+                    "back": "/anmelden",
+                },
+                status_code=401,
+            )
+        return redirect(sign_in_url(exc.next_url))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        user = current_user(request)
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Kein Zugriff",
+                "message": "Diese Seite gehört nicht zu Ihrem Bereich.",
+                "back": user.home if user else "/anmelden",
+            },
+            status_code=403,
+            user=user,
+        )
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        user = current_user(request)
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Formular abgelehnt",
+                "message": "Die Sicherheitsprüfung des Formulars ist fehlgeschlagen (das "
+                "Formular ist veraltet oder stammt nicht von dieser Seite). Bitte laden Sie "
+                "die Seite neu und versuchen Sie es noch einmal.",
+                "back": user.home if user else "/anmelden",
+            },
+            status_code=403,
+            user=user,
+        )
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
+    app.include_router(routes_auth.router)
+    app.include_router(routes_support.router)
+    app.include_router(routes_vendor.router)
+
+
+__all__ = ["install_web"]

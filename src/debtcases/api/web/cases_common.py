@@ -1,0 +1,272 @@
+"""Pages both tabs share: a case's action form (show, submit, refuse with the current
+state) and its history popup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from debtcases.api.schemas import CaseOut
+from debtcases.api.web import actions as act
+from debtcases.api.web.core import (
+    WebUser,
+    container_of,
+    field,
+    flash,
+    redirect,
+    render,
+    safe_return,
+)
+from debtcases.domain.actors import Role
+from debtcases.domain.errors import (
+    CaseNotFound,
+    ConcurrentModification,
+    DomainError,
+    InvalidTransition,
+)
+from debtcases.domain.rules import Command
+from debtcases.domain.statuses import Status
+
+FORM_FIELDS = ("reason", "reference", "name", "street", "postal_code", "city", "country")
+
+
+def case_view(container: Any, order_id: str, user: WebUser) -> dict[str, Any]:
+    """The case as this user may see it, with its last change (for "who changed it")."""
+    case = container.cases.get_case(order_id, user.actor)
+    out = CaseOut.from_case(case, user.role).model_dump(mode="python")
+    history = container.cases.history(order_id, user.actor)
+    out["last_change"] = history[-1] if history else None
+    return out
+
+
+def not_found(request: Request, user: WebUser, order_id: str) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Bestellung nicht gefunden",
+            "message": f"Zur Bestell-ID {order_id} gibt es keinen Fall.",
+            "back": user.home,
+        },
+        status_code=404,
+        user=user,
+    )
+
+
+async def show_action(
+    request: Request, user: WebUser, order_id: str, slug: str, back_default: str
+) -> Response:
+    action = act.BY_SLUG.get(slug)
+    if action is None:
+        return not_found(request, user, order_id)
+    container = container_of(request)
+    try:
+        case = await run_in_threadpool(case_view, container, order_id, user)
+    except CaseNotFound:
+        return not_found(request, user, order_id)
+    values = {
+        "reason": "",
+        "reference": "",
+        **{k: case["debtor"][k] for k in ("name", "street", "postal_code", "city", "country")},
+    }
+    back = safe_return(request.query_params.get("zurueck"), back_default)
+    return _render_action(request, user, action, case, values, {}, back, case["version"])
+
+
+def _render_action(
+    request: Request,
+    user: WebUser,
+    action: act.Action,
+    case: dict[str, Any],
+    values: dict[str, str],
+    errors: dict[str, str],
+    back: str,
+    version: int,
+    refusal: str = "",
+    status_code: int = 200,
+) -> Response:
+    allowed = action in act.allowed_actions(user.role, case["status"])
+    if not allowed and not refusal:
+        refusal = (
+            f"„{act.label_for(action, case['status'])}“ ist im Status "
+            f"„{case['status_label']}“ nicht möglich."
+        )
+    target = _target(action, case["status"])
+    return render(
+        request,
+        "action.html",
+        {
+            "action": action,
+            "action_label": act.label_for(action, case["status"]),
+            "case": case,
+            "values": values,
+            "errors": errors,
+            "back": back,
+            "version": version,
+            "refusal": refusal,
+            "allowed": allowed,
+            "target": target,
+            "base": "/schulden" if user.role.value == "support" else "/inkasso-beta",
+        },
+        status_code=status_code,
+        user=user,
+    )
+
+
+def _target(action: act.Action, status: str) -> str:
+    targets = {
+        Command.START: Status.RUNNING.label,
+        Command.HAND_OVER: Status.HANDED_OVER.label,
+        Command.CANCEL: Status.CANCELLED.label,
+        Command.BLOCK: Status.BLOCKED.label,
+        Command.MARK_PAID: Status.PAID.label,
+    }
+    return targets.get(action.command, "")
+
+
+async def submit_action(
+    request: Request,
+    user: WebUser,
+    order_id: str,
+    slug: str,
+    form: FormData,
+    back_default: str,
+    action: act.Action | None = None,
+) -> Response:
+    if action is None:
+        action = act.BY_SLUG.get(slug)
+        if action is None or (user.role is Role.VENDOR and action not in act.VENDOR_ACTIONS):
+            return not_found(request, user, order_id)
+    container = container_of(request)
+    values = {name: field(form, name, 1000) for name in FORM_FIELDS}
+    back = safe_return(field(form, "zurueck", 1000), back_default)
+    try:
+        seen_version = int(field(form, "version") or "0")
+    except ValueError:
+        seen_version = 0
+    try:
+        case = await run_in_threadpool(case_view, container, order_id, user)
+    except CaseNotFound:
+        return not_found(request, user, order_id)
+
+    def again(errors: dict[str, str], refusal: str = "", status: int = 422) -> Response:
+        return _render_action(
+            request, user, action, case, values, errors, back, case["version"], refusal, status
+        )
+
+    if case["version"] != seen_version:
+        # Someone else changed the case since the form was shown: say so, show the case as
+        # it is now, keep what the user typed, and let them decide again.
+        return again({}, _changed_meanwhile(case), 409)
+    errors = act.validate(action, values)
+    if errors:
+        return again(errors)
+    if action not in act.allowed_actions(user.role, case["status"]):
+        return again({}, "", 409)
+    try:
+        outcome = await run_in_threadpool(
+            act.perform, container.cases, action, order_id, user.actor, values
+        )
+    except ConcurrentModification:
+        case = await run_in_threadpool(case_view, container, order_id, user)
+        return again({}, _changed_meanwhile(case), 409)
+    except DomainError as exc:
+        case = await run_in_threadpool(case_view, container, order_id, user)
+        return again({}, _refusal(exc, user), 409)
+    await run_in_threadpool(container.wait_for_views, outcome.position)
+    after = outcome.case.status_for(user.role)
+    response = redirect(back)
+    message, kind = _success_message(action, order_id, case["status"], after, outcome.case.errors)
+    flash(request, response, message, kind)
+    return response
+
+
+def _refusal(exc: DomainError, user: WebUser) -> str:
+    if isinstance(exc, InvalidTransition) and user.role is Role.VENDOR:
+        # Never hint at a block the vendor must not see.
+        return (
+            "Dieser Fall kann im Moment nicht geändert werden; bitte wenden Sie sich an den "
+            "Support."
+        )
+    if isinstance(exc, InvalidTransition):
+        return f"Die Aktion ist im Status „{Status(exc.from_status).label}“ nicht möglich."
+    return "Die Aktion wurde abgelehnt."
+
+
+def _changed_meanwhile(case: dict[str, Any]) -> str:
+    last = case.get("last_change")
+    who = ""
+    if last is not None:
+        from debtcases.api.web.fmt import actor_label, datetime_de, event_label
+
+        who = (
+            f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
+            f"am {datetime_de(last.at)}."
+        )
+    return (
+        "Der Fall wurde inzwischen von jemand anderem geändert; Ihre Aktion wurde nicht "
+        f"ausgeführt. Aktueller Status: „{case['status_label']}“.{who} Ihre Eingaben sind "
+        "erhalten – bitte prüfen und erneut absenden."  # noqa: RUF001
+    )
+
+
+def _success_message(
+    action: act.Action, order_id: str, before: str, after: Status, errors: list[str]
+) -> tuple[str, str]:
+    if after is Status.FAILED and action.command in (Command.START, Command.HAND_OVER):
+        return (
+            f"{order_id}: Die Übergabeprüfung ist fehlgeschlagen, Status „Failed“: "
+            + " ".join(errors),
+            "error",
+        )
+    if action.command is Command.START and Status(before) is Status.FAILED:
+        return (
+            f"{order_id}: Schritt 1 von 2 erledigt – Status „Laufend“, keine Fehlermeldung. "  # noqa: RUF001
+            "Jetzt „Ans Inkasso übergeben“ setzen.",
+            "ok",
+        )
+    if action.command is Command.HAND_OVER:
+        return (
+            f"{order_id}: Schritt 2 erledigt – Status „Ans Inkasso übergeben“. Der Fall "  # noqa: RUF001
+            "erscheint bei Diagonal; fällt der Status von selbst zurück, bitte an den "
+            "Spezialisten weiterleiten.",
+            "ok",
+        )
+    if action.command is Command.CORRECT_ADDRESS:
+        if after is Status.FAILED:
+            remaining = " ".join(errors)
+            if remaining:
+                return (
+                    f"{order_id}: Adresse gespeichert, aber noch fehlerhaft: {remaining}",
+                    "error",
+                )
+            return (
+                f"{order_id}: Adresse gespeichert, keine Fehlermeldung mehr. Jetzt erst "
+                "„Laufend“, dann „Ans Inkasso übergeben“ setzen.",
+                "ok",
+            )
+        return f"{order_id}: Adresse gespeichert.", "ok"
+    return f"{order_id}: Status jetzt „{after.label}“.", "ok"
+
+
+async def submit_play(request: Request, user: WebUser, order_id: str, form: FormData) -> Response:
+    """The vendor's Play button: start dunning, no reason asked."""
+    return await submit_action(request, user, order_id, "play", form, "/inkasso-beta", act.PLAY)
+
+
+async def show_history(request: Request, user: WebUser, order_id: str) -> Response:
+    container = container_of(request)
+    try:
+        entries = await run_in_threadpool(container.cases.history, order_id, user.actor)
+    except CaseNotFound:
+        return not_found(request, user, order_id)
+    return render(
+        request,
+        "history.html",
+        {"order_id": order_id, "entries": entries, "back": user.home},
+        user=user,
+    )

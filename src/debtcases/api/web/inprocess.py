@@ -1,0 +1,74 @@
+"""Calling the JSON API in-process as the signed-in user.
+
+The eligibility explainer is built against its HTTP endpoint
+(``GET /api/v1/orders/{order_id}/eligibility``), not against whatever module will implement
+it: the page asks the API exactly as a client would, with the user's actor handed over in
+the ASGI scope (``deps.IN_PROCESS_ACTOR``; nothing arriving over HTTP can set it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import Match
+
+from debtcases.api.deps import IN_PROCESS_ACTOR
+from debtcases.domain.actors import Actor
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    status: int
+    body: Any
+
+
+def has_route(app: FastAPI, path: str, method: str = "GET") -> bool:
+    """Whether any route of the app answers ``method path`` (an unknown path is a 404
+    from the router itself, which must not be mistaken for "order unknown")."""
+    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return True
+    return False
+
+
+async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"accept", b"application/json"), (b"host", b"in-process")],
+        "client": ("127.0.0.1", 0),
+        "server": ("in-process", 80),
+        IN_PROCESS_ACTOR: actor,
+    }
+    status = 500
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    raw = b"".join(chunks)
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    return ApiAnswer(status, body)

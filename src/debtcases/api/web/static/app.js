@@ -1,0 +1,67 @@
+// debtcases web UI: popups (<dialog>) and loading a page's form into a popup.
+// Everything works without JavaScript too: the links then open the page itself.
+(function () {
+  "use strict";
+  var shared = document.getElementById("fragment-dialog");
+  var opener = null;
+
+  function open(dialog, from) {
+    opener = from || document.activeElement;
+    if (!dialog.open) dialog.showModal();
+    var first = dialog.querySelector("input:not([type=hidden]), textarea, select, button:not(.close)");
+    if (first) first.focus();
+  }
+
+  function loadInto(url, from) {
+    fetch(url, { headers: { "X-Fragment": "1" }, credentials: "same-origin" })
+      .then(function (r) {
+        if (r.redirected || !(r.headers.get("content-type") || "").startsWith("text/html")) {
+          window.location.href = url;
+          return null;
+        }
+        return r.text();
+      })
+      .then(function (html) {
+        if (html === null) return;
+        var body = shared.querySelector(".dialog-body");
+        body.innerHTML = html;
+        var heading = body.querySelector("h1");
+        if (heading) {
+          heading.id = heading.id || "fragment-heading";
+          shared.setAttribute("aria-labelledby", heading.id);
+        }
+        open(shared, from);
+      })
+      .catch(function () { window.location.href = url; });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-dialog-open], [data-dialog-close], a[data-fragment]");
+    if (!target) return;
+    if (target.hasAttribute("data-dialog-open")) {
+      var dialog = document.getElementById(target.getAttribute("data-dialog-open"));
+      if (dialog) { event.preventDefault(); open(dialog, target); }
+    } else if (target.hasAttribute("data-dialog-close")) {
+      var d = target.closest("dialog");
+      if (d) { event.preventDefault(); d.close(); }
+    } else if (shared) {
+      event.preventDefault();
+      var menu = target.closest("details");
+      if (menu) menu.removeAttribute("open");
+      loadInto(target.getAttribute("href"), target);
+    }
+  });
+
+  // A GET form inside a popup (the eligibility check) answers inside the popup.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-fragment-form") || !form.closest("dialog")) return;
+    event.preventDefault();
+    var query = new URLSearchParams(new FormData(form)).toString();
+    loadInto(form.getAttribute("action") + "?" + query, opener);
+  });
+
+  document.addEventListener("close", function (event) {
+    if (event.target.tagName === "DIALOG" && opener && document.contains(opener)) opener.focus();
+  }, true);
+})();
