@@ -6,6 +6,10 @@
 # Usage: scripts/services.sh COMMAND
 #   pg-start        start (or reuse) the test PostgreSQL; prints its URL on stdout:
 #                     postgresql://postgres@127.0.0.1:54329/debtcases_test
+#                   Besides the superuser it has two login roles (trust auth, no
+#                   password), for the append-only tests: debtcases_events_owner (owns
+#                   the events table) and debtcases_service (may only read and append
+#                   events), as a production database runs them.
 #   pg-stop         stop it and delete its data dir
 #   pg-status       exit 0 if the test PostgreSQL started from this repo is running
 #   kafka-start     start (or reuse) the test Kafka broker; prints the bootstrap
@@ -123,6 +127,19 @@ as_pg() {
 
 pg_url() { echo "postgresql://postgres@127.0.0.1:$1/$PG_DB"; }
 
+# The owner of the events table and the service role (see README "Nothing is ever
+# deleted"); idempotent, so a reused cluster gets them too.
+PG_ROLES="debtcases_events_owner debtcases_service"
+ensure_pg_roles() {
+    local port="$1" bindir role
+    bindir="$(pg_bindir)"
+    for role in $PG_ROLES; do
+        "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+            -c "DO \$\$ BEGIN CREATE ROLE $role LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$" >/dev/null
+    done
+}
+
 pg_running() {
     [ -f "$PG_STATE" ] || return 1
     # shellcheck disable=SC1090
@@ -138,6 +155,7 @@ pg_start() {
         . "$PG_STATE"
         if pid_matches "$PG_PID" "$PG_DIR"; then
             log "PostgreSQL already running (pid $PG_PID, port $PG_PORT_USED), reusing it"
+            ensure_pg_roles "$PG_PORT_USED"
             pg_url "$PG_PORT_USED"
             return 0
         fi
@@ -205,6 +223,7 @@ EOF
     done
     "$bindir/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE DATABASE $PG_DB OWNER postgres" >/dev/null
+    ensure_pg_roles "$PG_PORT"
     log "PostgreSQL ready (pid $pid)"
     pg_url "$PG_PORT"
 }

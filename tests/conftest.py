@@ -8,6 +8,7 @@ never pass by skipping the real database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +54,46 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield _with_db(pg_server_url, name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The two roles a production PostgreSQL runs with (scripts/services.sh creates them too):
+# the owner of the events table, and the service's role, which may only read and append.
+OWNER_ROLE = "debtcases_events_owner"
+SERVICE_ROLE = "debtcases_service"
+
+
+def _ensure_role(conn: object, role: str) -> None:
+    import psycopg
+
+    assert isinstance(conn, psycopg.Connection)
+    # It may exist already (or a parallel test created it just now).
+    with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+
+
+def _with_role(url: str, role: str) -> str:
+    parsed = urlparse(url)
+    host = parsed.hostname or "127.0.0.1"
+    netloc = f"{role}@{host}" + (f":{parsed.port}" if parsed.port else "")
+    return urlunparse(parsed._replace(netloc=netloc))
+
+
+@pytest.fixture
+def pg_owner_and_service_urls(pg_server_url: str) -> Iterator[tuple[str, str]]:
+    """A brand-new PostgreSQL database owned by the owner role: (owner URL, service URL).
+    The test server trusts 127.0.0.1, so the roles need no password."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = _with_db(pg_server_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        _ensure_role(conn, OWNER_ROLE)
+        _ensure_role(conn, SERVICE_ROLE)
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {OWNER_ROLE}')
+    url = _with_db(pg_server_url, name)
+    yield _with_role(url, OWNER_ROLE), _with_role(url, SERVICE_ROLE)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -3,11 +3,19 @@ with its processors and the Diagonal edge from settings. The clock lives here.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from debtcases.adapters.database import Database, append_only_sql, database_from_url
+from debtcases.adapters.database import (
+    Database,
+    append_only_sql,
+    database_from_url,
+    events_store_access,
+    lock_through_owner_function,
+    setup_events_store,
+)
 from debtcases.adapters.keys import KeyStore, key_store_for
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
@@ -16,6 +24,11 @@ from debtcases.projections.runner import Runner
 from debtcases.projections.views import Views, build_view_recorder
 
 Clock = Callable[[], datetime]
+
+log = logging.getLogger(__name__)
+
+# The library names the events table after the application.
+EVENTS_TABLE = f"{DunningCases.name.lower()}_events"
 
 
 def utc_now() -> datetime:
@@ -37,6 +50,7 @@ def database(settings: Settings) -> Database:
         settings.db_pool_size,
         settings.db_max_overflow,
         settings.db_connect_timeout,
+        settings.database_owner_url,
     )
 
 
@@ -51,15 +65,51 @@ def guard_append_only(app: DunningCases, db: Database) -> None:
             cursor.execute(statement)
 
 
+def setup_database(settings: Settings) -> str:
+    """The owner's part (``debtcases db setup``): create the events table as the owner role,
+    guard it and grant the service role SELECT and INSERT. Returns the table's name."""
+    db = database(settings)
+    if db.owner is None:
+        raise ValueError("set DEBTCASES_DATABASE_OWNER_URL (PostgreSQL) to set up as the owner")
+    return setup_events_store(db.owner, DunningCases.name, db.role)
+
+
 def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
     db = database(settings)
+    if db.owner is not None:
+        setup_database(settings)
+    env = db.env
+    owned_elsewhere = False
+    if db.is_postgres:
+        schema = db.env.get("POSTGRES_SCHEMA") or "public"
+        access = events_store_access(db, schema, EVENTS_TABLE)
+        owned_elsewhere = access.exists and not access.can_bypass_guard
+        if owned_elsewhere and not (access.guarded and access.lock_function):
+            raise RuntimeError(
+                f"{EVENTS_TABLE} belongs to another role but is not set up for this service"
+                " (guard or lock function missing): run `debtcases db setup`"
+            )
+        if owned_elsewhere:
+            # Another role owns the events table: this role must not try to create it.
+            env = {**env, "CREATE_TABLE": "false"}
     app = DunningCases(
-        env=db.env,
+        env=env,
         clock=clock,
         served_countries=settings.served_countries,
         max_attempts=settings.max_command_attempts,
     )
-    guard_append_only(app, db)
+    if owned_elsewhere:
+        lock_through_owner_function(app.recorder)
+    else:
+        guard_append_only(app, db)
+        if db.is_postgres:
+            log.warning(
+                "the database role %r owns %s (or is a superuser): it can disable the"
+                " append-only guard and delete events; set DEBTCASES_DATABASE_OWNER_URL to"
+                " run the service as a role that may only read and append events",
+                db.role,
+                EVENTS_TABLE,
+            )
     return app
 
 

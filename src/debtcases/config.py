@@ -14,6 +14,11 @@ class Settings(BaseSettings):
 
     # sqlite:///var/debtcases.sqlite (default), memory:// (tests), postgresql://u:p@h:port/db
     database_url: str = "sqlite:///var/debtcases.sqlite"
+    # PostgreSQL: a role that owns the events table (postgresql://owner:pw@host:port/db, the
+    # same database). When set, the events table is created, guarded and granted by this
+    # role, and the service's role (database_url) may only SELECT and INSERT events, so it
+    # cannot lift the append-only guard. Unset: the service's role owns everything.
+    database_owner_url: str | None = None
     # Connections per application/view on PostgreSQL (each opens its own pool).
     db_pool_size: int = 5
     db_max_overflow: int = 10

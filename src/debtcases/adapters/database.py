@@ -1,10 +1,12 @@
-"""Database setup: a database URL turned into the eventsourcing library's environment, and the
-guard that makes the stored events append-only in the database itself."""
+"""Database setup: a database URL turned into the eventsourcing library's environment, the
+guard that makes the stored events append-only in the database itself and, on PostgreSQL,
+the owner's setup that keeps the service's own role from lifting that guard."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 
@@ -13,6 +15,14 @@ class Database:
     kind: str  # "sqlite" | "postgres" | "memory"
     env: dict[str, str]
     url: str
+    # PostgreSQL only: the connection of the role that owns the events table (schema setup);
+    # None: the service's own role creates and owns it (and so could lift the guard).
+    owner: Database | None = None
+
+    @property
+    def role(self) -> str:
+        """The PostgreSQL role this connection logs in as."""
+        return self.env.get("POSTGRES_USER", "")
 
     @property
     def is_postgres(self) -> bool:
@@ -24,7 +34,29 @@ class Database:
 
 
 def database_from_url(
-    url: str, pool_size: int = 5, max_overflow: int = 10, connect_timeout: int = 10
+    url: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    connect_timeout: int = 10,
+    owner_url: str | None = None,
+) -> Database:
+    db = _database_from_url(url, pool_size, max_overflow, connect_timeout)
+    if not owner_url:
+        return db
+    # The owner only runs the setup: one connection is enough.
+    owner = _database_from_url(owner_url, 1, 0, connect_timeout)
+    if not (db.is_postgres and owner.is_postgres):
+        raise ValueError("an owner database URL applies to PostgreSQL only")
+    where = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME")
+    if any(db.env[k] != owner.env[k] for k in where):
+        raise ValueError("the owner database URL must name the same server and database")
+    if owner.role == db.role:
+        raise ValueError("the owner database URL must log in as another role than the service")
+    return Database(db.kind, db.env, db.url, owner)
+
+
+def _database_from_url(
+    url: str, pool_size: int, max_overflow: int, connect_timeout: int
 ) -> Database:
     parsed = urlparse(url)
     scheme = parsed.scheme.split("+")[0]
@@ -73,7 +105,8 @@ def database_from_url(
 
 
 def append_only_sql(kind: str, table: str) -> list[str]:
-    """Statements that make ``table`` refuse DELETE, UPDATE (and TRUNCATE on PostgreSQL)."""
+    """Statements that make ``table`` refuse DELETE, UPDATE, an insert that would replace a
+    stored event (SQLite's REPLACE) and, on PostgreSQL, TRUNCATE."""
     if kind == "postgres":
         fn = f"{table}_append_only"
         return [
@@ -97,5 +130,153 @@ def append_only_sql(kind: str, table: str) -> list[str]:
             f"""CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
                 BEGIN SELECT RAISE(ABORT, 'debtcases: UPDATE on {table} refused: stored events
                 are append-only'); END""",
+            # INSERT OR REPLACE (and REPLACE) resolve a conflict by deleting the stored row
+            # without firing DELETE triggers (unless the connection enabled
+            # recursive_triggers), so the stored event would be rewritten in place. BEFORE
+            # INSERT triggers fire before that conflict resolution: refuse any insert that
+            # would collide with a stored event, by its key or by its rowid (the notification
+            # id; NEW.rowid is -1 unless the statement sets it, and the library never does).
+            # A plain duplicate insert (a concurrent save) is refused here too, still as a
+            # constraint error, which the library reports as its IntegrityError.
+            f"""CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table}
+                WHEN EXISTS (SELECT 1 FROM {table}
+                    WHERE (originator_id = NEW.originator_id
+                           AND originator_version = NEW.originator_version)
+                       OR (NEW.rowid > 0 AND rowid = NEW.rowid))
+                BEGIN SELECT RAISE(ABORT, 'debtcases: INSERT over a stored event in {table}
+                refused: stored events are append-only'); END""",
         ]
     return []
+
+
+# ------------------------------------------------- PostgreSQL: owner and service role
+#
+# The guard above is a trigger; the owner of a table may disable it, drop it, or drop the
+# table. So the events table belongs to an owner role, and the service's role may only
+# SELECT and INSERT events. Everything else the service writes (views and their tracking,
+# the outbox, the API keys) is derived from the events or is not an event: the service role
+# owns those tables itself (it has CREATE on the schema), so a rebuild can create and drop
+# view generations without the owner.
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lock_function_name(table: str) -> str:
+    return f"{table}_lock"
+
+
+def owner_setup_sql(schema: str, table: str, sequence: str, service_role: str) -> list[str]:
+    """Run as the owner of ``schema.table``, after the library created it: the guard, the
+    function through which the service takes the insert lock, and the service's grants."""
+    qualified = f"{_ident(schema)}.{_ident(table)}"
+    lock_fn = f"{_ident(schema)}.{_ident(lock_function_name(table))}()"
+    service = _ident(service_role)
+    return [
+        *append_only_sql("postgres", table),
+        # The library serialises inserts with LOCK TABLE ... IN EXCLUSIVE MODE, which
+        # PostgreSQL allows only to a role with UPDATE, DELETE or TRUNCATE. Rather than
+        # grant one of those, the service takes the same lock through this function (the
+        # lock belongs to the transaction, so it holds until the insert commits).
+        f"""CREATE OR REPLACE FUNCTION {lock_fn} RETURNS void LANGUAGE plpgsql
+            SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            BEGIN LOCK TABLE {qualified} IN EXCLUSIVE MODE; END $$""",
+        f"REVOKE ALL ON FUNCTION {lock_fn} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {lock_fn} TO {service}",
+        # Exactly SELECT and INSERT (a re-run also narrows any wider earlier grant).
+        f"REVOKE ALL ON {qualified} FROM PUBLIC",
+        f"REVOKE ALL ON {qualified} FROM {service}",
+        f"GRANT SELECT, INSERT ON {qualified} TO {service}",
+        f"GRANT USAGE ON SEQUENCE {sequence} TO {service}",
+        # The service creates and owns its read models, outbox and key table.
+        f"GRANT USAGE, CREATE ON SCHEMA {_ident(schema)} TO {service}",
+    ]
+
+
+def setup_events_store(owner: Database, app_name: str, service_role: str) -> str:
+    """As the owner: create the events table of application ``app_name`` (the library's own
+    DDL), guard it, and grant ``service_role`` what it needs. Idempotent. Returns the table."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    factory: Any = InfrastructureFactory.construct(
+        Environment(app_name, {**owner.env, "CREATE_TABLE": "true"})
+    )
+    try:
+        recorder: Any = factory.application_recorder()
+        schema: str = factory.datastore.schema or "public"
+        table: str = recorder.events_table_name
+        with factory.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, 'notification_id') AS seq",
+                (f"{_ident(schema)}.{_ident(table)}",),
+            )
+            sequence = cursor.fetchone()["seq"]
+            for statement in owner_setup_sql(schema, table, sequence, service_role):
+                cursor.execute(statement)
+    finally:
+        factory.close()
+    return table
+
+
+@dataclass(frozen=True)
+class EventsStoreAccess:
+    """What the service's role may do to the events table, as PostgreSQL says."""
+
+    exists: bool
+    can_bypass_guard: bool  # owns the table (or is a member of its owner, or superuser)
+    guarded: bool  # the append-only triggers exist and are enabled
+    lock_function: bool  # the owner's lock function exists
+
+
+def events_store_access(db: Database, schema: str, table: str) -> EventsStoreAccess:
+    import psycopg
+
+    e = db.env
+    with psycopg.connect(
+        host=e["POSTGRES_HOST"],
+        port=int(e["POSTGRES_PORT"]),
+        dbname=e["POSTGRES_DBNAME"],
+        user=e["POSTGRES_USER"],
+        password=e.get("POSTGRES_PASSWORD") or None,
+        connect_timeout=max(1, int(e.get("POSTGRES_CONNECT_TIMEOUT") or 10)),
+    ) as conn:
+        row = conn.execute(
+            """SELECT pg_has_role(c.relowner, 'USAGE'),
+                 (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid
+                    AND t.tgname IN (%s, %s) AND t.tgenabled <> 'D'),
+                 EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid
+                    AND p.proname = %s AND p.prosecdef)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'""",
+            (
+                f"{table}_no_update_delete",
+                f"{table}_no_truncate",
+                lock_function_name(table),
+                schema,
+                table,
+            ),
+        ).fetchone()
+    if row is None:
+        return EventsStoreAccess(False, False, False, False)
+    return EventsStoreAccess(True, bool(row[0]), int(row[1]) == 2, bool(row[2]))
+
+
+def lock_through_owner_function(recorder: Any) -> None:
+    """Make the library's application recorder take its insert lock through the owner's
+    function instead of ``LOCK TABLE`` (which the service role may not run)."""
+    from psycopg.sql import SQL, Identifier
+
+    statements = list(recorder.lock_table_statements)
+    kept = [s for s in statements if "LOCK TABLE" not in s.as_string()]
+    if len(kept) != len(statements) - 1:
+        # The library changed how it locks: fail loudly rather than insert unserialised.
+        raise RuntimeError("unexpected lock statements in the eventsourcing recorder")
+    schema = recorder.datastore.schema or "public"
+    recorder.lock_table_statements = [
+        *kept,
+        SQL("SELECT {0}.{1}()").format(
+            Identifier(schema), Identifier(lock_function_name(recorder.events_table_name))
+        ),
+    ]
