@@ -47,3 +47,8 @@ class Settings(BaseSettings):
     diagonal_simulator: bool = False
     # the simulator answers a message once it is this old (so the UI shows RUNNING briefly).
     diagonal_simulator_delay_seconds: float = 2.0
+    # Eligibility rule files (TOML; each a version with its active_from), JSON list; empty:
+    # the shipped default (src/debtcases/domain/rulesets/default.toml).
+    ruleset_files: list[str] = Field(default_factory=list)
+    # serve: admit due orders every this many seconds (0: no scheduler loop in serve).
+    admit_due_interval_seconds: float = 60.0

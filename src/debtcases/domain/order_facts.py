@@ -263,6 +263,7 @@ class OrderFactsAggregate(Aggregate):
         """Support admitted the order into dunning by hand; ``red_conditions`` were red
         in every group of the rule set at that moment (empty: it was eligible anyway)."""
 
+        order_id: str
         reason: str
         ruleset_version: str
         red_conditions: list[str]
@@ -314,6 +315,7 @@ class OrderFactsAggregate(Aggregate):
         self.trigger_event(
             self.AdmittedByHand,
             timestamp=now,
+            order_id=self.order_id,
             actor=actor,
             reason=reason,
             ruleset_version=ruleset_version,
