@@ -12,6 +12,7 @@ from debtcases import __version__
 from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
+from debtcases.api.routes_orders import router as orders_router
 from debtcases.bootstrap import Container
 
 DESCRIPTION = """Event-sourced dunning cases of a digital-sales platform.
@@ -64,6 +65,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_csv.router)
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
+    app.include_router(orders_router)
     return app
 
 

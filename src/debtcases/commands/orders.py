@@ -49,6 +49,7 @@ from debtcases.domain.eligibility import (
 from debtcases.domain.errors import ConcurrentModification, NotPermitted, OrderConflict
 from debtcases.domain.order_facts import (
     FactsVersion,
+    ManualAdmission,
     OrderFacts,
     OrderFactsAggregate,
     facts_id_for,
@@ -233,7 +234,9 @@ class Orders:
     ) -> list[Reported]:
         return self.facts.report(batch, actor, now or self.clock())
 
-    def history(self, order_id: str, actor: Actor) -> tuple[list[FactsVersion], object]:
+    def history(
+        self, order_id: str, actor: Actor
+    ) -> tuple[list[FactsVersion], ManualAdmission | None]:
         """Every version of the order's facts, oldest first, and the manual admission (if
         any). Support only."""
         if actor.role is not Role.SUPPORT:
@@ -416,6 +419,12 @@ class AdmitDueLoop(LoopWorker):
         super().__init__(interval=interval, max_backoff=max(5.0, interval))
         self.orders = orders
         self.last_report: AdmitDueReport | None = None
+
+    def _thread_main(self) -> None:
+        # The first round one interval after start (a process restart is no reason to
+        # hurry; `debtcases admit-due` runs a round at once).
+        if not self._stopping.wait(self.interval):
+            self.run_forever()
 
     def run_once(self) -> int:
         self.last_report = self.orders.admit_due()
