@@ -44,7 +44,8 @@ def returned_debit(order_id: str = "B-1", **changes: Any) -> OrderFacts:
 
 
 def unpaid_invoice(order_id: str = "B-2", **changes: Any) -> OrderFacts:
-    return returned_debit(
+    """An unpaid invoice with a Mahnung on 2024-06-01: due 06-11 (Mahnung + 10 days)."""
+    facts = returned_debit(
         order_id,
         payment_method=PaymentMethod.INVOICE,
         failure=Failure.UNPAID_INVOICE,
@@ -54,8 +55,8 @@ def unpaid_invoice(order_id: str = "B-2", **changes: Any) -> OrderFacts:
             Reminder(ReminderKind.PAYMENT_REMINDER, date(2024, 5, 20)),
             Reminder(ReminderKind.MAHNUNG, date(2024, 6, 1)),
         ),
-        **changes,
     )
+    return replace(facts, **changes)
 
 
 def facts_json(f: OrderFacts) -> dict[str, Any]:

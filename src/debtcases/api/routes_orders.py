@@ -175,6 +175,7 @@ def admit_by_hand(
 )
 def admit_due(actor: SystemActor, container: ContainerDep) -> AdmitDueOut:
     r = container.orders.admit_due()
+    container.wait_for_views(container.cases.recorder.max_notification_id())
     return AdmitDueOut(
         now=r.now,
         looked_at=r.looked_at,

@@ -3,6 +3,7 @@ order not in dunning?"), manual admission. The web UI renders ``EligibilityOut``
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -214,7 +215,7 @@ class GroupOut(BaseModel):
 
 class DueOut(BaseModel):
     at: datetime = Field(description="The due moment (Fälligkeitsdatum), 00:00 Europe/Berlin")
-    date: date = Field(description="The due date (Europe/Berlin)")
+    date: _dt.date = Field(description="The due date (Europe/Berlin)")
     ruleset_version: str
     group: str
 
