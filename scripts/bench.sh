@@ -29,7 +29,7 @@ if [ -z "${DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     export DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS
 fi
 export PYTHONWARNINGS="ignore::DeprecationWarning"
-for bench in bench/bench_commands.py bench/bench_views.py bench/bench_kafka.py; do
+for bench in bench/bench_commands.py bench/bench_views.py bench/bench_kafka.py bench/bench_eligibility.py; do
     if [ -f "$bench" ]; then
         echo "== $bench"
         "$PYTHON" "$bench"

@@ -18,8 +18,10 @@ from debtcases.adapters.database import (
 )
 from debtcases.adapters.keys import KeyStore, key_store_for
 from debtcases.commands.app import DunningCases
+from debtcases.commands.orders import AdmitDueLoop, OrderFactsApp, Orders, load_timeline
 from debtcases.config import Settings
 from debtcases.consumers.wiring import DiagonalEdge, build_diagonal
+from debtcases.projections.order_due import OrderDueIndex, order_due_store_for
 from debtcases.projections.runner import Runner
 from debtcases.projections.views import Views, build_view_recorder
 
@@ -54,7 +56,7 @@ def database(settings: Settings) -> Database:
     )
 
 
-def guard_append_only(app: DunningCases, db: Database) -> None:
+def guard_append_only(app: DunningCases | OrderFactsApp, db: Database) -> None:
     """Make the database itself refuse DELETE/UPDATE/TRUNCATE on the stored events."""
     if db.kind == "memory":
         return
@@ -143,10 +145,31 @@ class Container:
         self.runner = Runner(
             self.cases, [self.views, self.diagonal.processor], inline=settings.run_workers
         )
+        # Orders: the facts (their own event store), the due index, explainer, scheduler.
+        self.order_facts = OrderFactsApp(
+            env=self.db.env, max_attempts=settings.max_command_attempts
+        )
+        guard_append_only(self.order_facts, self.db)
+        timeline = load_timeline(settings.ruleset_files)
+        self.orders = Orders(
+            self.order_facts,
+            self.cases,
+            timeline,
+            clock=clock,
+            served_countries=settings.served_countries,
+        )
+        self.orders.due_index = OrderDueIndex(
+            self.order_facts,
+            order_due_store_for(self.order_facts, self.db.kind),
+            timeline,
+            self.orders.ctx,
+        )
         # What `serve` runs beside the API.
         self.workers: list[Worker] = []
         if settings.run_workers:
             self.workers = [self.runner, *self.diagonal.workers]
+            if settings.admit_due_interval_seconds > 0:
+                self.workers.append(AdmitDueLoop(self.orders, settings.admit_due_interval_seconds))
 
     def wait_for_views(self, position: int | None, timeout: float | None = None) -> bool:
         """Read-your-writes: block (bounded) until the views have processed ``position``;
@@ -168,6 +191,7 @@ class Container:
         self.runner.stop()
         self.views.close()
         self.keys.close()
+        self.order_facts.close()
         self.cases.close()
 
 

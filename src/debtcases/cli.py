@@ -80,11 +80,12 @@ def serve(
 
 def _seed_and_print_tokens(container: object) -> None:
     from debtcases.bootstrap import Container
-    from debtcases.commands.demo import seed_demo
+    from debtcases.commands.demo import seed_demo, seed_demo_orders
     from debtcases.domain.actors import Role
 
     assert isinstance(container, Container)
     created = seed_demo(container.cases)
+    seed_demo_orders(container.orders, container.clock())
     if not created:
         typer.echo(
             "Demo data already present (tokens were printed on first start; "
@@ -191,6 +192,44 @@ def demo() -> None:
         _seed_and_print_tokens(container)
     finally:
         container.close()
+
+
+@app.command("admit-due")
+def admit_due(
+    at: Annotated[
+        str | None, typer.Option(help="Run as of this moment (ISO 8601 with offset); default now")
+    ] = None,
+) -> None:
+    """One scheduler round: admit every order whose due date has passed (LOCKED, with the
+    rule-set version and group). Idempotent; safe beside `serve`'s own loop."""
+    from datetime import datetime
+
+    from debtcases.bootstrap import build_container
+
+    now = None
+    if at is not None:
+        try:
+            now = datetime.fromisoformat(at)
+        except ValueError:
+            typer.echo(f"--at: not an ISO 8601 moment: {at!r}", err=True)
+            raise typer.Exit(2) from None
+        if now.tzinfo is None:
+            typer.echo("--at needs a UTC offset (e.g. 2024-06-01T00:00:00+02:00)", err=True)
+            raise typer.Exit(2)
+    settings = Settings()
+    settings.run_workers = False
+    container = build_container(settings)
+    try:
+        report = container.orders.admit_due(now)
+    finally:
+        container.close()
+    typer.echo(
+        f"admit-due at {report.now.isoformat()}: {len(report.admitted)} admitted, "
+        f"{report.existing} had a case, {report.not_due} no longer due "
+        f"({report.looked_at} looked at)"
+    )
+    for order_id in report.admitted:
+        typer.echo(f"  admitted {order_id}")
 
 
 @app.command("export")

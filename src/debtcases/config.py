@@ -55,3 +55,8 @@ class Settings(BaseSettings):
     # Web UI: key signing the session cookie (HMAC). Unset: generated on first start and kept
     # in var/session_secret (set it when several processes or machines serve the UI).
     session_secret: str | None = None
+    # Eligibility rule files (TOML; each a version with its active_from), JSON list; empty:
+    # the shipped default (src/debtcases/domain/rulesets/default.toml).
+    ruleset_files: list[str] = Field(default_factory=list)
+    # serve: admit due orders every this many seconds (0: no scheduler loop in serve).
+    admit_due_interval_seconds: float = 60.0

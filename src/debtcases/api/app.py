@@ -14,6 +14,7 @@ from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_quer
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
+from debtcases.api.routes_orders import router as orders_router
 from debtcases.api.web import install_web
 from debtcases.bootstrap import Container
 
@@ -78,6 +79,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
     install_web(app)
+    app.include_router(orders_router)
     return app
 
 

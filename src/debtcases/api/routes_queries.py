@@ -3,8 +3,9 @@ Thin: parse the query, ask the views, answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -104,6 +105,9 @@ PageQuery = Annotated[
     int, Query(ge=1, le=1_000_000, description="1-based page (at most 1,000,000)")
 ]
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
+AdmittedQuery = Annotated[
+    Literal["manual"] | None, Query(description="`manual`: only orders admitted by hand")
+]
 
 
 @router.get(
@@ -122,13 +126,17 @@ def support_cases(
     period: PeriodQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
+    admitted: AdmittedQuery = None,
 ) -> CasePage:
     """Search by order id or vendor User-ID (one field `q`, or `order_id` / `user_id`),
     filter by status and period; newest change first. Statuses as support sees them
-    (BLOCKED included)."""
+    (BLOCKED included). `admitted=manual`: only the orders support admitted by hand."""
     views = container.views
     search = search_filter(views, actor.role, q, order_id, user_id, status, period)
-    items, total = views.page_cases(search.filter, actor.role, None, page, page_size)
+    f = search.filter
+    if admitted == "manual":
+        f = replace(f, order_ids=tuple(container.orders.manual_orders()))
+    items, total = views.page_cases(f, actor.role, None, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items],
         total=total,

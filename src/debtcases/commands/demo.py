@@ -5,12 +5,23 @@ simulator of `make run` answers: one received, one rejected (unknown postal code
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from debtcases.commands.app import DunningCases
+from debtcases.commands.orders import Orders
 from debtcases.domain.actors import Actor
 from debtcases.domain.admission import Admission
 from debtcases.domain.debtor import Debtor
+from debtcases.domain.eligibility import BERLIN
+from debtcases.domain.order_facts import (
+    Failure,
+    OrderFacts,
+    PaymentMethod,
+    Reminder,
+    ReminderKind,
+)
 
 INTAKE = Actor.system("order-intake")
 SUPPORT = Actor.support("demo-support")
@@ -94,3 +105,95 @@ def seed_demo(cases: DunningCases) -> list[str]:
     cases.start_dunning("B-2024-000301", vendor_66001)
     cases.mark_paid("B-2024-000301", SUPPORT, "Zahlung im Admin hinterlegt", "ZE-2024-7781")
     return [a.order_id for a in admissions]
+
+
+def seed_demo_orders(orders: Orders, now: datetime) -> list[str]:
+    """Order facts for the eligibility explainer, one order (at least) per verdict:
+    in_dunning (admitted by the scheduler; by hand; directly, B-2024-000123), eligible_on,
+    not_eligible, missing (due, no case: until the scheduler's first round in `serve`) and
+    unknown_order (any other id, e.g. B-2024-999999). Safe to call twice."""
+    if orders.facts.get("B-2024-000500") is not None:
+        return []
+    today = now.astimezone(BERLIN).date()
+
+    def facts(order_id: str, user_id: int, amount: str, debtor: Debtor, **kw: Any) -> OrderFacts:
+        base: dict[str, Any] = dict(
+            order_id=order_id,
+            user_id=user_id,
+            amount=Decimal(amount),
+            currency="EUR",
+            payment_method=PaymentMethod.DIRECT_DEBIT,
+            failure=Failure.RETURNED_DIRECT_DEBIT,
+            failed_on=today - timedelta(days=30),
+            invoice_number=f"R-{order_id}",
+            invoice_date=today - timedelta(days=45),
+            due_date=today - timedelta(days=35),
+            reminders=(Reminder(ReminderKind.PAYMENT_REMINDER, today - timedelta(days=20)),),
+            refunded_on=None,
+            cancelled_on=None,
+            debtor=debtor,
+            dunning_enabled=True,
+        )
+        base.update(kw)
+        return OrderFacts(**base)
+
+    lena = Debtor("Lena Groß", "Hauptplatz 1", "8010", "Graz", "AT")
+    jana = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
+    # 1. Due long ago: the scheduler admits it (in_dunning, by rule-set version and group).
+    scheduled = [
+        facts(
+            "B-2024-000504",
+            66001,  # not 79424: the article's vendor keeps exactly two LOCKED cases
+            "64.00",
+            Debtor("Karl Berger", "Schillerstraße 4", "04109", "Leipzig", "DE"),
+        )
+    ]
+    # The article's example order has facts too (its case was admitted directly).
+    scheduled.append(facts("B-2024-000123", 79424, "49.90", jana))
+    orders.report(scheduled, INTAKE, now)
+    orders.admit_due(now)
+    later = [
+        # eligible_on: returned 5 days ago, reminded 2 days ago -> due in 9 days.
+        facts(
+            "B-2024-000500",
+            79424,
+            "29.90",
+            jana,
+            failed_on=today - timedelta(days=5),
+            reminders=(Reminder(ReminderKind.PAYMENT_REMINDER, today - timedelta(days=2)),),
+        ),
+        # not_eligible: the vendor has dunning disabled.
+        facts("B-2024-000501", 51234, "19.00", lena, dunning_enabled=False),
+        # not_eligible: refunded; and an invoice without a Mahnung yet.
+        facts(
+            "B-2024-000502",
+            51234,
+            "75.00",
+            lena,
+            payment_method=PaymentMethod.INVOICE,
+            failure=Failure.UNPAID_INVOICE,
+            refunded_on=today - timedelta(days=1),
+        ),
+        # missing: due for weeks, no case (until the scheduler runs).
+        facts(
+            "B-2024-000503",
+            66001,
+            "99.00",
+            Debtor("Ute Lang", "Marktplatz 2", "50667", "Köln", "DE"),
+        ),
+        # admitted by hand despite red conditions (address without house number).
+        facts(
+            "B-2024-000505",
+            66001,
+            "120.00",
+            Debtor("Olaf Sommer", "Am Anger", "99084", "Erfurt", "DE"),
+        ),
+    ]
+    orders.report(later, INTAKE, now)
+    orders.admit_by_hand(
+        "B-2024-000505",
+        SUPPORT,
+        "Vendor hat die Adresse telefonisch bestätigt; Hausnummer folgt",
+        now,
+    )
+    return [f.order_id for f in [*scheduled, *later]]

@@ -53,34 +53,10 @@ def handover_errors(
 ) -> list[str]:
     """What stops Diagonal from taking this case; empty when it can go.
 
-    Messages are in German, as support reads them in the "!" popup.
+    Messages are in German, as support reads them in the "!" popup. The checks are the
+    ``HANDOVER`` group of the eligibility engine (domain/eligibility.py): one engine for
+    admitting orders and for handing cases over.
     """
-    served = frozenset(c.upper() for c in served_countries)
-    errors: list[str] = []
-    if not debtor.name.strip():
-        errors.append("Name des Kunden fehlt.")
-    street = debtor.street.strip()
-    if not street:
-        errors.append("Straße fehlt.")
-    elif not _HAS_DIGIT.search(street):
-        errors.append(f"Adresse ungültig: Hausnummer fehlt in der Straße {street!r}.")
-    country = debtor.country.strip().upper()
-    postal_code = debtor.postal_code.strip()
-    if not country:
-        errors.append("Land fehlt.")
-    elif country not in served:
-        errors.append(
-            f"Land {country!r} wird von Diagonal nicht bedient "
-            f"(bedient: {', '.join(sorted(served))})."
-        )
-    if not postal_code:
-        errors.append("Postleitzahl fehlt.")
-    elif country in POSTAL_CODE_PATTERNS and not POSTAL_CODE_PATTERNS[country].fullmatch(
-        postal_code
-    ):
-        errors.append(f"Adresse ungültig: Postleitzahl {postal_code!r} passt nicht zu {country}.")
-    if not debtor.city.strip():
-        errors.append("Ort fehlt.")
-    if amount <= 0:
-        errors.append(f"Offener Betrag muss größer als 0 sein (ist {amount}).")
-    return errors
+    from debtcases.domain.eligibility import handover_errors as on_the_engine
+
+    return on_the_engine(debtor, amount, served_countries)

@@ -310,6 +310,10 @@ class CasesView(TableStore):
         if f.period is not None:
             clauses.append("entered_month = %s")
             params.append(f.period)
+        if f.order_ids is not None:
+            clause, ps = self.dialect.in_list("order_id", list(f.order_ids) or [""])
+            clauses.append(clause)
+            params.extend(ps)
         return (" AND ".join(clauses) or self.dialect.true()), params
 
     def page_case_rows(
@@ -349,8 +353,8 @@ class CasesView(TableStore):
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
         cases_t, counts_t, totals_t = tables_of(CASES, gen)
-        if f.order_id is not None:
-            table = cases_t  # at most one row
+        if f.order_id is not None or f.order_ids is not None:
+            table = cases_t  # at most one row (or a short list)
         elif vendor_id is not None or f.user_id is not None:
             table = counts_t
         else:

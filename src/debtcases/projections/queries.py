@@ -20,6 +20,8 @@ class CaseFilter:
     user_id: int | None = None
     statuses: tuple[Status, ...] = ()
     period: str | None = None  # None = all
+    # Only these orders (e.g. `?admitted=manual`: the orders support admitted by hand).
+    order_ids: tuple[str, ...] | None = None
 
 
 # Details only support sees in list items (the vendor's tab hides blocks and staff notes).
