@@ -39,6 +39,15 @@ MODEL_RULES: dict[str, dict[str, set[Status]]] = {
     "mark_paid": {"support": OPEN | {B}},
     "correct_address": {"support": OPEN | {B}},
 }
+# Asking for what the case already is: accepted, nothing recorded (unblock asks "not blocked").
+MODEL_ALREADY: dict[str, set[Status]] = {
+    "start": {R},
+    "hand_over": {H},
+    "cancel": {C},
+    "block": {B},
+    "unblock": {L, R, F, H},
+    "mark_paid": {P},
+}
 GOOD = Debtor("Jana Schäfer", "Lindenstraße 12", "10969", "Berlin", "DE")
 BAD = Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")
 OWNERS = {"A-1": 100, "A-2": 100, "B-1": 200}
@@ -108,16 +117,22 @@ class DunningMachine(RuleBasedStateMachine):
         role = actor.role.value
         allowed = MODEL_RULES[command].get(role)
         try:
-            call()
+            outcome = call()
         except NotPermitted:
             assert allowed is None, f"{role} refused {command}"
         except CaseNotFound:
             assert role == "vendor" and actor.vendor_id != OWNERS[order_id]
         except InvalidTransition:
             assert allowed is not None and case.status not in allowed
+            assert case.status not in MODEL_ALREADY.get(command, set()), f"{command} refused"
         else:
-            assert allowed is not None and case.status in allowed
+            assert allowed is not None
             assert role != "vendor" or actor.vendor_id == OWNERS[order_id]
+            if case.status in MODEL_ALREADY.get(command, set()):
+                assert not outcome.changed, f"{command} on {case.status} recorded something"
+                assert self.app.get_case(order_id, ACTORS["support"]).version == before
+                return
+            assert case.status in allowed and outcome.changed
             self._apply(case, command, fix_to)
             case.events += 1
             return

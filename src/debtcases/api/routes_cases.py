@@ -10,6 +10,7 @@ from debtcases.api.deps import ActorDep, ContainerDep
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
+    CaseChangeOut,
     CaseOut,
     EmptyIn,
     HistoryEntryOut,
@@ -41,9 +42,10 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
+def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseChangeOut:
     container.wait_for_views(outcome.position)
-    return CaseOut.from_case(outcome.case, actor.role)
+    case = CaseOut.from_case(outcome.case, actor.role)
+    return CaseChangeOut(**case.model_dump(), changed=outcome.changed)
 
 
 def _doc(method: Any) -> str:
@@ -52,12 +54,12 @@ def _doc(method: Any) -> str:
 
 @router.post(
     "/cases",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     status_code=201,
     responses={
         **COMMON,
         200: {
-            "model": CaseOut,
+            "model": CaseChangeOut,
             "description": "Already admitted with the same data: the existing case",
         },
         409: {**_P, "description": "`order_conflict`: admitted with different data"},
@@ -65,7 +67,9 @@ def _doc(method: Any) -> str:
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),
 )
-def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response) -> CaseOut:
+def admit(
+    body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response
+) -> CaseChangeOut:
     outcome = container.cases.admit(
         Admission(
             body.order_id,
@@ -84,94 +88,94 @@ def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Res
 
 @router.post(
     "/cases/{order_id}/start",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
 )
 def start(
     order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, body: EmptyIn | None = None
-) -> CaseOut:
+) -> CaseChangeOut:
     reason = body.reason if body else ""
     return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/hand-over",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
 )
 def hand_over(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/cancel",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
 )
 def cancel(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/block",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Blockiert: pause a case (support)",
     description=_doc(DunningCases.block),
 )
 def block(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     return _answer(container, container.cases.block(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/unblock",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
 )
 def unblock(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/mark-paid",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
 )
 def mark_paid(
     order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
     return _answer(container, outcome, actor)
 
 
 @router.post(
     "/cases/{order_id}/address",
-    response_model=CaseOut,
+    response_model=CaseChangeOut,
     responses={**COMMON, **TRANSITION},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
 )
 def correct_address(
     order_id: OrderIdStr, body: AddressIn, actor: ActorDep, container: ContainerDep
-) -> CaseOut:
+) -> CaseChangeOut:
     outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
     return _answer(container, outcome, actor)
 

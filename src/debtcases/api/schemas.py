@@ -180,6 +180,16 @@ class CaseOut(BaseModel):
         )
 
 
+class CaseChangeOut(CaseOut):
+    """A command's answer: the case after it, and whether the command changed it."""
+
+    changed: bool = Field(
+        True,
+        description="false: the case already was what the command asked for "
+        "(e.g. hand-over on a case Diagonal's ack had moved on); nothing was recorded",
+    )
+
+
 class ActorOut(BaseModel):
     role: str
     id: str

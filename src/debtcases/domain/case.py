@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
-from debtcases.domain.rules import TARGET, Command, allowed_from, may_issue
+from debtcases.domain.rules import TARGET, Command, allowed_from, already_there, may_issue
 from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
 
@@ -261,10 +261,14 @@ class DunningCase(Aggregate):
         if actor.role is Role.VENDOR and actor.vendor_id != self.user_id:
             raise CaseNotFound(self.order_id)
 
-    def _check(self, actor: Actor, command: Command) -> None:
+    def _check(self, actor: Actor, command: Command) -> bool:
+        """Refuse what ``actor`` may not do now; False when the case already is what the
+        command asks for (the caller then records nothing)."""
         if not may_issue(actor.role, command):
             raise NotPermitted(actor.role.value, command.value)
         self.ensure_visible_to(actor)
+        if already_there(command, self.status):
+            return False
         allowed = allowed_from(actor.role, command)
         if self.status not in allowed:
             seen = self.status_for(actor.role)
@@ -273,6 +277,7 @@ class DunningCase(Aggregate):
             if actor.role is Role.VENDOR and self.status == Status.BLOCKED:
                 detail = "This case cannot be changed at the moment; please contact support."
             raise InvalidTransition(command.value, seen.value, target.value, detail)
+        return True
 
     def _trigger(self, event_class: type[Any], now: datetime, **kwargs: Any) -> None:
         kwargs.setdefault("from_status", self.status)
@@ -304,7 +309,8 @@ class DunningCase(Aggregate):
         reason: str = "",
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.START)
+        if not self._check(actor, Command.START):
+            return
         errors = self._handover_checks(served_countries)
         if errors:
             self._fail_handover_checks(actor, now, reason, errors)
@@ -320,7 +326,8 @@ class DunningCase(Aggregate):
         reason: str,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.HAND_OVER)
+        if not self._check(actor, Command.HAND_OVER):
+            return
         errors = self._handover_checks(served_countries)
         if errors:
             self._fail_handover_checks(actor, now, reason, errors)
@@ -336,7 +343,8 @@ class DunningCase(Aggregate):
             )
 
     def cancel(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.CANCEL)
+        if not self._check(actor, Command.CANCEL):
+            return
         self._trigger(
             self.Cancelled,
             now,
@@ -347,18 +355,28 @@ class DunningCase(Aggregate):
         )
 
     def block(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.BLOCK)
+        if not self._check(actor, Command.BLOCK):
+            return
         self._trigger(self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED)
 
     def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.UNBLOCK)
+        if not self._check(actor, Command.UNBLOCK):
+            return
         assert self.status_before_block is not None
         self._trigger(
             self.Unblocked, now, actor=actor, reason=reason, to_status=self.status_before_block
         )
 
     def mark_paid(self, actor: Actor, now: datetime, reason: str, reference: str) -> None:
-        self._check(actor, Command.MARK_PAID)
+        if not self._check(actor, Command.MARK_PAID):
+            if reference != self.payment_reference:  # a different payment: not the same ask
+                raise InvalidTransition(
+                    Command.MARK_PAID.value,
+                    self.status.value,
+                    Status.PAID.value,
+                    f"The case is paid already (reference {self.payment_reference!r}).",
+                )
+            return
         self._trigger(
             self.Paid,
             now,
@@ -377,7 +395,7 @@ class DunningCase(Aggregate):
         reason: str,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.CORRECT_ADDRESS)
+        self._check(actor, Command.CORRECT_ADDRESS)  # never "already there"
         errors = handover_errors(debtor, self.amount, served_countries)
         self._trigger(
             self.AddressCorrected,

@@ -1,0 +1,118 @@
+"""Issue 7, domain behaviour over HTTP, on SQLite and PostgreSQL: idempotent status asks,
+no data lost by an address correction, the specialist's fell-back worklist, one shape of
+a case, re-importing an export, what a vendor sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from debtcases.api.app import create_app
+from debtcases.bootstrap import Container
+from debtcases.domain.actors import Role
+
+GOOD = {
+    "name": "Jana Schäfer",
+    "street": "Lindenstraße 12",
+    "postal_code": "10969",
+    "city": "Berlin",
+    "country": "DE",
+}
+
+
+class Api:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, body: dict[str, Any] | None = None, expect: int = 200) -> Any:
+        response = self.client.post(f"/api/v1{path}", json=body or {}, headers=self.headers)
+        assert response.status_code == expect, response.text
+        return response.json()
+
+    def get(self, path: str, expect: int = 200, **params: Any) -> Any:
+        response = self.client.get(f"/api/v1{path}", params=params, headers=self.headers)
+        assert response.status_code == expect, response.text
+        return response.json() if "json" in response.headers["content-type"] else response
+
+
+@pytest.fixture
+def container(database_url: str, make_container: Callable[..., Container]) -> Container:
+    return make_container(database_url)
+
+
+@pytest.fixture
+def apis(container: Container) -> dict[str, Api]:
+    client = TestClient(create_app(container))
+    return {
+        "support": Api(client, container.keys.create(Role.SUPPORT, name="anna")),
+        "vendor": Api(client, container.keys.create(Role.VENDOR, user_id=79424)),
+        "intake": Api(client, container.keys.create(Role.SYSTEM, name="intake")),
+    }
+
+
+def admit(apis: dict[str, Api], order_id: str, debtor: dict[str, str] | None = None) -> Any:
+    body = {
+        "order_id": order_id,
+        "user_id": 79424,
+        "amount": "49.90",
+        "currency": "EUR",
+        "debtor": debtor or GOOD,
+    }
+    return apis["intake"].post("/cases", body, expect=201)
+
+
+def ack(container: Container, order_id: str, kind: str, message_id: str) -> None:
+    container.cases.apply_ack(order_id, kind=kind, message_id=message_id, errors=["abgelehnt"])
+
+
+# ------------------------------------------------------------ 7: asking again is a no-op
+
+
+def test_step_two_of_the_repair_after_diagonals_ack_is_a_200_that_changes_nothing(
+    apis: dict[str, Api], container: Container
+) -> None:
+    admit(apis, "B-7001")
+    apis["vendor"].post("/cases/B-7001/start")
+    ack(container, "B-7001", "rejected", "m-1")
+    assert apis["support"].post("/cases/B-7001/start", {"reason": "Schritt 1"})["changed"]
+    ack(container, "B-7001", "received", "m-2")  # Diagonal was faster than step 2
+    answer = apis["support"].post("/cases/B-7001/hand-over", {"reason": "Schritt 2"})
+    assert (answer["status"], answer["changed"]) == ("HANDED_OVER", False)
+    events = [e["event"] for e in apis["support"].get("/cases/B-7001/history")["entries"]]
+    assert events[-1] == "HandedToCollection" and events.count("HandedToCollection") == 1
+
+
+@pytest.mark.parametrize(
+    ("steps", "ask"),
+    [
+        ([("start", None)], ("start", None)),
+        ([("cancel", "storno")], ("cancel", "nochmal")),
+        ([("block", "unsicher")], ("block", "nochmal")),
+        ([("mark-paid", "ZE-1")], ("mark-paid", "ZE-1")),
+    ],
+)
+def test_asking_for_the_status_a_case_has_is_a_200_without_an_event(
+    apis: dict[str, Api], steps: list[tuple[str, str | None]], ask: tuple[str, str | None]
+) -> None:
+    admit(apis, "B-7002")
+
+    def body(command: str, text: str | None) -> dict[str, str]:
+        if command == "mark-paid":
+            return {"reason": "bezahlt", "reference": text or ""}
+        return {"reason": text} if text else {}
+
+    for command, text in steps:
+        apis["support"].post(f"/cases/B-7002/{command}", body(command, text))
+    before = len(apis["support"].get("/cases/B-7002/history")["entries"])
+    answer = apis["support"].post(f"/cases/B-7002/{ask[0]}", body(*ask))
+    assert answer["changed"] is False
+    assert len(apis["support"].get("/cases/B-7002/history")["entries"]) == before
+
+
+def test_a_role_that_may_never_issue_a_command_still_gets_403(apis: dict[str, Api]) -> None:
+    admit(apis, "B-7003")
+    apis["support"].post("/cases/B-7003/block", {"reason": "unsicher"})
+    apis["vendor"].post("/cases/B-7003/block", {"reason": "x"}, expect=403)
