@@ -65,7 +65,10 @@ def admit(apis: dict[str, Api], order_id: str, debtor: dict[str, str] | None = N
 
 
 def ack(container: Container, order_id: str, kind: str, message_id: str) -> None:
-    container.cases.apply_ack(order_id, kind=kind, message_id=message_id, errors=["abgelehnt"])
+    outcome = container.cases.apply_ack(
+        order_id, kind=kind, message_id=message_id, errors=["abgelehnt"]
+    )
+    container.wait_for_views(outcome.position)
 
 
 # ------------------------------------------------------------ 7: asking again is a no-op
@@ -116,3 +119,35 @@ def test_a_role_that_may_never_issue_a_command_still_gets_403(apis: dict[str, Ap
     admit(apis, "B-7003")
     apis["support"].post("/cases/B-7003/block", {"reason": "unsicher"})
     apis["vendor"].post("/cases/B-7003/block", {"reason": "x"}, expect=403)
+
+
+# ------------------------------------------------ 8: the specialist's fell-back worklist
+
+
+def test_a_fall_back_after_repair_step_one_is_flagged_kept_and_filtered(
+    apis: dict[str, Api], container: Container
+) -> None:
+    admit(apis, "B-8001")
+    admit(apis, "B-8002")
+    for order_id in ("B-8001", "B-8002"):
+        apis["vendor"].post(f"/cases/{order_id}/start")
+        ack(container, order_id, "rejected", f"{order_id}-r1")  # a first failure: no flag
+    assert apis["support"].get("/cases/B-8001")["fell_back"] is False
+    apis["support"].post("/cases/B-8001/start", {"reason": "Schritt 1"})
+    ack(container, "B-8001", "rejected", "B-8001-r2")  # fell back by itself after step 1
+    assert apis["support"].get("/cases/B-8001")["fell_back"] is True
+    apis["support"].post("/cases/B-8001/start", {"reason": "Schritt 1, zweiter Versuch"})
+    assert apis["support"].get("/cases/B-8001")["fell_back"] is True, "flag was cleared"
+
+    worklist = apis["support"].get("/support/cases", fell_back="true")
+    assert [i["order_id"] for i in worklist["items"]] == ["B-8001"] and worklist["total"] == 1
+    others = apis["support"].get("/support/cases", fell_back="false")
+    assert [i["order_id"] for i in others["items"]] == ["B-8002"] and others["total"] == 1
+    mine = apis["vendor"].get("/vendor/cases", fell_back="true")
+    assert [i["order_id"] for i in mine["items"]] == ["B-8001"] and mine["total"] == 1
+    csv = apis["support"].get("/support/cases.csv", fell_back="true").text
+    assert "B-8001" in csv and "B-8002" not in csv
+
+    ack(container, "B-8001", "received", "B-8001-ok")  # the repair worked at last
+    assert apis["support"].get("/cases/B-8001")["fell_back"] is False
+    assert apis["support"].get("/support/cases", fell_back="true")["total"] == 0

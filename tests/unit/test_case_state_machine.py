@@ -67,6 +67,10 @@ class ModelCase:
         self.admitted_valid = valid  # admission data never changes; the address may
         self.events = 1
         self.acks: set[str] = set()
+        # Fall-back: Diagonal rejected it after HANDED_OVER or during support's repair
+        # (started from FAILED); kept until Diagonal receives the case.
+        self.repairing = False
+        self.fell_back = False
 
 
 class DunningMachine(RuleBasedStateMachine):
@@ -141,6 +145,8 @@ class DunningMachine(RuleBasedStateMachine):
 
     def _apply(self, case: ModelCase, command: str, fix_to: bool) -> None:
         if command in ("start", "hand_over"):
+            if command == "start" and case.valid and case.status is F:
+                case.repairing = True
             case.status = (R if command == "start" else H) if case.valid else F
         elif command == "cancel":
             case.status, case.before_block = C, None
@@ -175,11 +181,13 @@ class DunningMachine(RuleBasedStateMachine):
         case.events += 1
         effective = case.before_block if case.status is B else case.status
         if kind == "received" and effective is R:
+            case.repairing = case.fell_back = False
             if case.status is B:
                 case.before_block = H
             else:
                 case.status = H
         elif kind == "rejected" and effective in (R, H):
+            case.fell_back = case.fell_back or effective is H or case.repairing
             if case.status is B:
                 case.before_block = F
             else:
@@ -193,6 +201,7 @@ class DunningMachine(RuleBasedStateMachine):
             assert case.status_before_block == model.before_block
             assert (case.status is B) == (case.status_before_block is not None)
             assert case.version == model.events
+            assert case.fell_back == model.fell_back
             vendor_view = case.status_for(Role.VENDOR)
             assert vendor_view is not B
             history = self.app.history(order_id, ACTORS["support"])

@@ -24,6 +24,13 @@ PeriodQuery = Annotated[
     ),
 ]
 OrderQuery = Annotated[str | None, Query(pattern=ORDER_ID_PATTERN, description="One order")]
+FellBackQuery = Annotated[
+    bool | None,
+    Query(
+        description="`true`: only cases whose status fell back by itself (Diagonal rejected "
+        "them after a handover or during support's repair): the specialist's worklist"
+    ),
+]
 VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]
 
 
@@ -34,7 +41,12 @@ def invalid_query(field: str, message: str) -> RequestValidationError:
 
 
 def case_filter(
-    role: Role, order_id: str | None, user_id: int | None, status: str | None, period: str | None
+    role: Role,
+    order_id: str | None,
+    user_id: int | None,
+    status: str | None,
+    period: str | None,
+    fell_back: bool | None = None,
 ) -> CaseFilter:
     statuses: tuple[Status, ...] = ()
     if status is not None and status.strip():
@@ -50,4 +62,10 @@ def case_filter(
         month = parse_period(period)
     except ValueError as exc:
         raise invalid_query("period", str(exc)) from None
-    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses, period=month)
+    return CaseFilter(
+        order_id=order_id or None,
+        user_id=user_id,
+        statuses=statuses,
+        period=month,
+        fell_back=fell_back,
+    )

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    FellBackQuery,
     OrderQuery,
     PeriodQuery,
     StatusQuery,
@@ -89,12 +90,13 @@ def export_support(
     user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
     them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe."""
     return _export(
-        container, actor, case_filter(actor.role, order_id, user_id, status, period), sep
+        container, actor, case_filter(actor.role, order_id, user_id, status, period, fell_back), sep
     )
 
 
@@ -110,10 +112,13 @@ def export_vendor(
     order_id: OrderQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
 ) -> Response:
     """Own cases only; a blocked case shows the status it had before the block."""
-    return _export(container, actor, case_filter(actor.role, order_id, None, status, period), sep)
+    return _export(
+        container, actor, case_filter(actor.role, order_id, None, status, period, fell_back), sep
+    )
 
 
 # ------------------------------------------------------------------------------ import

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    FellBackQuery,
     OrderQuery,
     PeriodQuery,
     StatusQuery,
@@ -109,12 +110,13 @@ def support_cases(
     user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
     """Search by order id or vendor User-ID, filter by status and period; newest change
     first. Statuses as support sees them (BLOCKED included)."""
-    f = case_filter(actor.role, order_id, user_id, status, period)
+    f = case_filter(actor.role, order_id, user_id, status, period, fell_back)
     items, total = container.views.page_cases(f, actor.role, None, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
@@ -133,12 +135,13 @@ def vendor_cases(
     order_id: OrderQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent."""
-    f = case_filter(actor.role, order_id, None, status, period)
+    f = case_filter(actor.role, order_id, None, status, period, fell_back)
     items, total = container.views.page_cases(f, actor.role, actor.vendor_id, page, page_size)
     return CasePage(
         items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size

@@ -67,7 +67,7 @@ class DunningCase(Aggregate):
         errors: list[str]
         source: str  # "validation" (our checks) or "diagonal" (a rejection)
         message_id: str | None
-        fell_back: bool  # the status fell back from HANDED_OVER by itself
+        fell_back: bool  # the status fell back by itself (CaseState.rejection_falls_back)
 
     class HandedToCollection(Event):
         """The case is at Diagonal: acknowledged (``source`` diagonal) or set by support."""
@@ -445,7 +445,7 @@ class DunningCase(Aggregate):
                 errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
                 source="diagonal",
                 message_id=message_id,
-                fell_back=effective == Status.HANDED_OVER,
+                fell_back=self.state.rejection_falls_back(),
             )
         elif kind == AckKind.CLOSED and status in (Status.CANCELLED, Status.PAID):
             self._trigger(

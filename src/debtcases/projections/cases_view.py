@@ -53,11 +53,16 @@ CASE_COLUMNS: tuple[str, ...] = (
     "payment_reference",
     "version",
     "position",
+    "in_repair",
 )
+# Columns added after the first release: (name, type key, default for existing rows). A
+# live generation from an earlier release gets them on setup (ALTER TABLE); the defaults
+# are approximations for rows written before, exact after ``debtcases rebuild``.
+ADDED_CASE_COLUMNS: tuple[tuple[str, str, str], ...] = (("in_repair", "bool", "FALSE"),)
 CASE_TIMESTAMPS = frozenset(
     {"created_at", "updated_at", "handed_over_at", "running_since", "closed_at_diagonal_at"}
 )
-CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back"})
+CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back", "in_repair"})
 
 # The columns the list totals are counted by (every filter but the order id).
 COUNT_KEY = ("user_id", "status", "vendor_status", "entered_month")
@@ -108,6 +113,7 @@ def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
         "payment_reference": s.payment_reference,
         "version": s.version,
         "position": position,
+        "in_repair": s.in_repair,
     }
 
 
@@ -136,6 +142,7 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
         status_before_block=Status(sbb) if sbb else None,
         errors=tuple(row["errors"]),
         fell_back=bool(row["fell_back"]),
+        in_repair=bool(row["in_repair"]),
         handover_sent=bool(row["at_diagonal"]),
         handed_over_at=row["handed_over_at"],
         running_since=row["running_since"],
@@ -183,7 +190,9 @@ class CasesView(TableStore):
                 handed_over_at {ts}, running_since {ts},
                 awaiting_diagonal_close {b} NOT NULL, closed_at_diagonal_at {ts},
                 fell_back {b} NOT NULL, payment_reference TEXT,
-                version INTEGER NOT NULL, position BIGINT NOT NULL)""",
+                version INTEGER NOT NULL, position BIGINT NOT NULL,
+                in_repair {b} NOT NULL)""",
+            *self._added_columns_ddl(t),
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id, updated_at DESC, position DESC)",
@@ -196,6 +205,9 @@ class CasesView(TableStore):
             f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
             "(entered_month, updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+            # The specialist's worklist (fell_back filter; counted directly, see _count).
+            f"CREATE INDEX IF NOT EXISTS {t}_fell_back ON {t} "
+            "(fell_back, updated_at DESC, position DESC)",
             # The totals of the lists, kept with the rows in the same transaction:
             # cases per vendor and key (vendor lists, support's User-ID search) ...
             f"""CREATE TABLE IF NOT EXISTS {counts} (
@@ -218,6 +230,30 @@ class CasesView(TableStore):
             f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
             f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
             "GROUP BY status, vendor_status, entered_month",
+        ]
+
+    def _added_columns_ddl(self, table: str) -> list[str]:
+        """ALTER statements giving a table of an earlier release the added columns."""
+        types = {"bool": self.dialect.boolean_type, "ts": self.dialect.timestamp_type}
+        if self.dialect.kind == "postgres":
+            return [
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {types[kind]} "
+                f"NOT NULL DEFAULT {default}"
+                if default != "NULL"
+                else f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {types[kind]}"
+                for name, kind, default in ADDED_CASE_COLUMNS
+            ]
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(f"PRAGMA table_info({table})")
+            present = {r["name"] for r in cur.fetchall()}
+        if not present:
+            return []  # created with every column by the statement before
+        sqlite_default = {"FALSE": "0", "TRUE": "1", "NULL": "NULL"}
+        return [
+            f"ALTER TABLE {table} ADD COLUMN {name} {types[kind]}"
+            + (f" NOT NULL DEFAULT {sqlite_default[default]}" if default != "NULL" else "")
+            for name, kind, default in ADDED_CASE_COLUMNS
+            if name not in present
         ]
 
     def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
@@ -310,6 +346,9 @@ class CasesView(TableStore):
         if f.period is not None:
             clauses.append("entered_month = %s")
             params.append(f.period)
+        if f.fell_back is not None:
+            clauses.append("fell_back = %s")
+            params.append(self.dialect.bool_in(f.fell_back))
         return (" AND ".join(clauses) or self.dialect.true()), params
 
     def page_case_rows(
@@ -349,8 +388,10 @@ class CasesView(TableStore):
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
         cases_t, counts_t, totals_t = tables_of(CASES, gen)
-        if f.order_id is not None:
-            table = cases_t  # at most one row
+        if f.order_id is not None or f.fell_back is not None:
+            # At most one row, or the specialist's worklist (few rows, own index): the
+            # counts tables do not have fell_back, so count the rows.
+            table = cases_t
         elif vendor_id is not None or f.user_id is not None:
             table = counts_t
         else:

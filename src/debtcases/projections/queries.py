@@ -14,12 +14,14 @@ from debtcases.domain.statuses import Status
 class CaseFilter:
     """Filters of the case lists. ``period`` is ``"YYYY-MM"`` (Europe/Berlin month in which
     the case entered dunning) or None for all periods. ``statuses`` empty means any status;
-    for a vendor the statuses are matched against the vendor-visible status."""
+    for a vendor the statuses are matched against the vendor-visible status. ``fell_back``
+    True is the specialist's worklist (cases whose status fell back by itself)."""
 
     order_id: str | None = None
     user_id: int | None = None
     statuses: tuple[Status, ...] = ()
     period: str | None = None  # None = all
+    fell_back: bool | None = None  # None = either
 
 
 # Details only support sees in list items (the vendor's tab hides blocks and staff notes).
