@@ -151,3 +151,39 @@ def test_a_fall_back_after_repair_step_one_is_flagged_kept_and_filtered(
     ack(container, "B-8001", "received", "B-8001-ok")  # the repair worked at last
     assert apis["support"].get("/cases/B-8001")["fell_back"] is False
     assert apis["support"].get("/support/cases", fell_back="true")["total"] == 0
+
+
+# ------------------------------------------------- 6: a correction never blanks the rest
+
+
+def test_a_partial_address_correction_is_refused_naming_what_is_missing(
+    apis: dict[str, Api],
+) -> None:
+    admit(apis, "B-6001")
+    refused = apis["support"].post(
+        "/cases/B-6001/address",
+        {"debtor": {"street": "Neue Straße 5", "postal_code": "10115"}, "reason": "Umzug"},
+        expect=422,
+    )
+    missing = {e["field"] for e in refused["errors"]}
+    assert missing == {"debtor.name", "debtor.city", "debtor.country"}
+    assert apis["support"].get("/cases/B-6001")["debtor"] == GOOD
+    apis["support"].post(
+        "/cases/B-6001/address",
+        {"debtor": {**GOOD, "name": "", "city": "  "}, "reason": "Umzug"},
+        expect=422,
+    )
+    assert apis["support"].get("/cases/B-6001")["debtor"] == GOOD
+
+
+def test_the_history_shows_the_address_before_and_after_a_correction(
+    apis: dict[str, Api],
+) -> None:
+    admit(apis, "B-6002")
+    moved = {**GOOD, "street": "Neue Straße 5", "postal_code": "10115"}
+    apis["support"].post("/cases/B-6002/address", {"debtor": moved, "reason": "Umzug"})
+    for role in ("support", "vendor"):
+        entry = apis[role].get("/cases/B-6002/history")["entries"][-1]
+        assert entry["event"] == "AddressCorrected"
+        assert entry["details"]["debtor_before"] == GOOD
+        assert entry["details"]["debtor"] == moved

@@ -136,8 +136,19 @@ class MarkPaidIn(Strict):
     ]
 
 
+class CorrectedDebtorIn(DebtorIn):
+    """A corrected address is complete: every field given and non-empty (a 422 lists the
+    missing ones), so a correction never blanks what it leaves out."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["name"])]
+    street: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["street"])]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["postal_code"])]
+    city: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["city"])]
+    country: Annotated[str, StringConstraints(min_length=1, pattern=rules.COUNTRY_PATTERN)]
+
+
 class AddressIn(Strict):
-    debtor: DebtorIn
+    debtor: CorrectedDebtorIn
     reason: Reason
 
 

@@ -72,6 +72,9 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
         else:
             from_status = Status(event.from_status) if event.from_status else None
             to_status = Status(event.to_status)
+        details = _details(event)
+        if isinstance(event, DunningCase.AddressCorrected) and before is not None:
+            details["debtor_before"] = before.debtor.as_dict()  # the address it replaced
         entries.append(
             HistoryEntry(
                 at=event.timestamp,
@@ -80,7 +83,7 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
                 to_status=to_status,
                 actor=event.actor.as_dict(),
                 reason=event.reason,
-                details=_details(event),
+                details=details,
                 version=event.originator_version,
             )
         )
