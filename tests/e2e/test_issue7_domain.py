@@ -187,3 +187,25 @@ def test_the_history_shows_the_address_before_and_after_a_correction(
         assert entry["event"] == "AddressCorrected"
         assert entry["details"]["debtor_before"] == GOOD
         assert entry["details"]["debtor"] == moved
+
+
+# --------------------------------------------- 10: an export can be imported again
+
+
+def test_reimporting_an_export_after_an_address_correction_changes_nothing(
+    apis: dict[str, Api],
+) -> None:
+    admit(apis, "B-1001")
+    admit(apis, "B-1002")
+    moved = {**GOOD, "street": "Neue Straße 5", "postal_code": "10115"}
+    apis["support"].post("/cases/B-1001/address", {"debtor": moved, "reason": "Umzug"})
+    exported = apis["support"].get("/support/cases.csv", user_id=79424).content
+    response = apis["support"].client.post(
+        "/api/v1/support/cases/import",
+        files={"file": ("export.csv", exported, "text/csv")},
+        headers=apis["support"].headers,
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["errors"], report["created"], report["unchanged"]) == ([], 0, 2)
+    assert apis["support"].get("/cases/B-1001")["debtor"] == moved

@@ -236,14 +236,19 @@ class DunningCase(Aggregate):
     def differing_admission_fields(
         self, *, user_id: int, amount: Decimal, currency: str, debtor: Debtor
     ) -> list[str]:
+        """The admission fields in which the given data differs from this case. The debtor
+        matches the address as admitted or as corrected since (an export carries the
+        current one, and the README promises an export can be imported again)."""
         s = self.state
         given = {
             "user_id": (user_id, s.user_id),
             "amount": (amount, s.amount),
             "currency": (currency.upper(), s.currency),
-            "debtor": (debtor, s.admitted_debtor),
         }
-        return [name for name, (new, old) in given.items() if new != old]
+        differing = [name for name, (new, old) in given.items() if new != old]
+        if debtor not in (s.admitted_debtor, s.debtor):
+            differing.append("debtor")
+        return differing
 
     @property
     def at_diagonal(self) -> bool:
