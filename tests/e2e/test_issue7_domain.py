@@ -209,3 +209,83 @@ def test_reimporting_an_export_after_an_address_correction_changes_nothing(
     report = response.json()
     assert (report["errors"], report["created"], report["unchanged"]) == ([], 0, 2)
     assert apis["support"].get("/cases/B-1001")["debtor"] == moved
+
+
+# --------------------------------------------------- 9: one shape, one at_diagonal
+
+
+def test_a_case_has_the_same_shape_in_the_case_endpoint_and_the_list(
+    apis: dict[str, Api], container: Container
+) -> None:
+    admit(apis, "B-9001")
+    apis["vendor"].post("/cases/B-9001/start")
+    apis["support"].post("/cases/B-9001/block", {"reason": "unsicher"})
+    single = apis["support"].get("/cases/B-9001")
+    for name in ("status_before_block", "awaiting_diagonal_close", "closed_at_diagonal_at"):
+        assert name in single
+    assert single["last_change"]["event"] == "Blocked"
+    [listed] = apis["support"].get("/support/cases", order_id="B-9001")["items"]
+    assert single == listed
+    mine = apis["vendor"].get("/cases/B-9001")
+    [my_listed] = apis["vendor"].get("/vendor/cases", order_id="B-9001")["items"]
+    assert mine == my_listed
+    assert not {"status_before_block", "last_change", "payment_reference", "stuck"} & set(mine)
+    answer = apis["support"].post("/cases/B-9001/unblock", {"reason": "weiter"})
+    assert {k: v for k, v in answer.items() if k != "changed"}.keys() == single.keys()
+
+
+def test_collection_access_counts_at_diagonal_as_the_cases_define_it(
+    apis: dict[str, Api], container: Container
+) -> None:
+    for order_id in ("B-9002", "B-9003", "B-9004"):
+        admit(apis, order_id)
+    for order_id in ("B-9002", "B-9003"):
+        apis["vendor"].post(f"/cases/{order_id}/start")
+    ack(container, "B-9002", "received", "ack-9002")
+    apis["support"].post("/cases/B-9002/mark-paid", {"reason": "bezahlt", "reference": "Z1"})
+    apis["support"].post("/cases/B-9003/mark-paid", {"reason": "bezahlt", "reference": "Z2"})
+    ack(container, "B-9003", "received", "ack-9003")  # received after it was paid
+    at_diagonal = [
+        apis["support"].get(f"/cases/{o}")["at_diagonal"] for o in ("B-9002", "B-9003", "B-9004")
+    ]
+    assert at_diagonal == [True, True, False]
+    access = apis["support"].get("/support/vendors/79424/collection-access")
+    assert access["cases_at_diagonal"] == 2 and access["has_cases_at_diagonal"] is True
+
+
+# ------------------------------------------------------ 15: what a vendor sees
+
+
+def test_a_block_moves_neither_the_vendors_version_nor_their_list(
+    apis: dict[str, Api],
+) -> None:
+    admit(apis, "B-1501")
+    admit(apis, "B-1502")
+    before = apis["vendor"].get("/cases/B-1501")
+    apis["support"].post("/cases/B-1501/block", {"reason": "unsicher"})
+    after = apis["vendor"].get("/cases/B-1501")
+    assert (after["version"], after["updated_at"]) == (before["version"], before["updated_at"])
+    listed = apis["vendor"].get("/vendor/cases")["items"]
+    assert [i["order_id"] for i in listed] == ["B-1502", "B-1501"]
+    assert listed[1]["version"] == before["version"]
+    support_listed = apis["support"].get("/support/cases")["items"]
+    assert [i["order_id"] for i in support_listed] == ["B-1501", "B-1502"]
+    apis["support"].post("/cases/B-1501/unblock", {"reason": "weiter"})
+    apis["vendor"].post("/cases/B-1501/start")  # a change the vendor sees moves it up
+    assert [i["order_id"] for i in apis["vendor"].get("/vendor/cases")["items"]] == [
+        "B-1501",
+        "B-1502",
+    ]
+
+
+def test_the_payment_reference_is_in_no_vendor_view(apis: dict[str, Api]) -> None:
+    admit(apis, "B-1503")
+    apis["support"].post("/cases/B-1503/mark-paid", {"reason": "bezahlt", "reference": "ZE-77"})
+    for view in (
+        apis["vendor"].get("/cases/B-1503"),
+        apis["vendor"].get("/vendor/cases")["items"],
+        apis["vendor"].get("/cases/B-1503/history"),
+        apis["vendor"].get("/vendor/cases.csv").text,
+    ):
+        assert "ZE-77" not in str(view)
+    assert "ZE-77" in str(apis["support"].get("/cases/B-1503/history"))

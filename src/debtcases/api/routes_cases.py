@@ -19,9 +19,13 @@ from debtcases.api.schemas import (
     OrderIdStr,
     Problem,
     ReasonIn,
+    SupportCaseChangeOut,
+    SupportCaseOut,
     TransitionProblem,
+    case_out,
 )
 from debtcases.commands.app import Admission, DunningCases, Outcome
+from debtcases.domain.actors import Role
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -42,10 +46,20 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseChangeOut:
+# One shape of a case per role (SupportCaseOut for support, CaseOut for vendors).
+AnyCase = SupportCaseOut | CaseOut
+AnyChange = SupportCaseChangeOut | CaseChangeOut
+
+
+def _case(container: Any, case: Any, actor: Any) -> CaseOut:
+    return case_out(case, actor.role, container.clock(), container.settings.stuck_after_hours)
+
+
+def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
     container.wait_for_views(outcome.position)
-    case = CaseOut.from_case(outcome.case, actor.role)
-    return CaseChangeOut(**case.model_dump(), changed=outcome.changed)
+    case = _case(container, outcome.case, actor)
+    model = CaseChangeOut if actor.role is Role.VENDOR else SupportCaseChangeOut
+    return model(**case.model_dump(), changed=outcome.changed)
 
 
 def _doc(method: Any) -> str:
@@ -54,12 +68,12 @@ def _doc(method: Any) -> str:
 
 @router.post(
     "/cases",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     status_code=201,
     responses={
         **COMMON,
         200: {
-            "model": CaseChangeOut,
+            "model": AnyChange,
             "description": "Already admitted with the same data: the existing case",
         },
         409: {**_P, "description": "`order_conflict`: admitted with different data"},
@@ -67,9 +81,7 @@ def _doc(method: Any) -> str:
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),
 )
-def admit(
-    body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response
-) -> CaseChangeOut:
+def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Response) -> CaseOut:
     outcome = container.cases.admit(
         Admission(
             body.order_id,
@@ -88,106 +100,106 @@ def admit(
 
 @router.post(
     "/cases/{order_id}/start",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
 )
 def start(
     order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, body: EmptyIn | None = None
-) -> CaseChangeOut:
+) -> CaseOut:
     reason = body.reason if body else ""
     return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/hand-over",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
 )
 def hand_over(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/cancel",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
 )
 def cancel(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/block",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Blockiert: pause a case (support)",
     description=_doc(DunningCases.block),
 )
 def block(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     return _answer(container, container.cases.block(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/unblock",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
 )
 def unblock(
     order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
 
 
 @router.post(
     "/cases/{order_id}/mark-paid",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
 )
 def mark_paid(
     order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
     return _answer(container, outcome, actor)
 
 
 @router.post(
     "/cases/{order_id}/address",
-    response_model=CaseChangeOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
 )
 def correct_address(
     order_id: OrderIdStr, body: AddressIn, actor: ActorDep, container: ContainerDep
-) -> CaseChangeOut:
+) -> CaseOut:
     outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
     return _answer(container, outcome, actor)
 
 
 @router.get(
     "/cases/{order_id}",
-    response_model=CaseOut,
+    response_model=AnyCase,
     responses=COMMON,
-    summary="One case (support; vendor: own)",
+    summary="One case (support; vendor: own), in the same shape as in the lists",
 )
 def get_case(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep) -> CaseOut:
-    return CaseOut.from_case(container.cases.get_case(order_id, actor), actor.role)
+    return _case(container, container.cases.get_case(order_id, actor), actor)
 
 
 @router.get(

@@ -18,8 +18,7 @@ from debtcases.api.filters import (
     VendorQuery,
     case_filter,
 )
-from debtcases.api.schemas import ActorOut, CaseOut, Problem
-from debtcases.domain.statuses import Status
+from debtcases.api.schemas import CaseOut, Problem, SupportCaseOut
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
 
@@ -31,36 +30,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class LastChange(BaseModel):
-    at: datetime
-    event: str
-    actor: ActorOut
-    reason: str
-
-
-class CaseListItem(CaseOut):
-    """A case as the lists show it: the single-case fields plus list extras. Support-only
-    extras (`status_before_block`, `stuck`, `last_change`, `payment_reference`) are absent
-    from the vendor's list."""
-
-    entered_month: str = Field(description="YYYY-MM (Europe/Berlin) the case entered dunning")
-    handed_over_at: datetime | None = None
-    awaiting_diagonal_close: bool = Field(
-        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet"
-    )
-    closed_at_diagonal_at: datetime | None = Field(
-        None, description="When Diagonal confirmed it closed the case"
-    )
-    status_before_block: Status | None = None
-    stuck: bool | None = Field(
-        None, description="RUNNING longer than the configured bound without Diagonal's ack"
-    )
-    last_change: LastChange | None = None
-    payment_reference: str | None = None
-
-
 class CasePage(BaseModel):
-    items: list[CaseListItem]
+    items: list[SupportCaseOut | CaseOut] = Field(
+        description="The cases in the one shape of a case: SupportCaseOut for support, "
+        "CaseOut (the vendor's fields) for a vendor"
+    )
     total: int
     page: int
     page_size: int
@@ -86,7 +60,9 @@ class CollectionAccessOut(BaseModel):
     )
     since: datetime | None = Field(description="First handover to Diagonal")
     cases_total: int
-    cases_at_diagonal: int = Field(description="Cases that ever reached HANDED_OVER")
+    cases_at_diagonal: int = Field(
+        description="Cases Diagonal has or is being sent: the cases' own `at_diagonal`"
+    )
     by_status: dict[str, int]
     portal_access_message: PortalAccessMessage | None = None
 
@@ -119,7 +95,7 @@ def support_cases(
     f = case_filter(actor.role, order_id, user_id, status, period, fell_back)
     items, total = container.views.page_cases(f, actor.role, None, page, page_size)
     return CasePage(
-        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+        items=[SupportCaseOut(**i) for i in items], total=total, page=page, page_size=page_size
     )
 
 
@@ -144,7 +120,7 @@ def vendor_cases(
     f = case_filter(actor.role, order_id, None, status, period, fell_back)
     items, total = container.views.page_cases(f, actor.role, actor.vendor_id, page, page_size)
     return CasePage(
-        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+        items=[CaseOut(**i) for i in items], total=total, page=page, page_size=page_size
     )
 
 

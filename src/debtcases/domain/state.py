@@ -58,6 +58,10 @@ class CaseState:
     last_actor: Actor | None = None
     last_reason: str = ""
     version: int = 1
+    # What the vendor sees changed last: support-only events (is_support_only) do not
+    # move these, so a block neither bumps the vendor's version nor reorders their list.
+    vendor_version: int = 1
+    vendor_updated_at: datetime | None = None
 
     def status_for(self, role: Role) -> Status:
         """The status ``role`` sees (vendors never see BLOCKED)."""
@@ -80,6 +84,17 @@ class CaseState:
             and self.running_since is not None
             and (now - self.running_since).total_seconds() > after_seconds
         )
+
+
+def is_support_only(event: DunningCase.Event) -> bool:
+    """Events a vendor never sees (the block is invisible to them; so are ignored acks)."""
+    from debtcases.domain.case import DunningCase as C
+
+    return isinstance(event, C.Blocked | C.Unblocked | C.AckRecorded)
+
+
+# Event details a vendor never sees (the payment reference is the platform's bookkeeping).
+SUPPORT_ONLY_DETAILS = frozenset({"reference"})
 
 
 def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
@@ -107,6 +122,8 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             last_actor=event.actor,
             last_reason=event.reason or "",
             version=int(event.originator_version),
+            vendor_version=int(event.originator_version),
+            vendor_updated_at=ts,
         )
     if state is None:
         raise ValueError(f"{type(event).__name__} before the case {event.originator_id} exists")
@@ -174,6 +191,9 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             raise ValueError(f"unknown event {type(event).__name__}")
     if status is not Status.BLOCKED:
         before_block = None  # leaving BLOCKED any way (cancel, paid ...) forgets it
+    if not is_support_only(event):
+        changes["vendor_version"] = int(event.originator_version)
+        changes["vendor_updated_at"] = ts
     return replace(
         state,
         **changes,
