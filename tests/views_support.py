@@ -93,8 +93,8 @@ def expected_access_rows(app: DunningCases, order_ids: list[str]) -> list[dict[s
         v = by_vendor[case.user_id]
         v["cases_total"] += 1
         v[f"n_{case.status.value.lower()}"] += 1
+        v["cases_at_diagonal"] += int(case.at_diagonal)  # one definition, as on the case
         if case.handed_over_at is not None:
-            v["cases_at_diagonal"] += 1
             first = v["first_handed_over_at"]
             if first is None or case.handed_over_at < first:
                 v["first_handed_over_at"] = case.handed_over_at

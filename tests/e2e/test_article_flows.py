@@ -142,7 +142,11 @@ def test_support_marks_paid_and_the_vendor_sees_bezahlt_at_once(apis: dict[str, 
     history = apis["vendor"].get("/cases/B-1004/history")["entries"]
     assert history[-1]["event"] == "Paid"
     assert history[-1]["actor"] == {"role": "support", "id": "anna"}
-    assert history[-1]["details"]["reference"] == "ZE-2024-7781"
+    # The payment reference is support's bookkeeping: hidden from the vendor everywhere
+    # (issue 7, point 15), shown in support's history.
+    assert "reference" not in history[-1]["details"]
+    support_history = apis["support"].get("/cases/B-1004/history")["entries"]
+    assert support_history[-1]["details"]["reference"] == "ZE-2024-7781"
 
 
 def test_admission_is_idempotent_and_conflicting_data_is_409(apis: dict[str, Api]) -> None:

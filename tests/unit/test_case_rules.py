@@ -117,8 +117,15 @@ def test_nothing_leaves_paid_or_cancelled(cases: DunningCases, final: str) -> No
         lambda: cases.correct_address("B-1", SUPPORT, GOOD, "x"),
     ]
     for attempt in attempts:
+        if final == "cancel" and attempt is attempts[2]:
+            # Cancelling a cancelled case asks for what it is: accepted, nothing recorded.
+            assert not attempt().changed
+            continue
         with pytest.raises(InvalidTransition):
             attempt()
+    assert cases.get_case("B-1", SUPPORT).status is (
+        Status.CANCELLED if final == "cancel" else Status.PAID
+    )
 
 
 def test_paid_is_for_support_only(cases: DunningCases) -> None:
@@ -173,3 +180,61 @@ def test_handover_check_passes_complete_data_for_each_served_country() -> None:
         handover_errors(Debtor("A", "Weg 1", "75001", "Paris", "FR"), Decimal(1), ["DE", "FR"])
         == []
     )
+
+
+def test_the_repair_step_two_after_diagonals_ack_is_accepted_without_a_change(
+    cases: DunningCases,
+) -> None:
+    admit(cases, debtor=BAD)
+    cases.start_dunning("B-1", OWNER)  # FAILED
+    cases.correct_address("B-1", SUPPORT, GOOD, "richtige Adresse")
+    cases.start_dunning("B-1", SUPPORT, "Schritt 1")  # Laufend
+    cases.apply_ack("B-1", kind="received", message_id="ack-1")  # Diagonal was faster
+    before = cases.get_case("B-1", SUPPORT).version
+    outcome = cases.hand_over("B-1", SUPPORT, "Schritt 2")
+    assert not outcome.changed and outcome.case.status is Status.HANDED_OVER
+    assert cases.get_case("B-1", SUPPORT).version == before
+
+
+@pytest.mark.parametrize(
+    ("setup", "ask"),
+    [
+        (["start"], "start"),
+        (["cancel"], "cancel"),
+        (["block"], "block"),
+        ([], "unblock"),
+        (["paid"], "paid"),
+    ],
+)
+def test_asking_for_the_status_a_case_already_has_changes_nothing(
+    cases: DunningCases, setup: list[str], ask: str
+) -> None:
+    admit(cases)
+    run = {
+        "start": lambda: cases.start_dunning("B-1", SUPPORT),
+        "cancel": lambda: cases.cancel("B-1", SUPPORT, "x"),
+        "block": lambda: cases.block("B-1", SUPPORT, "x"),
+        "unblock": lambda: cases.unblock("B-1", SUPPORT, "x"),
+        "paid": lambda: cases.mark_paid("B-1", SUPPORT, "x", "ZE-1"),
+    }
+    for step in setup:
+        run[step]()
+    before = cases.get_case("B-1", SUPPORT).version
+    assert not run[ask]().changed
+    assert cases.get_case("B-1", SUPPORT).version == before
+
+
+def test_a_second_payment_with_another_reference_is_refused(cases: DunningCases) -> None:
+    admit(cases)
+    cases.mark_paid("B-1", SUPPORT, "bezahlt", "ZE-1")
+    with pytest.raises(InvalidTransition):
+        cases.mark_paid("B-1", SUPPORT, "bezahlt", "ZE-2")
+
+
+def test_a_role_that_may_never_is_still_forbidden_when_nothing_would_change(
+    cases: DunningCases,
+) -> None:
+    admit(cases)
+    cases.block("B-1", SUPPORT, "x")
+    with pytest.raises(NotPermitted):
+        cases.block("B-1", OWNER, "x")

@@ -40,6 +40,15 @@ MODEL_RULES: dict[str, dict[str, set[Status]]] = {
     "mark_paid": {"support": OPEN | {B}},
     "correct_address": {"support": OPEN | {B}},
 }
+# Asking for what the case already is: accepted, nothing recorded (unblock asks "not blocked").
+MODEL_ALREADY: dict[str, set[Status]] = {
+    "start": {R},
+    "hand_over": {H},
+    "cancel": {C},
+    "block": {B},
+    "unblock": {L, R, F, H},
+    "mark_paid": {P},
+}
 BAD = Debtor("Tobias Weiß", "Musterweg", "123", "Köln", "DE")
 OWNERS = {"A-1": 100, "A-2": 100, "B-1": 200}
 ACTORS = {
@@ -58,6 +67,10 @@ class ModelCase:
         self.admitted_valid = valid  # admission data never changes; the address may
         self.events = 1
         self.acks: set[str] = set()
+        # Fall-back: Diagonal rejected it after HANDED_OVER or during support's repair
+        # (started from FAILED); kept until Diagonal receives the case.
+        self.repairing = False
+        self.fell_back = False
 
 
 class DunningMachine(RuleBasedStateMachine):
@@ -71,7 +84,8 @@ class DunningMachine(RuleBasedStateMachine):
         debtor = GOOD if valid else BAD
         admission = Admission(order_id, OWNERS[order_id], Decimal("12.50"), "EUR", debtor)
         if order_id in self.model:
-            same = self.model[order_id].admitted_valid == valid
+            # The same data: as admitted, or with the address as corrected since.
+            same = valid in (self.model[order_id].admitted_valid, self.model[order_id].valid)
             try:
                 outcome = self.app.admit(admission, ACTORS["system"])
             except Exception as exc:
@@ -108,16 +122,22 @@ class DunningMachine(RuleBasedStateMachine):
         role = actor.role.value
         allowed = MODEL_RULES[command].get(role)
         try:
-            call()
+            outcome = call()
         except NotPermitted:
             assert allowed is None, f"{role} refused {command}"
         except CaseNotFound:
             assert role == "vendor" and actor.vendor_id != OWNERS[order_id]
         except InvalidTransition:
             assert allowed is not None and case.status not in allowed
+            assert case.status not in MODEL_ALREADY.get(command, set()), f"{command} refused"
         else:
-            assert allowed is not None and case.status in allowed
+            assert allowed is not None
             assert role != "vendor" or actor.vendor_id == OWNERS[order_id]
+            if case.status in MODEL_ALREADY.get(command, set()):
+                assert not outcome.changed, f"{command} on {case.status} recorded something"
+                assert self.app.get_case(order_id, ACTORS["support"]).version == before
+                return
+            assert case.status in allowed and outcome.changed
             self._apply(case, command, fix_to)
             case.events += 1
             return
@@ -126,6 +146,8 @@ class DunningMachine(RuleBasedStateMachine):
 
     def _apply(self, case: ModelCase, command: str, fix_to: bool) -> None:
         if command in ("start", "hand_over"):
+            if command == "start" and case.valid and case.status is F:
+                case.repairing = True
             case.status = (R if command == "start" else H) if case.valid else F
         elif command == "cancel":
             case.status, case.before_block = C, None
@@ -160,11 +182,13 @@ class DunningMachine(RuleBasedStateMachine):
         case.events += 1
         effective = case.before_block if case.status is B else case.status
         if kind == "received" and effective is R:
+            case.repairing = case.fell_back = False
             if case.status is B:
                 case.before_block = H
             else:
                 case.status = H
         elif kind == "rejected" and effective in (R, H):
+            case.fell_back = case.fell_back or effective is H or case.repairing
             if case.status is B:
                 case.before_block = F
             else:
@@ -178,6 +202,7 @@ class DunningMachine(RuleBasedStateMachine):
             assert case.status_before_block == model.before_block
             assert (case.status is B) == (case.status_before_block is not None)
             assert case.version == model.events
+            assert case.fell_back == model.fell_back
             vendor_view = case.status_for(Role.VENDOR)
             assert vendor_view is not B
             history = self.app.history(order_id, ACTORS["support"])

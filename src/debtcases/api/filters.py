@@ -43,6 +43,13 @@ SearchQuery = Annotated[
         "(trimmed, any case). The answer says which it matched (`matched`).",
     ),
 ]
+FellBackQuery = Annotated[
+    bool | None,
+    Query(
+        description="`true`: only cases whose status fell back by itself (Diagonal rejected "
+        "them after a handover or during support's repair): the specialist's worklist"
+    ),
+]
 VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]
 
 
@@ -53,7 +60,12 @@ def invalid_query(field: str, message: str) -> RequestValidationError:
 
 
 def case_filter(
-    role: Role, order_id: str | None, user_id: int | None, status: str | None, period: str | None
+    role: Role,
+    order_id: str | None,
+    user_id: int | None,
+    status: str | None,
+    period: str | None,
+    fell_back: bool | None = None,
 ) -> CaseFilter:
     statuses: tuple[Status, ...] = ()
     if status is not None and status.strip():
@@ -69,7 +81,13 @@ def case_filter(
         month = parse_period(period)
     except ValueError as exc:
         raise invalid_query("period", str(exc)) from None
-    return CaseFilter(order_id=order_id or None, user_id=user_id, statuses=statuses, period=month)
+    return CaseFilter(
+        order_id=order_id or None,
+        user_id=user_id,
+        statuses=statuses,
+        period=month,
+        fell_back=fell_back,
+    )
 
 
 Matched = Literal["order_id", "user_id"]
@@ -117,9 +135,10 @@ def search_filter(
     user_id: int | None,
     status: str | None,
     period: str | None,
+    fell_back: bool | None = None,
 ) -> Search:
     """The list filter of the support list and its CSV, with or without ``q``."""
-    f = case_filter(role, order_id, user_id, status, period)
+    f = case_filter(role, order_id, user_id, status, period, fell_back)
     if q is None or not q.strip():
         return Search(f, None)
     if order_id or user_id is not None:

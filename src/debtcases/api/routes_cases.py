@@ -11,6 +11,7 @@ from debtcases.api.deps import ActorDep, ContainerDep, permitted
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
+    CaseChangeOut,
     CaseOut,
     EmptyIn,
     HistoryEntryOut,
@@ -19,10 +20,13 @@ from debtcases.api.schemas import (
     OrderIdStr,
     Problem,
     ReasonIn,
+    SupportCaseChangeOut,
+    SupportCaseOut,
     TransitionProblem,
+    case_out,
 )
 from debtcases.commands.app import Admission, DunningCases, Outcome
-from debtcases.domain.actors import Actor
+from debtcases.domain.actors import Actor, Role
 from debtcases.domain.rules import Command
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -44,9 +48,20 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
 }
 
 
+# One shape of a case per role (SupportCaseOut for support, CaseOut for vendors).
+AnyCase = SupportCaseOut | CaseOut
+AnyChange = SupportCaseChangeOut | CaseChangeOut
+
+
+def _case(container: Any, case: Any, actor: Any) -> CaseOut:
+    return case_out(case, actor.role, container.clock(), container.settings.stuck_after_hours)
+
+
 def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
     container.wait_for_views(outcome.position)
-    return CaseOut.from_case(outcome.case, actor.role)
+    case = _case(container, outcome.case, actor)
+    model = CaseChangeOut if actor.role is Role.VENDOR else SupportCaseChangeOut
+    return model(**case.model_dump(), changed=outcome.changed)
 
 
 def _doc(method: Any) -> str:
@@ -59,12 +74,12 @@ def _doc(method: Any) -> str:
 
 @router.post(
     "/cases",
-    response_model=CaseOut,
+    response_model=AnyChange,
     status_code=201,
     responses={
         **COMMON,
         200: {
-            "model": CaseOut,
+            "model": AnyChange,
             "description": "Already admitted with the same data: the existing case",
         },
         409: {**_P, "description": "`order_conflict`: admitted with different data"},
@@ -97,7 +112,7 @@ def admit(
 
 @router.post(
     "/cases/{order_id}/start",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
@@ -115,7 +130,7 @@ def start(
 
 @router.post(
     "/cases/{order_id}/hand-over",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
@@ -132,7 +147,7 @@ def hand_over(
 
 @router.post(
     "/cases/{order_id}/cancel",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
@@ -149,7 +164,7 @@ def cancel(
 
 @router.post(
     "/cases/{order_id}/block",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Blockiert: pause a case (support)",
     description=_doc(DunningCases.block),
@@ -166,7 +181,7 @@ def block(
 
 @router.post(
     "/cases/{order_id}/unblock",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
@@ -183,7 +198,7 @@ def unblock(
 
 @router.post(
     "/cases/{order_id}/mark-paid",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
@@ -201,7 +216,7 @@ def mark_paid(
 
 @router.post(
     "/cases/{order_id}/address",
-    response_model=CaseOut,
+    response_model=AnyChange,
     responses={**COMMON, **TRANSITION},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
@@ -219,12 +234,12 @@ def correct_address(
 
 @router.get(
     "/cases/{order_id}",
-    response_model=CaseOut,
+    response_model=AnyCase,
     responses=COMMON,
-    summary="One case (support; vendor: own)",
+    summary="One case (support; vendor: own), in the same shape as in the lists",
 )
 def get_case(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep) -> CaseOut:
-    return CaseOut.from_case(container.cases.get_case(order_id, actor), actor.role)
+    return _case(container, container.cases.get_case(order_id, actor), actor)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    FellBackQuery,
     OrderQuery,
     PeriodQuery,
     SearchQuery,
@@ -115,20 +116,25 @@ def export_support(
     user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
     as_: AsQuery = "support",
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
     them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe.
     `as=vendor`: exactly the file that vendor would download (*send the vendor a list*)."""
-    search = search_filter(container.views, actor.role, q, order_id, user_id, status, period)
+    search = search_filter(
+        container.views, actor.role, q, order_id, user_id, status, period, fell_back
+    )
     headers: dict[str, str] = {"X-Search-Matched": search.matched or "none"} if q else {}
     if as_ == "vendor":
         vendor = search.filter.user_id
         if vendor is None:
             raise invalid_query("as", "as=vendor needs one vendor: user_id, or q with a User-ID")
         # The vendor's own filter rules (BLOCKED is no status for them), their rows.
-        as_vendor = case_filter(Role.VENDOR, search.filter.order_id, None, status, period)
+        as_vendor = case_filter(
+            Role.VENDOR, search.filter.order_id, None, status, period, fell_back
+        )
         return _export(container, Actor.vendor(vendor), as_vendor, sep, headers)
     return _export(container, actor, search.filter, sep, headers)
 
@@ -145,10 +151,13 @@ def export_vendor(
     order_id: OrderQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
 ) -> Response:
     """Own cases only; a blocked case shows the status it had before the block."""
-    return _export(container, actor, case_filter(actor.role, order_id, None, status, period), sep)
+    return _export(
+        container, actor, case_filter(actor.role, order_id, None, status, period, fell_back), sep
+    )
 
 
 # ------------------------------------------------------------------------------ import

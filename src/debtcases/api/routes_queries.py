@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    FellBackQuery,
     Matched,
     OrderQuery,
     PeriodQuery,
@@ -21,8 +22,7 @@ from debtcases.api.filters import (
     case_filter,
     search_filter,
 )
-from debtcases.api.schemas import ActorOut, CaseOut, Problem
-from debtcases.domain.statuses import Status
+from debtcases.api.schemas import CaseOut, Problem, SupportCaseOut
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
 
@@ -38,36 +38,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class LastChange(BaseModel):
-    at: datetime
-    event: str
-    actor: ActorOut
-    reason: str
-
-
-class CaseListItem(CaseOut):
-    """A case as the lists show it: the single-case fields plus list extras. Support-only
-    extras (`status_before_block`, `stuck`, `last_change`, `payment_reference`) are absent
-    from the vendor's list."""
-
-    entered_month: str = Field(description="YYYY-MM (Europe/Berlin) the case entered dunning")
-    handed_over_at: datetime | None = None
-    awaiting_diagonal_close: bool = Field(
-        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet"
-    )
-    closed_at_diagonal_at: datetime | None = Field(
-        None, description="When Diagonal confirmed it closed the case"
-    )
-    status_before_block: Status | None = None
-    stuck: bool | None = Field(
-        None, description="RUNNING longer than the configured bound without Diagonal's ack"
-    )
-    last_change: LastChange | None = None
-    payment_reference: str | None = None
-
-
 class CasePage(BaseModel):
-    items: list[CaseListItem]
+    items: list[SupportCaseOut | CaseOut] = Field(
+        description="The cases in the one shape of a case: SupportCaseOut for support, "
+        "CaseOut (the vendor's fields) for a vendor"
+    )
     total: int
     page: int
     page_size: int
@@ -96,7 +71,9 @@ class CollectionAccessOut(BaseModel):
     )
     since: datetime | None = Field(description="First handover to Diagonal")
     cases_total: int
-    cases_at_diagonal: int = Field(description="Cases that ever reached HANDED_OVER")
+    cases_at_diagonal: int = Field(
+        description="Cases Diagonal has or is being sent: the cases' own `at_diagonal`"
+    )
     by_status: dict[str, int]
     portal_access_message: PortalAccessMessage | None = None
 
@@ -124,6 +101,7 @@ def support_cases(
     user_id: VendorQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
     admitted: AdmittedQuery = None,
@@ -132,13 +110,13 @@ def support_cases(
     filter by status and period; newest change first. Statuses as support sees them
     (BLOCKED included). `admitted=manual`: only the orders support admitted by hand."""
     views = container.views
-    search = search_filter(views, actor.role, q, order_id, user_id, status, period)
+    search = search_filter(views, actor.role, q, order_id, user_id, status, period, fell_back)
     f = search.filter
     if admitted == "manual":
         f = replace(f, order_ids=tuple(container.orders.manual_orders()))
     items, total = views.page_cases(f, actor.role, None, page, page_size)
     return CasePage(
-        items=[CaseListItem(**i) for i in items],
+        items=[SupportCaseOut(**i) for i in items],
         total=total,
         page=page,
         page_size=page_size,
@@ -158,15 +136,16 @@ def vendor_cases(
     order_id: OrderQuery = None,
     status: StatusQuery = None,
     period: PeriodQuery = None,
+    fell_back: FellBackQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent."""
-    f = case_filter(actor.role, order_id, None, status, period)
+    f = case_filter(actor.role, order_id, None, status, period, fell_back)
     items, total = container.views.page_cases(f, actor.role, actor.vendor_id, page, page_size)
     return CasePage(
-        items=[CaseListItem(**i) for i in items], total=total, page=page, page_size=page_size
+        items=[CaseOut(**i) for i in items], total=total, page=page, page_size=page_size
     )
 
 

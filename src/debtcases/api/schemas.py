@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,7 @@ from debtcases.domain.case import DunningCase
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.history import HistoryEntry
 from debtcases.domain.statuses import Status
+from debtcases.projections.queries import case_shape
 
 # The admission rules live in domain/admission.py. The constraints below repeat its
 # constants so that the OpenAPI document shows them (and clients keep pydantic's error
@@ -148,12 +149,34 @@ class MarkPaidIn(Strict):
     ]
 
 
+class CorrectedDebtorIn(DebtorIn):
+    """A corrected address is complete: every field given and non-empty (a 422 lists the
+    missing ones), so a correction never blanks what it leaves out."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["name"])]
+    street: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["street"])]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["postal_code"])]
+    city: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["city"])]
+    country: Annotated[str, StringConstraints(min_length=1, pattern=rules.COUNTRY_PATTERN)]
+
+
 class AddressIn(Strict):
-    debtor: DebtorIn
+    debtor: CorrectedDebtorIn
     reason: Reason
 
 
+class ActorOut(BaseModel):
+    role: str
+    id: str
+
+
 class CaseOut(BaseModel):
+    """A case as a vendor sees it: the fields every reader gets (support's shape,
+    ``SupportCaseOut``, adds its own). Built by ``case_shape``, the one shape of a case for
+    the case endpoint, command answers, list items and CSV rows. For a vendor, ``status``
+    is never BLOCKED and ``version``/``updated_at`` are those of the last change the vendor
+    can see (a block moves neither)."""
+
     order_id: str
     user_id: int
     status: Status
@@ -165,36 +188,75 @@ class CaseOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
-    at_diagonal: bool = Field(description="Diagonal has (or is being sent) this case")
+    at_diagonal: bool = Field(
+        description="Diagonal has this case or it is being sent (a handover was sent and "
+        "not rejected since); the same definition as collection access counts"
+    )
     fell_back: bool = Field(
         False,
-        description="The status fell back to FAILED by itself "
-        "after a handover: goes to a specialist",
+        description="The status fell back by itself (Diagonal rejected the case after it "
+        "was handed over or during support's repair): goes to a specialist",
+    )
+    entered_month: str = Field(description="YYYY-MM (Europe/Berlin) the case entered dunning")
+    handed_over_at: datetime | None = None
+    awaiting_diagonal_close: bool = Field(
+        False, description="Cancelled/paid while at Diagonal; Diagonal has not closed it yet"
+    )
+    closed_at_diagonal_at: datetime | None = Field(
+        None, description="When Diagonal confirmed it closed the case"
     )
 
     @classmethod
-    def from_case(cls, case: DunningCase, role: Role) -> CaseOut:
-        status = case.status_for(role)
-        return cls(
-            order_id=case.order_id,
-            user_id=case.user_id,
-            status=status,
-            status_label=status.label,
-            amount=f"{case.amount:.2f}",
-            currency=case.currency,
-            debtor=DebtorOut(**case.debtor.as_dict()),
-            errors=list(case.errors),
-            created_at=case.created_on,
-            updated_at=case.modified_on,
-            version=case.version,
-            at_diagonal=case.at_diagonal,
-            fell_back=case.fell_back,
-        )
+    def from_case(
+        cls,
+        case: DunningCase,
+        role: Role,
+        now: datetime | None = None,
+        stuck_after_hours: float = 48.0,
+    ) -> Self:
+        """``case`` as ``role`` sees it (``now``: for support's stuck flag)."""
+        at = now or case.state.updated_at or case.state.created_at
+        return cls(**case_shape(case.state, role, at, stuck_after_hours))
 
 
-class ActorOut(BaseModel):
-    role: str
-    id: str
+class LastChange(BaseModel):
+    at: datetime
+    event: str
+    actor: ActorOut
+    reason: str
+
+
+class SupportCaseOut(CaseOut):
+    """A case as support sees it: the vendor's fields (status BLOCKED included, the case's
+    own version and last change) plus the support-only ones."""
+
+    status_before_block: Status | None
+    stuck: bool = Field(
+        description="RUNNING longer than the configured bound without Diagonal's ack"
+    )
+    last_change: LastChange
+    payment_reference: str | None
+
+
+def case_out(case: DunningCase, role: Role, now: datetime, stuck_after_hours: float) -> CaseOut:
+    """The response model of ``case`` for ``role``."""
+    model = CaseOut if role is Role.VENDOR else SupportCaseOut
+    return model.from_case(case, role, now, stuck_after_hours)
+
+
+class CaseChangeOut(CaseOut):
+    """A command's answer to a vendor: the case after it, and whether it changed."""
+
+    changed: bool = Field(
+        description="false: the case already was what the command asked for "
+        "(e.g. hand-over on a case Diagonal's ack had moved on); nothing was recorded",
+    )
+
+
+class SupportCaseChangeOut(SupportCaseOut):
+    """A command's answer to support: the case after it, and whether it changed."""
+
+    changed: bool = Field(description=CaseChangeOut.model_fields["changed"].description)
 
 
 class HistoryEntryOut(BaseModel):

@@ -64,6 +64,21 @@ def calls_for_message(event: Any) -> bool:
     return False
 
 
+def hold_change(event: Any) -> str | None:
+    """How ``event`` changes the hold on the case's messages to Diagonal: 'hold' (blocked:
+    nothing more goes out), 'release' (unblocked: what was held goes out), 'drop'
+    (cancelled or paid while blocked: what was held never goes out) or None."""
+    if isinstance(event, DunningCase.Blocked):
+        return "hold"
+    if isinstance(event, DunningCase.Unblocked):
+        return "release"
+    if isinstance(event, DunningCase.Cancelled | DunningCase.Paid) and (
+        event.from_status is not None and Status(event.from_status) is Status.BLOCKED
+    ):
+        return "drop"
+    return None
+
+
 def messages_for(event: Any, case: DunningCase) -> list[Outgoing]:
     """The messages to Diagonal that ``event`` calls for; ``case`` is the case folded up to
     and including the event. Portal access is returned as a candidate: the outbox keeps

@@ -6,6 +6,13 @@ into the ``outbox`` table (plus a vendor's first portal-access message). Re-proc
 notification is refused by the tracking record, so a crash or a second runner never
 records a message twice. Publishers (Kafka or the simulator) then deliver
 unsent rows in outbox order and mark them sent only after delivery.
+
+Holds: a blocked case's messages to Diagonal (topic ``handover``) are held; publishers
+never deliver a row whose case is blocked at the time they select it (``unsent``). The
+hold is recorded by this processor from ``Blocked`` in the same transaction as the
+messages, so it is exactly as current as the outbox itself. ``Unblocked`` releases it
+(the held rows go out, in order); ``Cancelled``/``Paid`` of a blocked case marks the held
+rows dropped (``dropped_at``, ``dropped_reason``; rows are never deleted) and releases it.
 """
 
 from __future__ import annotations
@@ -24,13 +31,28 @@ from psycopg.sql import SQL
 
 from debtcases.adapters.sql import POSTGRES, SQLITE, Dialect
 from debtcases.commands.app import DunningCases
-from debtcases.consumers.messages import Outgoing, calls_for_message, messages_for
+from debtcases.consumers.messages import (
+    HANDOVER_TOPIC,
+    Outgoing,
+    calls_for_message,
+    hold_change,
+    messages_for,
+)
 from debtcases.domain.case import DunningCase
 
 PROCESSOR_NAME = "DiagonalOutbox"
 
 # (notification id, domain event) pairs, in notification order, as the log runner hands them.
 Items = Sequence[tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class HoldChange:
+    """A change of the hold on one order's messages (see ``hold_change``)."""
+
+    order_id: str
+    action: str  # hold | release | drop
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,8 @@ class OutboxRow:
     payload: dict[str, Any]
     created_at: datetime
     sent_at: datetime | None
+    dropped_at: datetime | None = None
+    dropped_reason: str | None = None
 
     def body(self) -> bytes:
         return json.dumps(self.payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -74,6 +98,11 @@ _TABLES = [
         sent_at TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (position) WHERE sent_at IS NULL",
+    """CREATE TABLE IF NOT EXISTS outbox_holds (
+        order_id TEXT PRIMARY KEY,
+        held_since TEXT NOT NULL,
+        released_at TEXT
+    )""",
     """CREATE TABLE IF NOT EXISTS outbox_portal_access (
         user_id BIGINT PRIMARY KEY,
         order_id TEXT NOT NULL,
@@ -81,6 +110,21 @@ _TABLES = [
         granted_at TEXT NOT NULL
     )""",
 ]
+
+
+# Columns added after the first release: (name, type), added to existing tables on setup.
+_ADDED_COLUMNS = (("dropped_at", "TEXT"), ("dropped_reason", "TEXT"))
+# Needs the added columns, so it is created after them.
+_PENDING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (position) "
+    "WHERE sent_at IS NULL AND dropped_at IS NULL"
+)
+# Rows a publisher may deliver now: not sent, not dropped, and not held by a block.
+_DELIVERABLE = (
+    f"sent_at IS NULL AND dropped_at IS NULL AND NOT (topic = '{HANDOVER_TOPIC}' AND EXISTS ("
+    "SELECT 1 FROM outbox_holds h WHERE h.order_id = outbox.order_id "
+    "AND h.released_at IS NULL))"
+)
 
 
 class OutboxStoreMixin:
@@ -101,18 +145,64 @@ class OutboxStoreMixin:
             cursor.execute(self.dialect.q(sql), tuple(params))
             return list(cursor.fetchall())
 
+    def migrate(self) -> None:
+        """Bring an outbox created by an earlier release up to date (idempotent)."""
+        with self.datastore.transaction(commit=True) as cursor:
+            if self.dialect.kind == "postgres":
+                for name, kind in _ADDED_COLUMNS:
+                    cursor.execute(f"ALTER TABLE outbox ADD COLUMN IF NOT EXISTS {name} {kind}")
+            else:
+                cursor.execute("PRAGMA table_info(outbox)")
+                present = {r["name"] for r in cursor.fetchall()}
+                for name, kind in _ADDED_COLUMNS:
+                    if name not in present:
+                        cursor.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+            cursor.execute(_PENDING_INDEX)
+
+    def _change_hold(self, cursor: Any, change: HoldChange, now: datetime) -> None:
+        at = _iso(now)
+        if change.action == "hold":
+            cursor.execute(
+                self.dialect.q(
+                    "INSERT INTO outbox_holds (order_id, held_since, released_at) "
+                    "VALUES (%s, %s, NULL) ON CONFLICT (order_id) DO UPDATE "
+                    "SET held_since = excluded.held_since, released_at = NULL"
+                ),
+                (change.order_id, at),
+            )
+            return
+        if change.action == "drop":
+            cursor.execute(
+                self.dialect.q(
+                    "UPDATE outbox SET dropped_at = %s, dropped_reason = %s "
+                    "WHERE order_id = %s AND topic = %s AND sent_at IS NULL "
+                    "AND dropped_at IS NULL"
+                ),
+                (at, change.reason, change.order_id, HANDOVER_TOPIC),
+            )
+        cursor.execute(
+            self.dialect.q(
+                "UPDATE outbox_holds SET released_at = %s "
+                "WHERE order_id = %s AND released_at IS NULL"
+            ),
+            (at, change.order_id),
+        )
+
     def record(
         self,
-        messages: Sequence[tuple[Outgoing, int]],
+        messages: Sequence[tuple[Outgoing | HoldChange, int]],
         tracking: Tracking,
         now: datetime,
     ) -> list[str]:
-        """Insert ``messages`` (each with its notification id) and the tracking record,
-        atomically. Portal access is kept once per vendor.
-        Returns the message ids inserted."""
+        """Insert ``messages`` (each with its notification id) and apply the hold changes
+        among them, in their order, with the tracking record, atomically. Portal access is
+        kept once per vendor. Returns the message ids inserted."""
         inserted: list[str] = []
         with self.datastore.transaction(commit=True) as cursor:
             for message, notification_id in messages:
+                if isinstance(message, HoldChange):
+                    self._change_hold(cursor, message, now)
+                    continue
                 if message.type == "portal_access":
                     user_id = int(message.payload["user_id"])
                     cursor.execute(
@@ -162,11 +252,14 @@ class OutboxStoreMixin:
             payload=json.loads(r["payload"]),
             created_at=_ts(r["created_at"]),
             sent_at=_ts(r["sent_at"]) if r["sent_at"] else None,
+            dropped_at=_ts(r["dropped_at"]) if r["dropped_at"] else None,
+            dropped_reason=r["dropped_reason"],
         )
 
     def unsent(self, limit: int = 500, topics: Sequence[str] = ()) -> list[OutboxRow]:
-        """Undelivered messages, oldest first (outbox order = event order per order)."""
-        where = "sent_at IS NULL"
+        """Messages to deliver now, oldest first (outbox order = event order per order):
+        not sent, not dropped, not held by a block of their case."""
+        where = _DELIVERABLE
         params: list[Any] = []
         if topics:
             clause, ps = self.dialect.in_list("topic", topics)
@@ -196,7 +289,9 @@ class OutboxStoreMixin:
             cursor.execute(self.dialect.q(sql), (_iso(at), *params))
 
     def backlog(self) -> int:
-        rows = self._rows("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+        rows = self._rows(
+            "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND dropped_at IS NULL"
+        )
         return int(rows[0]["n"])
 
     def portal_access(self, user_id: int) -> dict[str, Any] | None:
@@ -252,6 +347,7 @@ def outbox_store_for(app: DunningCases, kind: str) -> OutboxStoreMixin:
         name = f"file:debtcases_outbox_{uuid.uuid4().hex}?mode=memory&cache=shared"
         store = SQLiteOutboxStore(SQLiteDatastore(name, pool_size=2))
     store.create_table()
+    store.migrate()
     return store
 
 
@@ -269,13 +365,20 @@ class OutboxProcessor:
         return self.store.max_tracking_id(PROCESSOR_NAME) or 0
 
     def process(self, items: Items) -> int:
-        messages: list[tuple[Outgoing, int]] = []
+        messages: list[tuple[Outgoing | HoldChange, int]] = []
         for notification_id, event in items:
-            if isinstance(event, DunningCase.Event) and calls_for_message(event):
-                case: DunningCase = self.app.repository.get(
-                    event.originator_id, version=event.originator_version
-                )
-                messages.extend((m, notification_id) for m in messages_for(event, case))
+            if not isinstance(event, DunningCase.Event):
+                continue
+            hold = hold_change(event)
+            if hold is None and not calls_for_message(event):
+                continue
+            case: DunningCase = self.app.repository.get(
+                event.originator_id, version=event.originator_version
+            )
+            if hold is not None:
+                reason = f"{type(event).__name__} while blocked" if hold == "drop" else ""
+                messages.append((HoldChange(case.order_id, hold, reason), notification_id))
+            messages.extend((m, notification_id) for m in messages_for(event, case))
         tracking = Tracking(PROCESSOR_NAME, items[-1][0])
         try:
             self.store.record(messages, tracking, self.app.clock())

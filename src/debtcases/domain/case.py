@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
 from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
-from debtcases.domain.rules import TARGET, Command, allowed_from, may_issue
+from debtcases.domain.rules import TARGET, Command, allowed_from, already_there, may_issue
 from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
 
@@ -67,7 +67,7 @@ class DunningCase(Aggregate):
         errors: list[str]
         source: str  # "validation" (our checks) or "diagonal" (a rejection)
         message_id: str | None
-        fell_back: bool  # the status fell back from HANDED_OVER by itself
+        fell_back: bool  # the status fell back by itself (CaseState.rejection_falls_back)
 
     class HandedToCollection(Event):
         """The case is at Diagonal: acknowledged (``source`` diagonal) or set by support."""
@@ -236,14 +236,19 @@ class DunningCase(Aggregate):
     def differing_admission_fields(
         self, *, user_id: int, amount: Decimal, currency: str, debtor: Debtor
     ) -> list[str]:
+        """The admission fields in which the given data differs from this case. The debtor
+        matches the address as admitted or as corrected since (an export carries the
+        current one, and the README promises an export can be imported again)."""
         s = self.state
         given = {
             "user_id": (user_id, s.user_id),
             "amount": (amount, s.amount),
             "currency": (currency.upper(), s.currency),
-            "debtor": (debtor, s.admitted_debtor),
         }
-        return [name for name, (new, old) in given.items() if new != old]
+        differing = [name for name, (new, old) in given.items() if new != old]
+        if debtor not in (s.admitted_debtor, s.debtor):
+            differing.append("debtor")
+        return differing
 
     @property
     def at_diagonal(self) -> bool:
@@ -261,10 +266,14 @@ class DunningCase(Aggregate):
         if actor.role is Role.VENDOR and actor.vendor_id != self.user_id:
             raise CaseNotFound(self.order_id)
 
-    def _check(self, actor: Actor, command: Command) -> None:
+    def _check(self, actor: Actor, command: Command) -> bool:
+        """Refuse what ``actor`` may not do now; False when the case already is what the
+        command asks for (the caller then records nothing)."""
         if not may_issue(actor.role, command):
             raise NotPermitted(actor.role.value, command.value)
         self.ensure_visible_to(actor)
+        if already_there(command, self.status):
+            return False
         allowed = allowed_from(actor.role, command)
         if self.status not in allowed:
             seen = self.status_for(actor.role)
@@ -273,6 +282,7 @@ class DunningCase(Aggregate):
             if actor.role is Role.VENDOR and self.status == Status.BLOCKED:
                 detail = "This case cannot be changed at the moment; please contact support."
             raise InvalidTransition(command.value, seen.value, target.value, detail)
+        return True
 
     def _trigger(self, event_class: type[Any], now: datetime, **kwargs: Any) -> None:
         kwargs.setdefault("from_status", self.status)
@@ -304,7 +314,8 @@ class DunningCase(Aggregate):
         reason: str = "",
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.START)
+        if not self._check(actor, Command.START):
+            return
         errors = self._handover_checks(served_countries)
         if errors:
             self._fail_handover_checks(actor, now, reason, errors)
@@ -320,7 +331,8 @@ class DunningCase(Aggregate):
         reason: str,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.HAND_OVER)
+        if not self._check(actor, Command.HAND_OVER):
+            return
         errors = self._handover_checks(served_countries)
         if errors:
             self._fail_handover_checks(actor, now, reason, errors)
@@ -336,7 +348,8 @@ class DunningCase(Aggregate):
             )
 
     def cancel(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.CANCEL)
+        if not self._check(actor, Command.CANCEL):
+            return
         self._trigger(
             self.Cancelled,
             now,
@@ -347,18 +360,28 @@ class DunningCase(Aggregate):
         )
 
     def block(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.BLOCK)
+        if not self._check(actor, Command.BLOCK):
+            return
         self._trigger(self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED)
 
     def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
-        self._check(actor, Command.UNBLOCK)
+        if not self._check(actor, Command.UNBLOCK):
+            return
         assert self.status_before_block is not None
         self._trigger(
             self.Unblocked, now, actor=actor, reason=reason, to_status=self.status_before_block
         )
 
     def mark_paid(self, actor: Actor, now: datetime, reason: str, reference: str) -> None:
-        self._check(actor, Command.MARK_PAID)
+        if not self._check(actor, Command.MARK_PAID):
+            if reference != self.payment_reference:  # a different payment: not the same ask
+                raise InvalidTransition(
+                    Command.MARK_PAID.value,
+                    self.status.value,
+                    Status.PAID.value,
+                    f"The case is paid already (reference {self.payment_reference!r}).",
+                )
+            return
         self._trigger(
             self.Paid,
             now,
@@ -377,7 +400,7 @@ class DunningCase(Aggregate):
         reason: str,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
     ) -> None:
-        self._check(actor, Command.CORRECT_ADDRESS)
+        self._check(actor, Command.CORRECT_ADDRESS)  # never "already there"
         errors = handover_errors(debtor, self.amount, served_countries)
         self._trigger(
             self.AddressCorrected,
@@ -427,7 +450,7 @@ class DunningCase(Aggregate):
                 errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
                 source="diagonal",
                 message_id=message_id,
-                fell_back=effective == Status.HANDED_OVER,
+                fell_back=self.state.rejection_falls_back(),
             )
         elif kind == AckKind.CLOSED and status in (Status.CANCELLED, Status.PAID):
             self._trigger(

@@ -9,11 +9,8 @@ from typing import Any
 
 from debtcases.domain.actors import Role
 from debtcases.domain.case import DunningCase
-from debtcases.domain.state import CaseState, evolve
+from debtcases.domain.state import SUPPORT_ONLY_DETAILS, CaseState, evolve, is_support_only
 from debtcases.domain.statuses import Status
-
-# Entries only support sees (the block is invisible to vendors; so are ignored late acks).
-SUPPORT_ONLY = (DunningCase.Blocked, DunningCase.Unblocked, DunningCase.AckRecorded)
 
 _DETAIL_FIELDS = (
     "errors",
@@ -65,13 +62,18 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
     for event in events:
         before, state = state, evolve(state, event)
         if role is Role.VENDOR:
-            if isinstance(event, SUPPORT_ONLY):
+            if is_support_only(event):
                 continue
             from_status = before.status_for(role) if before is not None else None
             to_status = state.status_for(role)
         else:
             from_status = Status(event.from_status) if event.from_status else None
             to_status = Status(event.to_status)
+        details = _details(event)
+        if isinstance(event, DunningCase.AddressCorrected) and before is not None:
+            details["debtor_before"] = before.debtor.as_dict()  # the address it replaced
+        if role is Role.VENDOR:
+            details = {k: v for k, v in details.items() if k not in SUPPORT_ONLY_DETAILS}
         entries.append(
             HistoryEntry(
                 at=event.timestamp,
@@ -80,7 +82,7 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
                 to_status=to_status,
                 actor=event.actor.as_dict(),
                 reason=event.reason,
-                details=_details(event),
+                details=details,
                 version=event.originator_version,
             )
         )

@@ -55,6 +55,19 @@ TARGET: dict[Command, Status | None] = {
     Command.CORRECT_ADDRESS: None,
 }
 
+# A command asking for the status the case already has is answered without a change (a
+# 200 with ``changed: false``, no event): support's two-step repair may race Diagonal's
+# ``received``, and a retried request must not fail. Unblock asks for "not blocked" (an
+# open case; nothing at all leaves PAID or CANCELLED, not even a no-op unblock).
+ALREADY: dict[Command, frozenset[Status]] = {
+    Command.START: frozenset({Status.RUNNING}),
+    Command.HAND_OVER: frozenset({Status.HANDED_OVER}),
+    Command.CANCEL: frozenset({Status.CANCELLED}),
+    Command.BLOCK: frozenset({Status.BLOCKED}),
+    Command.UNBLOCK: _OPEN,
+    Command.MARK_PAID: frozenset({Status.PAID}),
+}
+
 # Commands whose business reason is mandatory when a person issues them.
 REASON_REQUIRED = frozenset(
     {Command.CANCEL, Command.BLOCK, Command.UNBLOCK, Command.MARK_PAID, Command.CORRECT_ADDRESS}
@@ -64,6 +77,11 @@ REASON_REQUIRED = frozenset(
 def may_issue(role: Role, command: Command) -> bool:
     """Whether the role may issue the command at all (403 otherwise)."""
     return role in TRANSITIONS[command]
+
+
+def already_there(command: Command, status: Status) -> bool:
+    """Whether ``command`` asks for what a case in ``status`` already is (nothing to do)."""
+    return status in ALREADY.get(command, frozenset())
 
 
 def allowed_from(role: Role, command: Command) -> frozenset[Status]:

@@ -38,7 +38,12 @@ class CaseState:
     status: Status = Status.LOCKED
     status_before_block: Status | None = None
     errors: tuple[str, ...] = ()
-    fell_back: bool = False  # fell back from HANDED_OVER by itself: for a specialist
+    # The status fell back by itself (for a specialist): Diagonal rejected the case after it
+    # had been HANDED_OVER, or after support's repair of a FAILED case had started (step 1,
+    # FAILED -> RUNNING). Stays set through further repair attempts, until Diagonal
+    # confirms it received the case.
+    fell_back: bool = False
+    in_repair: bool = False  # RUNNING again after FAILED, and not yet received by Diagonal
     handover_sent: bool = False  # Diagonal has (or is being sent) the case
     received_by_diagonal: bool = False
     handed_over_at: datetime | None = None
@@ -53,10 +58,19 @@ class CaseState:
     last_actor: Actor | None = None
     last_reason: str = ""
     version: int = 1
+    # What the vendor sees changed last: support-only events (is_support_only) do not
+    # move these, so a block neither bumps the vendor's version nor reorders their list.
+    vendor_version: int = 1
+    vendor_updated_at: datetime | None = None
 
     def status_for(self, role: Role) -> Status:
         """The status ``role`` sees (vendors never see BLOCKED)."""
         return visible_status(self.status, self.status_before_block, role)
+
+    def rejection_falls_back(self) -> bool:
+        """Whether a rejection by Diagonal now would be a fall-back (see ``fell_back``)."""
+        effective = self.status_before_block if self.status is Status.BLOCKED else self.status
+        return effective is Status.HANDED_OVER or self.in_repair
 
     @property
     def at_diagonal(self) -> bool:
@@ -70,6 +84,17 @@ class CaseState:
             and self.running_since is not None
             and (now - self.running_since).total_seconds() > after_seconds
         )
+
+
+def is_support_only(event: DunningCase.Event) -> bool:
+    """Events a vendor never sees (the block is invisible to them; so are ignored acks)."""
+    from debtcases.domain.case import DunningCase as C
+
+    return isinstance(event, C.Blocked | C.Unblocked | C.AckRecorded)
+
+
+# Event details a vendor never sees (the payment reference is the platform's bookkeeping).
+SUPPORT_ONLY_DETAILS = frozenset({"reference"})
 
 
 def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
@@ -97,6 +122,8 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             last_actor=event.actor,
             last_reason=event.reason or "",
             version=int(event.originator_version),
+            vendor_version=int(event.originator_version),
+            vendor_updated_at=ts,
         )
     if state is None:
         raise ValueError(f"{type(event).__name__} before the case {event.originator_id} exists")
@@ -109,19 +136,19 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             changes = {
                 "errors": (),
                 "handover_sent": True,
-                "fell_back": False,
                 "running_since": ts,
+                # Support's repair step 1; an earlier fall-back stays flagged.
+                "in_repair": state.in_repair or state.status is Status.FAILED,
             }
         case C.HandoverFailed():
             if status is Status.BLOCKED:  # Diagonal rejected it while blocked
                 before_block = Status.FAILED
-            changes = {
-                "errors": tuple(event.errors),
-                "fell_back": bool(event.fell_back),
-                "running_since": None,
-            }
+            changes = {"errors": tuple(event.errors), "running_since": None}
             if event.source == "diagonal":
                 changes["handover_sent"] = False
+                changes["fell_back"] = (
+                    state.fell_back or bool(event.fell_back) or state.rejection_falls_back()
+                )
             if event.message_id:
                 changes["seen_messages"] = state.seen_messages | {event.message_id}
         case C.HandedToCollection():
@@ -130,8 +157,8 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             changes = {"errors": (), "running_since": None}
             if state.handed_over_at is None:
                 changes["handed_over_at"] = ts
-            if event.source == "diagonal":
-                changes["received_by_diagonal"] = True
+            if event.source == "diagonal":  # the repair (if any) worked
+                changes.update(received_by_diagonal=True, fell_back=False, in_repair=False)
             if event.message_id:
                 changes["seen_messages"] = state.seen_messages | {event.message_id}
         case C.Cancelled():
@@ -164,6 +191,9 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             raise ValueError(f"unknown event {type(event).__name__}")
     if status is not Status.BLOCKED:
         before_block = None  # leaving BLOCKED any way (cancel, paid ...) forgets it
+    if not is_support_only(event):
+        changes["vendor_version"] = int(event.originator_version)
+        changes["vendor_updated_at"] = ts
     return replace(
         state,
         **changes,

@@ -16,7 +16,13 @@ from debtcases.domain.statuses import Status
 from debtcases.projections.tables import VENDOR_ACCESS, Items, TableStore, tables_of
 
 # Columns of the per-case state the vendor-access view keeps to compute its deltas.
-ACCESS_CASE_COLUMNS: tuple[str, ...] = ("case_id", "user_id", "status", "handed_over_at")
+ACCESS_CASE_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "user_id",
+    "status",
+    "handed_over_at",
+    "at_diagonal",
+)
 ACCESS_VENDOR_COLUMNS: tuple[str, ...] = (
     "user_id",
     "cases_total",
@@ -49,6 +55,7 @@ def fold_access(row: dict[str, Any] | None, event: Any) -> dict[str, Any] | None
             created_by=Actor.system("view"),
             status=Status(row["status"]),
             handed_over_at=row["handed_over_at"],
+            handover_sent=bool(row["at_diagonal"]),
         )
         state = evolve(kept, event)
     return {
@@ -56,6 +63,7 @@ def fold_access(row: dict[str, Any] | None, event: Any) -> dict[str, Any] | None
         "user_id": state.user_id,
         "status": state.status.value,
         "handed_over_at": state.handed_over_at,
+        "at_diagonal": state.at_diagonal,  # the one definition (CaseState.at_diagonal)
     }
 
 
@@ -72,7 +80,32 @@ class AccessView(TableStore):
                 cases_at_diagonal INTEGER NOT NULL, first_handed_over_at {ts}, {counts})""",
             f"""CREATE TABLE IF NOT EXISTS {cases} (
                 case_id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, status TEXT NOT NULL,
-                handed_over_at {ts})""",
+                handed_over_at {ts}, at_diagonal {self.dialect.boolean_type})""",
+            *self._access_added_columns_ddl(cases),
+        ]
+
+    def _access_added_columns_ddl(self, cases: str) -> list[str]:
+        """An access view of an earlier release counted cases that ever reached
+        HANDED_OVER; it gets the per-case ``at_diagonal`` (approximated from
+        ``handed_over_at``; exact, with the counts, after ``debtcases rebuild``)."""
+        with self.datastore.transaction(commit=False) as cur:
+            if self.dialect.kind == "postgres":
+                cur.execute(
+                    "SELECT column_name AS name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = %s",
+                    (cases,),
+                )
+            else:
+                cur.execute(f"PRAGMA table_info({cases})")
+            present = {r["name"] for r in cur.fetchall()}
+        if not present or "at_diagonal" in present:
+            return []
+        exists = " IF NOT EXISTS" if self.dialect.kind == "postgres" else ""
+        b = self.dialect.boolean_type
+        return [
+            f"ALTER TABLE {cases} ADD COLUMN{exists} at_diagonal {b}",
+            f"UPDATE {cases} SET at_diagonal = (handed_over_at IS NOT NULL) "
+            "WHERE at_diagonal IS NULL",
         ]
 
     def _process_access(self, cur: Any, gen: int, items: Items) -> None:
@@ -81,6 +114,7 @@ class AccessView(TableStore):
         states: dict[str, dict[str, Any] | None] = {}
         for r in self._load(cur, cases_t, "case_id", ids):
             r["handed_over_at"] = self.dialect.ts_out(r["handed_over_at"])
+            r["at_diagonal"] = bool(r["at_diagonal"])
             states[r["case_id"]] = r
         before = dict(states)
         for _, event in items:
@@ -111,8 +145,9 @@ class AccessView(TableStore):
             else:
                 v[f"n_{old['status'].lower()}"] -= 1
             v[f"n_{new['status'].lower()}"] += 1
+            was_there = old is not None and bool(old["at_diagonal"])
+            v["cases_at_diagonal"] += int(bool(new["at_diagonal"])) - int(was_there)
             if new["handed_over_at"] is not None and (old is None or old["handed_over_at"] is None):
-                v["cases_at_diagonal"] += 1
                 first = v["first_handed_over_at"]
                 if first is None or new["handed_over_at"] < first:
                     v["first_handed_over_at"] = new["handed_over_at"]
@@ -122,7 +157,13 @@ class AccessView(TableStore):
             "case_id",
             ACCESS_CASE_COLUMNS,
             [
-                [s["case_id"], s["user_id"], s["status"], self.dialect.ts_in(s["handed_over_at"])]
+                [
+                    s["case_id"],
+                    s["user_id"],
+                    s["status"],
+                    self.dialect.ts_in(s["handed_over_at"]),
+                    self.dialect.bool_in(bool(s["at_diagonal"])),
+                ]
                 for s in (states[c] for c in changed)
                 if s is not None
             ],

@@ -53,11 +53,30 @@ CASE_COLUMNS: tuple[str, ...] = (
     "payment_reference",
     "version",
     "position",
+    "in_repair",
+    "vendor_version",
+    "vendor_updated_at",
+)
+# Columns added after the first release: (name, type key, value for existing rows: SQL over
+# the row). A live generation from an earlier release gets them on setup (ALTER TABLE, then
+# UPDATE); the values are approximations for rows written before (no repair in progress,
+# the vendor's version and time = the case's), exact after ``debtcases rebuild``.
+ADDED_CASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("in_repair", "bool", "{false}"),
+    ("vendor_version", "int", "version"),
+    ("vendor_updated_at", "ts", "updated_at"),
 )
 CASE_TIMESTAMPS = frozenset(
-    {"created_at", "updated_at", "handed_over_at", "running_since", "closed_at_diagonal_at"}
+    {
+        "created_at",
+        "updated_at",
+        "handed_over_at",
+        "running_since",
+        "closed_at_diagonal_at",
+        "vendor_updated_at",
+    }
 )
-CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back"})
+CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back", "in_repair"})
 
 # The columns the list totals are counted by (every filter but the order id).
 COUNT_KEY = ("user_id", "status", "vendor_status", "entered_month")
@@ -108,6 +127,9 @@ def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
         "payment_reference": s.payment_reference,
         "version": s.version,
         "position": position,
+        "in_repair": s.in_repair,
+        "vendor_version": s.vendor_version,
+        "vendor_updated_at": s.vendor_updated_at or s.created_at,
     }
 
 
@@ -136,6 +158,7 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
         status_before_block=Status(sbb) if sbb else None,
         errors=tuple(row["errors"]),
         fell_back=bool(row["fell_back"]),
+        in_repair=bool(row["in_repair"]),
         handover_sent=bool(row["at_diagonal"]),
         handed_over_at=row["handed_over_at"],
         running_since=row["running_since"],
@@ -147,6 +170,8 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
         last_actor=actor,
         last_reason=row["last_reason"],
         version=int(row["version"]),
+        vendor_version=int(row["vendor_version"]),
+        vendor_updated_at=row["vendor_updated_at"],
     )
 
 
@@ -183,7 +208,10 @@ class CasesView(TableStore):
                 handed_over_at {ts}, running_since {ts},
                 awaiting_diagonal_close {b} NOT NULL, closed_at_diagonal_at {ts},
                 fell_back {b} NOT NULL, payment_reference TEXT,
-                version INTEGER NOT NULL, position BIGINT NOT NULL)""",
+                version INTEGER NOT NULL, position BIGINT NOT NULL,
+                in_repair {b} NOT NULL, vendor_version INTEGER NOT NULL,
+                vendor_updated_at {ts} NOT NULL)""",
+            *self._added_columns_ddl(t),
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id, updated_at DESC, position DESC)",
@@ -191,11 +219,21 @@ class CasesView(TableStore):
             "(user_id, vendor_status, updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_user_month ON {t} "
             "(user_id, entered_month, updated_at DESC, position DESC)",
+            # The vendor's lists, in the order of what the vendor sees changed.
+            f"CREATE INDEX IF NOT EXISTS {t}_vendor ON {t} "
+            "(user_id, vendor_updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_vendor_vstatus ON {t} "
+            "(user_id, vendor_status, vendor_updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {t}_vendor_month ON {t} "
+            "(user_id, entered_month, vendor_updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_status ON {t} "
             "(status, updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_month ON {t} "
             "(entered_month, updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_running ON {t} (status, running_since)",
+            # The specialist's worklist (fell_back filter; counted directly, see _count).
+            f"CREATE INDEX IF NOT EXISTS {t}_fell_back ON {t} "
+            "(fell_back, updated_at DESC, position DESC)",
             # The totals of the lists, kept with the rows in the same transaction:
             # cases per vendor and key (vendor lists, support's User-ID search) ...
             f"""CREATE TABLE IF NOT EXISTS {counts} (
@@ -219,6 +257,37 @@ class CasesView(TableStore):
             f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
             "GROUP BY status, vendor_status, entered_month",
         ]
+
+    def _added_columns_ddl(self, table: str) -> list[str]:
+        """ALTER (and backfill) statements giving a table of an earlier release the added
+        columns; nothing for a table that does not exist yet or has them."""
+        types = {
+            "bool": self.dialect.boolean_type,
+            "ts": self.dialect.timestamp_type,
+            "int": "INTEGER",
+        }
+        false = "FALSE" if self.dialect.kind == "postgres" else "0"
+        with self.datastore.transaction(commit=False) as cur:
+            if self.dialect.kind == "postgres":
+                cur.execute(
+                    "SELECT column_name AS name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = %s",
+                    (table,),
+                )
+            else:
+                cur.execute(f"PRAGMA table_info({table})")
+            present = {r["name"] for r in cur.fetchall()}
+        if not present:
+            return []  # created with every column by the statement before
+        exists = " IF NOT EXISTS" if self.dialect.kind == "postgres" else ""
+        out: list[str] = []
+        for name, kind, value in ADDED_CASE_COLUMNS:
+            if name not in present:
+                out.append(f"ALTER TABLE {table} ADD COLUMN{exists} {name} {types[kind]}")
+                out.append(
+                    f"UPDATE {table} SET {name} = {value.format(false=false)} WHERE {name} IS NULL"
+                )
+        return out
 
     def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
         table, counts_t, totals_t = tables_of(CASES, gen)
@@ -314,19 +383,28 @@ class CasesView(TableStore):
             clause, ps = self.dialect.in_list("order_id", list(f.order_ids) or [""])
             clauses.append(clause)
             params.extend(ps)
+        if f.fell_back is not None:
+            clauses.append("fell_back = %s")
+            params.append(self.dialect.bool_in(f.fell_back))
         return (" AND ".join(clauses) or self.dialect.true()), params
+
+    @staticmethod
+    def _changed_column(vendor_id: int | None) -> str:
+        """The column a list is ordered by: what the reader sees changed last."""
+        return "updated_at" if vendor_id is None else "vendor_updated_at"
 
     def page_case_rows(
         self, f: CaseFilter, vendor_id: int | None, page: int, page_size: int
     ) -> tuple[list[dict[str, Any]], int]:
         where, params = self._where(f, vendor_id)
         offset = (page - 1) * page_size
+        changed = self._changed_column(vendor_id)
         with self.datastore.transaction(commit=False) as cur:
             gen = self.live_generation(CASES, cur)
             cur.execute(
                 self.dialect.q(
                     f"SELECT * FROM view_cases_g{gen} WHERE {where} "
-                    "ORDER BY updated_at DESC, position DESC LIMIT %s OFFSET %s"
+                    f"ORDER BY {changed} DESC, position DESC LIMIT %s OFFSET %s"
                 ),
                 [*params, page_size, offset],
             )
@@ -353,8 +431,10 @@ class CasesView(TableStore):
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
         cases_t, counts_t, totals_t = tables_of(CASES, gen)
-        if f.order_id is not None or f.order_ids is not None:
-            table = cases_t  # at most one row (or a short list)
+        if f.order_id is not None or f.order_ids is not None or f.fell_back is not None:
+            # At most one row, a short list, or the specialist's worklist (few rows, own
+            # index): the counts tables have none of these columns, so count the rows.
+            table = cases_t
         elif vendor_id is not None or f.user_id is not None:
             table = counts_t
         else:
@@ -372,21 +452,22 @@ class CasesView(TableStore):
         no transaction held open between batches)."""
         where, params = self._where(f, vendor_id)
         table = f"view_cases_g{self.live_generation(CASES)}"
+        changed = self._changed_column(vendor_id)
         after: tuple[Any, Any] | None = None
         while True:
             sql = f"SELECT * FROM {table} WHERE {where}"
             ps = list(params)
             if after is not None:
-                sql += " AND (updated_at, position) < (%s, %s)"
+                sql += f" AND ({changed}, position) < (%s, %s)"
                 ps.extend(after)
-            sql += " ORDER BY updated_at DESC, position DESC LIMIT %s"
+            sql += f" ORDER BY {changed} DESC, position DESC LIMIT %s"
             ps.append(batch_size)
             with self.datastore.transaction(commit=False) as cur:
                 cur.execute(self.dialect.q(sql), ps)
                 raw = [dict(r) for r in cur.fetchall()]
             if not raw:
                 return
-            after = (raw[-1]["updated_at"], raw[-1]["position"])
+            after = (raw[-1][changed], raw[-1]["position"])
             for r in raw:
                 yield self._case_from_db(r)
             if len(raw) < batch_size:

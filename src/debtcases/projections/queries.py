@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from debtcases.domain.actors import Role
+from debtcases.domain.state import CaseState
 from debtcases.domain.statuses import Status
+
+BERLIN = ZoneInfo("Europe/Berlin")  # the period filter's calendar (see entered_month)
 
 
 @dataclass(frozen=True)
 class CaseFilter:
     """Filters of the case lists. ``period`` is ``"YYYY-MM"`` (Europe/Berlin month in which
     the case entered dunning) or None for all periods. ``statuses`` empty means any status;
-    for a vendor the statuses are matched against the vendor-visible status."""
+    for a vendor the statuses are matched against the vendor-visible status. ``fell_back``
+    True is the specialist's worklist (cases whose status fell back by itself)."""
 
     order_id: str | None = None
     user_id: int | None = None
@@ -22,6 +27,7 @@ class CaseFilter:
     period: str | None = None  # None = all
     # Only these orders (e.g. `?admitted=manual`: the orders support admitted by hand).
     order_ids: tuple[str, ...] | None = None
+    fell_back: bool | None = None  # None = either
 
 
 # Details only support sees in list items (the vendor's tab hides blocks and staff notes).
@@ -45,54 +51,55 @@ def parse_period(text: str | None) -> str | None:
     return value
 
 
+def case_shape(
+    state: CaseState, role: Role, now: datetime, stuck_after_hours: float
+) -> dict[str, Any]:
+    """A case as ``role`` sees it, wherever it appears (the case endpoint, command answers,
+    list items, CSV rows): ONE shape built from the one fold. Vendors get the status they
+    may see, the version and time of the last change they may see, and none of the
+    support-only fields (SUPPORT_ONLY_FIELDS)."""
+    vendor = role is Role.VENDOR
+    status = state.status_for(role)
+    updated_at = (state.vendor_updated_at if vendor else state.updated_at) or state.created_at
+    item: dict[str, Any] = {
+        "order_id": state.order_id,
+        "user_id": state.user_id,
+        "status": status,
+        "status_label": status.label,
+        "amount": f"{state.amount:.2f}",
+        "currency": state.currency,
+        "debtor": state.debtor.as_dict(),
+        "errors": list(state.errors),
+        "created_at": state.created_at,
+        "updated_at": updated_at,
+        "version": state.vendor_version if vendor else state.version,
+        "at_diagonal": state.at_diagonal,
+        "fell_back": state.fell_back,
+        "entered_month": state.created_at.astimezone(BERLIN).strftime("%Y-%m"),
+        "handed_over_at": state.handed_over_at,
+        "awaiting_diagonal_close": state.awaiting_diagonal_close,
+        "closed_at_diagonal_at": state.closed_at_diagonal_at,
+    }
+    if not vendor:
+        actor = state.last_actor or state.created_by
+        item.update(
+            status_before_block=state.status_before_block,
+            stuck=state.is_stuck(now, stuck_after_hours * 3600),
+            last_change={
+                "at": updated_at,
+                "event": state.last_event,
+                "actor": actor.as_dict(),
+                "reason": state.last_reason,
+            },
+            payment_reference=state.payment_reference,
+        )
+    return item
+
+
 def case_item(
     row: dict[str, Any], role: Role, now: datetime, stuck_after_hours: float
 ) -> dict[str, Any]:
-    """A cases-view row as a list item: the CaseOut fields (status role-visible) plus extras."""
-    vendor = role is Role.VENDOR
-    status = Status(row["vendor_status"] if vendor else row["status"])
-    running_since = row["running_since"]
-    item: dict[str, Any] = {
-        "order_id": row["order_id"],
-        "user_id": int(row["user_id"]),
-        "status": status,
-        "status_label": status.label,
-        "amount": row["amount"],
-        "currency": row["currency"],
-        "debtor": {
-            "name": row["debtor_name"],
-            "street": row["debtor_street"],
-            "postal_code": row["debtor_postal_code"],
-            "city": row["debtor_city"],
-            "country": row["debtor_country"],
-        },
-        "errors": list(row["errors"]),
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "version": int(row["version"]),
-        "at_diagonal": bool(row["at_diagonal"]),
-        "fell_back": bool(row["fell_back"]),
-        "entered_month": row["entered_month"],
-        "handed_over_at": row["handed_over_at"],
-        "awaiting_diagonal_close": bool(row["awaiting_diagonal_close"]),
-        "closed_at_diagonal_at": row["closed_at_diagonal_at"],
-    }
-    if not vendor:
-        item.update(
-            status_before_block=(
-                Status(row["status_before_block"]) if row["status_before_block"] else None
-            ),
-            stuck=(
-                row["status"] == Status.RUNNING.value
-                and running_since is not None
-                and (now - running_since).total_seconds() > stuck_after_hours * 3600
-            ),
-            last_change={
-                "at": row["updated_at"],
-                "event": row["last_event"],
-                "actor": {"role": row["last_actor_role"], "id": row["last_actor_id"]},
-                "reason": row["last_reason"],
-            },
-            payment_reference=row["payment_reference"],
-        )
-    return item
+    """A cases-view row as a list item: ``case_shape`` of the state the row holds."""
+    from debtcases.projections.cases_view import state_from_row  # it imports this module
+
+    return case_shape(state_from_row(row), role, now, stuck_after_hours)
