@@ -30,7 +30,6 @@ Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
 
 # The library names the events table after the application.
-EVENTS_TABLE = f"{DunningCases.name.lower()}_events"
 
 
 def utc_now() -> datetime:
@@ -67,51 +66,75 @@ def guard_append_only(app: DunningCases | OrderFactsApp, db: Database) -> None:
             cursor.execute(statement)
 
 
-def setup_database(settings: Settings) -> str:
-    """The owner's part (``debtcases db setup``): create the events table as the owner role,
-    guard it and grant the service role SELECT and INSERT. Returns the table's name."""
+# The event stores (each an eventsourcing Application with its own events table): the
+# cases, and the order facts the eligibility check reads. Both are append-only.
+EVENT_STORES: tuple[str, ...] = (DunningCases.name, OrderFactsApp.name)
+
+
+def events_table(app_name: str) -> str:
+    return f"{app_name.lower()}_events"
+
+
+def setup_database(settings: Settings) -> list[str]:
+    """The owner's part (``debtcases db setup``): create every events table as the owner
+    role, guard it and grant the service role SELECT and INSERT. Returns the tables."""
     db = database(settings)
     if db.owner is None:
         raise ValueError("set DEBTCASES_DATABASE_OWNER_URL (PostgreSQL) to set up as the owner")
-    return setup_events_store(db.owner, DunningCases.name, db.role)
+    return [setup_events_store(db.owner, name, db.role) for name in EVENT_STORES]
+
+
+def _store_env(db: Database, app_name: str) -> tuple[dict[str, str], bool]:
+    """The library environment for one event store, and whether another role owns its
+    table (then this role must neither create it nor lock it with LOCK TABLE)."""
+    if not db.is_postgres:
+        return db.env, False
+    table = events_table(app_name)
+    access = events_store_access(db, db.env.get("POSTGRES_SCHEMA") or "public", table)
+    owned_elsewhere = access.exists and not access.can_bypass_guard
+    if owned_elsewhere and not (access.guarded and access.lock_function):
+        raise RuntimeError(
+            f"{table} belongs to another role but is not set up for this service"
+            " (guard or lock function missing): run `debtcases db setup`"
+        )
+    return ({**db.env, "CREATE_TABLE": "false"} if owned_elsewhere else db.env), owned_elsewhere
+
+
+def _guard_store(app: DunningCases | OrderFactsApp, db: Database, owned_elsewhere: bool) -> None:
+    if owned_elsewhere:
+        lock_through_owner_function(app.recorder)
+        return
+    guard_append_only(app, db)
+    if db.is_postgres:
+        log.warning(
+            "the database role %r owns %s (or is a superuser): it can disable the"
+            " append-only guard and delete events; set DEBTCASES_DATABASE_OWNER_URL to"
+            " run the service as a role that may only read and append events",
+            db.role,
+            events_table(app.name),
+        )
 
 
 def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
     db = database(settings)
     if db.owner is not None:
         setup_database(settings)
-    env = db.env
-    owned_elsewhere = False
-    if db.is_postgres:
-        schema = db.env.get("POSTGRES_SCHEMA") or "public"
-        access = events_store_access(db, schema, EVENTS_TABLE)
-        owned_elsewhere = access.exists and not access.can_bypass_guard
-        if owned_elsewhere and not (access.guarded and access.lock_function):
-            raise RuntimeError(
-                f"{EVENTS_TABLE} belongs to another role but is not set up for this service"
-                " (guard or lock function missing): run `debtcases db setup`"
-            )
-        if owned_elsewhere:
-            # Another role owns the events table: this role must not try to create it.
-            env = {**env, "CREATE_TABLE": "false"}
+    env, owned_elsewhere = _store_env(db, DunningCases.name)
     app = DunningCases(
         env=env,
         clock=clock,
         served_countries=settings.served_countries,
         max_attempts=settings.max_command_attempts,
     )
-    if owned_elsewhere:
-        lock_through_owner_function(app.recorder)
-    else:
-        guard_append_only(app, db)
-        if db.is_postgres:
-            log.warning(
-                "the database role %r owns %s (or is a superuser): it can disable the"
-                " append-only guard and delete events; set DEBTCASES_DATABASE_OWNER_URL to"
-                " run the service as a role that may only read and append events",
-                db.role,
-                EVENTS_TABLE,
-            )
+    _guard_store(app, db, owned_elsewhere)
+    return app
+
+
+def build_order_facts_app(settings: Settings, db: Database) -> OrderFactsApp:
+    """The order facts' event store (set up by the owner with the cases' one)."""
+    env, owned_elsewhere = _store_env(db, OrderFactsApp.name)
+    app = OrderFactsApp(env=env, max_attempts=settings.max_command_attempts)
+    _guard_store(app, db, owned_elsewhere)
     return app
 
 
@@ -146,10 +169,7 @@ class Container:
             self.cases, [self.views, self.diagonal.processor], inline=settings.run_workers
         )
         # Orders: the facts (their own event store), the due index, explainer, scheduler.
-        self.order_facts = OrderFactsApp(
-            env=self.db.env, max_attempts=settings.max_command_attempts
-        )
-        guard_append_only(self.order_facts, self.db)
+        self.order_facts = build_order_facts_app(settings, self.db)
         timeline = load_timeline(settings.ruleset_files)
         self.orders = Orders(
             self.order_facts,

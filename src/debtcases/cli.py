@@ -24,18 +24,20 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("setup")
 def db_setup() -> None:
-    """As the owner role (DEBTCASES_DATABASE_OWNER_URL): create the events table, make it
-    append-only and let the service role (DEBTCASES_DATABASE_URL) only read and append
-    events. Idempotent; run it before the first start and after upgrades."""
+    """As the owner role (DEBTCASES_DATABASE_OWNER_URL): create the events tables (cases and
+    order facts), make them append-only and let the service role (DEBTCASES_DATABASE_URL)
+    only read and append events. Idempotent; run it before the first start and after
+    upgrades."""
     from debtcases.bootstrap import setup_database
 
     settings = Settings()
     try:
-        table = setup_database(settings)
+        tables = setup_database(settings)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{table}: set up; the service role may only read and append events.")
+    for table in tables:
+        typer.echo(f"{table}: set up; the service role may only read and append events.")
 
 
 @app.command()

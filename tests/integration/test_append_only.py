@@ -158,6 +158,37 @@ def test_the_service_role_cannot_delete_rewrite_or_unguard_the_stored_events(
     assert len(_rows(owner_url, table)) == 3
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [SERVICE_MAY_NOT[k] for k in ("delete", "update", "disable the trigger", "drop the table")],
+    ids=["delete", "update", "disable the trigger", "drop the table"],
+)
+def test_the_order_facts_are_guarded_like_the_cases(
+    pg_owner_and_service_urls: tuple[str, str],
+    make_container: Callable[..., Container],
+    statement: str,
+) -> None:
+    """The order facts are an event store too (every upsert kept): the owner owns that
+    table as well, and the service role may only read and append facts."""
+    import psycopg
+
+    from debtcases.commands.demo import seed_demo_orders
+
+    owner_url, service_url = pg_owner_and_service_urls
+    container = _service_container(make_container, pg_owner_and_service_urls)
+    assert seed_demo_orders(container.orders, container.clock())  # appends as the service
+    before = _rows(owner_url, "orderfacts_events")
+    assert before
+    with (
+        psycopg.connect(service_url) as conn,
+        pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match=r"permission denied|must be owner"
+        ),
+    ):
+        conn.execute(statement.format(t="orderfacts_events"))
+    assert _rows(owner_url, "orderfacts_events") == before
+
+
 def test_the_whole_service_runs_as_the_service_role(
     pg_owner_and_service_urls: tuple[str, str],
     make_container: Callable[..., Container],
@@ -203,8 +234,11 @@ def test_the_whole_service_runs_as_the_service_role(
                 "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"
             ).fetchall()
         )
-    events = owners.pop(_table(container))
-    assert events == owner_url.split("//")[1].split("@")[0]
+    # Both event stores (the cases and the order facts) belong to the owner; the read
+    # models, outbox and keys to the service.
+    owner = owner_url.split("//")[1].split("@")[0]
+    assert owners.pop(_table(container)) == owner
+    assert owners.pop("orderfacts_events") == owner
     assert set(owners.values()) == {service_url.split("//")[1].split("@")[0]}
 
 
