@@ -71,6 +71,7 @@ def build_views(settings: Settings, db: Database, app: DunningCases, clock: Cloc
         head=lambda: app.recorder.max_notification_id() or 0,
         clock=clock,
         stuck_after_hours=settings.stuck_after_hours,
+        source=app,
     )
 
 
