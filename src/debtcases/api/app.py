@@ -9,7 +9,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
-from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
+from debtcases.api import (
+    routes_cases,
+    routes_csv,
+    routes_diagonal,
+    routes_queries,
+    routes_service,
+    routes_support,
+)
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.bootstrap import Container
@@ -64,6 +71,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_csv.router)
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
+    app.include_router(routes_support.router)
     return app
 
 
