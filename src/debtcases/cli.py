@@ -259,7 +259,7 @@ def import_cmd(
             dry_run=dry_run,
             default_reason=f"{DEFAULT_IMPORT_REASON} ({os.path.basename(file)})",
         )
-        container.wait_for_views(report.position)
+        caught_up = container.wait_for_views(report.position)
     finally:
         container.close()
     for error in report.errors:
@@ -276,6 +276,11 @@ def import_cmd(
         f"{verdict}: rows={report.rows} created={report.created} "
         f"unchanged={report.unchanged} errors={len(report.errors)}"
     )
+    if not caught_up:
+        typer.echo(
+            "note: the case lists have not caught up with the import yet (they will shortly)",
+            err=True,
+        )
     if not report.ok:
         raise typer.Exit(1)
 

@@ -99,9 +99,7 @@ def test_an_event_a_view_cannot_write_is_parked_and_the_view_goes_on(
     assert _status(container, "P-3") == "CANCELLED"
 
     parked = container.runner.parked()
-    assert [(p.processor, p.view, p.originator_version) for p in parked] == [
-        ("views", "cases", 2)
-    ]
+    assert [(p.processor, p.view, p.originator_version) for p in parked] == [("views", "cases", 2)]
     assert "injected" in parked[0].error and parked[0].attempts == 1
     assert parked[0].originator_id == str(poison) and parked[0].topic.endswith("DunningStarted")
 

@@ -41,8 +41,26 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
-    container.wait_for_views(outcome.position)
+# Read-your-writes is bounded: when the views did not catch up in time, the answer says so
+# (the lists may not show this change yet) instead of silently giving up.
+VIEWS_CAUGHT_UP = "X-Views-Caught-Up"
+_CAUGHT_UP_HEADER = {
+    VIEWS_CAUGHT_UP: {
+        "description": "`false` when the lists had not caught up with this change within "
+        "the read-your-writes timeout (they will shortly); `true` otherwise",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+
+
+CAUGHT_UP: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The case after the command", "headers": _CAUGHT_UP_HEADER}
+}
+
+
+def _answer(container: Any, outcome: Outcome, actor: Any, response: Response) -> CaseOut:
+    caught_up = container.wait_for_views(outcome.position)
+    response.headers[VIEWS_CAUGHT_UP] = "true" if caught_up else "false"
     return CaseOut.from_case(outcome.case, actor.role)
 
 
@@ -59,7 +77,9 @@ def _doc(method: Any) -> str:
         200: {
             "model": CaseOut,
             "description": "Already admitted with the same data: the existing case",
+            "headers": _CAUGHT_UP_HEADER,
         },
+        201: {"description": "Admitted: the new case", "headers": _CAUGHT_UP_HEADER},
         409: {**_P, "description": "`order_conflict`: admitted with different data"},
     },
     summary="Admit an order into dunning (system, support)",
@@ -79,101 +99,135 @@ def admit(body: AdmitIn, actor: ActorDep, container: ContainerDep, response: Res
     )
     if not outcome.created:
         response.status_code = 200
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/start",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
 )
 def start(
-    order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, body: EmptyIn | None = None
+    order_id: OrderIdStr,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
+    body: EmptyIn | None = None,
 ) -> CaseOut:
     reason = body.reason if body else ""
-    return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
+    return _answer(
+        container, container.cases.start_dunning(order_id, actor, reason), actor, response
+    )
 
 
 @router.post(
     "/cases/{order_id}/hand-over",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
 )
 def hand_over(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: ReasonIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
+    return _answer(
+        container, container.cases.hand_over(order_id, actor, body.reason), actor, response
+    )
 
 
 @router.post(
     "/cases/{order_id}/cancel",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
 )
 def cancel(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: ReasonIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
+    return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor, response)
 
 
 @router.post(
     "/cases/{order_id}/block",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Blockiert: pause a case (support)",
     description=_doc(DunningCases.block),
 )
 def block(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: ReasonIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.block(order_id, actor, body.reason), actor)
+    return _answer(container, container.cases.block(order_id, actor, body.reason), actor, response)
 
 
 @router.post(
     "/cases/{order_id}/unblock",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
 )
 def unblock(
-    order_id: OrderIdStr, body: ReasonIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: ReasonIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
+    return _answer(
+        container, container.cases.unblock(order_id, actor, body.reason), actor, response
+    )
 
 
 @router.post(
     "/cases/{order_id}/mark-paid",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
 )
 def mark_paid(
-    order_id: OrderIdStr, body: MarkPaidIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: MarkPaidIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/address",
     response_model=CaseOut,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
 )
 def correct_address(
-    order_id: OrderIdStr, body: AddressIn, actor: ActorDep, container: ContainerDep
+    order_id: OrderIdStr,
+    body: AddressIn,
+    actor: ActorDep,
+    container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.get(

@@ -133,6 +133,9 @@ class ImportReportOut(BaseModel):
     created: int
     unchanged: int
     errors: list[ImportErrorOut]
+    # False: the lists had not caught up with the import within the read-your-writes
+    # timeout (they will); None: nothing to wait for (dry run, nothing created).
+    views_caught_up: bool | None = None
 
 
 class ImportProblem(Problem):
@@ -236,6 +239,10 @@ async def import_csv(
             "validation_error",
             report=report.as_dict(),
         )
+    answer = report.as_dict()
+    headers: dict[str, str] = {}
     if report.position is not None:
-        await run_in_threadpool(container.wait_for_views, report.position)
-    return JSONResponse(report.as_dict(), status_code=200)
+        caught_up = await run_in_threadpool(container.wait_for_views, report.position)
+        answer["views_caught_up"] = caught_up
+        headers["X-Views-Caught-Up"] = "true" if caught_up else "false"
+    return JSONResponse(answer, status_code=200, headers=headers)
