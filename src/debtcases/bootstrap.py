@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from debtcases.adapters.bulk import chunk_large_inserts
 from debtcases.adapters.database import Database, append_only_sql, database_from_url
 from debtcases.adapters.keys import KeyStore, key_store_for
 from debtcases.commands.app import DunningCases
@@ -60,6 +61,8 @@ def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
         max_attempts=settings.max_command_attempts,
     )
     guard_append_only(app, db)
+    # A large save (a CSV import) in bounded statements, still one transaction.
+    chunk_large_inserts(app.recorder)
     return app
 
 
