@@ -66,7 +66,7 @@ def test_a_nul_in_free_text_does_not_stop_the_views(
     assert _status(container, "N-1") == "CANCELLED"
     assert _status(container, "N-2") == "BLOCKED"
     assert container.runner.parked() == []
-    client, support, _ = _client(container)
+    client = _client(container)[0]
     assert client.get("/readyz").status_code == 200
     # A rebuild replays the same event without failing.
     rebuild(container.views, container.cases)

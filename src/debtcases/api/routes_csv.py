@@ -133,8 +133,8 @@ class ImportReportOut(BaseModel):
     created: int
     unchanged: int
     errors: list[ImportErrorOut]
-    # False: the lists had not caught up with the import within the read-your-writes
-    # timeout (they will); None: nothing to wait for (dry run, nothing created).
+    # Present (false) only when the lists had not caught up with the import within the
+    # read-your-writes timeout (they will shortly); the X-Views-Caught-Up header always.
     views_caught_up: bool | None = None
 
 
@@ -243,6 +243,7 @@ async def import_csv(
     headers: dict[str, str] = {}
     if report.position is not None:
         caught_up = await run_in_threadpool(container.wait_for_views, report.position)
-        answer["views_caught_up"] = caught_up
+        if not caught_up:  # only then: the report's shape stays as it was otherwise
+            answer["views_caught_up"] = False
         headers["X-Views-Caught-Up"] = "true" if caught_up else "false"
     return JSONResponse(answer, status_code=200, headers=headers)

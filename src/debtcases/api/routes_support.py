@@ -44,6 +44,7 @@ class ParkedEventsOut(BaseModel):
     responses={
         401: {**_P, "description": "Missing or invalid token"},
         403: {**_P, "description": "Only support"},
+        422: {**_P, "description": "`validation_error`: `include_resolved` is not a boolean"},
     },
     summary="Events a view or the outbox could not write, set aside (support)",
 )
