@@ -10,7 +10,14 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
-from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
+from debtcases.api import (
+    routes_cases,
+    routes_csv,
+    routes_diagonal,
+    routes_queries,
+    routes_service,
+    routes_support,
+)
 from debtcases.api.metrics import observe_request
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
@@ -80,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_service.router)
     install_web(app)
     app.include_router(orders_router)
+    app.include_router(routes_support.router)
     return app
 
 

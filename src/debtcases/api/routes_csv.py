@@ -177,6 +177,9 @@ class ImportReportOut(BaseModel):
     created: int
     unchanged: int
     errors: list[ImportErrorOut]
+    # Present (false) only when the lists had not caught up with the import within the
+    # read-your-writes timeout (they will shortly); the X-Views-Caught-Up header always.
+    views_caught_up: bool | None = None
 
 
 class ImportProblem(Problem):
@@ -280,6 +283,11 @@ async def import_csv(
             "validation_error",
             report=report.as_dict(),
         )
+    answer = report.as_dict()
+    headers: dict[str, str] = {}
     if report.position is not None:
-        await run_in_threadpool(container.wait_for_views, report.position)
-    return JSONResponse(report.as_dict(), status_code=200)
+        caught_up = await run_in_threadpool(container.wait_for_views, report.position)
+        if not caught_up:  # only then: the report's shape stays as it was otherwise
+            answer["views_caught_up"] = False
+        headers["X-Views-Caught-Up"] = "true" if caught_up else "false"
+    return JSONResponse(answer, status_code=200, headers=headers)

@@ -289,13 +289,18 @@ class CasesView(TableStore):
                 )
         return out
 
-    def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
+    def _process_cases(self, cur: Any, gen: int, items: Items, *, refold: bool = False) -> None:
+        """Fold ``items`` into the rows of their cases and adjust the counts. ``refold``:
+        ``items`` are a case's events from its first one (a parked event re-applied): the
+        row is folded again from nothing, the counts move from the stored row to it."""
         table, counts_t, totals_t = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
         }
         before = {c: _count_key(r) for c, r in current.items() if r is not None}
+        if refold:
+            current = {}
         changed: set[str] = set()
         for position, event in items:
             cid = str(event.originator_id)
@@ -347,6 +352,8 @@ class CasesView(TableStore):
                 v = self.dialect.bool_in(bool(v))
             elif c == "errors":
                 v = json.dumps(v, ensure_ascii=False)
+            elif isinstance(v, str):
+                v = self.dialect.text_in(v)
             out.append(v)
         return out
 
