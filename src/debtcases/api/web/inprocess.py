@@ -37,17 +37,35 @@ def has_route(app: FastAPI, path: str, method: str = "GET") -> bool:
 
 
 async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
+    return await _call(app, "GET", path, actor, None)
+
+
+async def api_post(app: FastAPI, path: str, actor: Actor, body: Any) -> ApiAnswer:
+    """POST ``body`` as JSON to the API's ``path`` as ``actor`` (the UI's commands that
+    exist only as endpoints, e.g. manual admission)."""
+    return await _call(app, "POST", path, actor, json.dumps(body).encode())
+
+
+async def _call(
+    app: FastAPI, method: str, path: str, actor: Actor, data: bytes | None
+) -> ApiAnswer:
+    headers = [(b"accept", b"application/json"), (b"host", b"in-process")]
+    if data is not None:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+        ]
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"accept", b"application/json"), (b"host", b"in-process")],
+        "headers": headers,
         "client": ("127.0.0.1", 0),
         "server": ("in-process", 80),
         IN_PROCESS_ACTOR: actor,
@@ -56,7 +74,7 @@ async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
     chunks: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": data or b"", "more_body": False}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status
