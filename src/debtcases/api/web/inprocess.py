@@ -1,9 +1,9 @@
 """Calling the JSON API in-process as the signed-in user.
 
-The eligibility explainer is built against its HTTP endpoint
-(``GET /api/v1/orders/{order_id}/eligibility``), not against whatever module will implement
-it: the page asks the API exactly as a client would, with the user's actor handed over in
-the ASGI scope (``deps.IN_PROCESS_ACTOR``; nothing arriving over HTTP can set it)."""
+The eligibility dialog uses the HTTP endpoints (``GET /api/v1/orders/{order_id}/eligibility``,
+``POST /api/v1/orders/{order_id}/admit``), not the modules behind them: the page asks the API
+exactly as a client would, with the user's actor handed over in the ASGI scope
+(``deps.IN_PROCESS_ACTOR``; nothing arriving over HTTP can set it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Match
 
 from debtcases.api.deps import IN_PROCESS_ACTOR
 from debtcases.domain.actors import Actor
@@ -23,17 +22,6 @@ from debtcases.domain.actors import Actor
 class ApiAnswer:
     status: int
     body: Any
-
-
-def has_route(app: FastAPI, path: str, method: str = "GET") -> bool:
-    """Whether any route of the app answers ``method path`` (an unknown path is a 404
-    from the router itself, which must not be mistaken for "order unknown")."""
-    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return True
-    return False
 
 
 async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
