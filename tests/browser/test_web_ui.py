@@ -279,9 +279,11 @@ def test_a_repair_step_the_case_already_reached_is_a_calm_note_not_an_error(
         other.close()
     page.get_by_role("button", name="Ans Inkasso übergeben").click()
     note = page.locator(".flash")
-    expect(note).to_have_text(
+    expect(note).to_contain_text(
         "B-2024-000203: Der Fall ist bereits „Ans Inkasso übergeben“ – nichts geändert."  # noqa: RUF001
     )
+    expect(note).to_contain_text("durch Support (demo-support)")
+    expect(note).to_contain_text("Ihr Grund wurde nicht gespeichert")
     expect(note).to_have_class(re.compile("flash-info"))
     assert page.get_by_role("alert").count() == 0
 
@@ -368,23 +370,25 @@ def test_a_stale_form_is_refused_and_shows_the_current_state(page: Any, server: 
     sign_in(page, server, "support")
     page.goto(f"{server.base}/schulden/faelle/B-2024-000124/blockieren")
     page.get_by_label(re.compile("^Grund")).fill("Händler ist unsicher")
-    # Meanwhile someone else blocks the case (a second session).
+    # Meanwhile someone else starts dunning (a second session). (Had they blocked it too,
+    # the case would already be what this form asks for: a calm note, see below.)
     other = page.context.browser.new_context()
     try:
         second = other.new_page()
         sign_in(second, server, "support")
-        second.goto(f"{server.base}/schulden/faelle/B-2024-000124/blockieren")
+        second.goto(f"{server.base}/schulden/faelle/B-2024-000124/starten")
         second.get_by_label(re.compile("^Grund")).fill("Kollege war schneller")
-        second.get_by_role("button", name="Blockieren").click()
+        second.get_by_role("button", name="Mahnprozess starten (Laufend)").click()
         second.wait_for_load_state()
     finally:
         other.close()
     page.get_by_role("button", name="Blockieren").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("inzwischen von jemand anderem geändert")
-    expect(alert).to_contain_text("Blockiert")
-    # Blocking is no longer possible (it is blocked now), but what the user typed is shown.
-    expect(page.locator(".kept-input")).to_contain_text("Händler ist unsicher")
+    expect(alert).to_contain_text("Laufend")
+    expect(alert).to_contain_text("Mahnprozess gestartet durch Support (demo-support)")
+    # Nothing was blocked; the form is shown again with what the user typed, to decide anew.
+    expect(page.get_by_label(re.compile("^Grund"))).to_have_value("Händler ist unsicher")
 
 
 def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(

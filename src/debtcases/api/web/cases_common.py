@@ -189,7 +189,14 @@ async def submit_action(
     after = outcome.case.status_for(user.role)
     response = redirect(back)
     if not outcome.changed:
-        flash(request, response, unchanged_message(action, order_id, after), "info")
+        message = unchanged_message(action, order_id, after)
+        if case["version"] != seen_version:
+            # Someone (Diagonal, a colleague) got there first: say who, and that the reason
+            # typed here was not recorded.
+            message += _last_change(case) + (
+                " Ihr Grund wurde nicht gespeichert." if values.get("reason") else ""
+            )
+        flash(request, response, message, "info")
         return response
     message, kind = _success_message(action, order_id, case["status"], after, outcome.case.errors)
     flash(request, response, message, kind)
@@ -216,16 +223,20 @@ def _refusal(exc: DomainError, user: WebUser) -> str:
     return "Die Aktion wurde abgelehnt."
 
 
-def _changed_meanwhile(case: dict[str, Any]) -> str:
+def _last_change(case: dict[str, Any]) -> str:
     last = case.get("last_change")
-    who = ""
-    if last is not None:
-        from debtcases.api.web.fmt import actor_label, datetime_de, event_label
+    if last is None:
+        return ""
+    from debtcases.api.web.fmt import actor_label, datetime_de, event_label
 
-        who = (
-            f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
-            f"am {datetime_de(last.at)}."
-        )
+    return (
+        f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
+        f"am {datetime_de(last.at)}."
+    )
+
+
+def _changed_meanwhile(case: dict[str, Any]) -> str:
+    who = _last_change(case)
     return (
         "Der Fall wurde inzwischen von jemand anderem geändert; Ihre Aktion wurde nicht "
         f"ausgeführt. Aktueller Status: „{case['status_label']}“.{who} Ihre Eingaben sind "
