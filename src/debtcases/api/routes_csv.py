@@ -3,6 +3,7 @@ command, answer)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -13,13 +14,14 @@ from starlette.datastructures import UploadFile
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    NO_CASE,
     OrderQuery,
     PeriodQuery,
     SearchQuery,
     StatusQuery,
     VendorQuery,
+    VendorStatusQuery,
     case_filter,
-    invalid_query,
     search_filter,
 )
 from debtcases.api.problems import problem
@@ -27,6 +29,7 @@ from debtcases.api.schemas import Problem
 from debtcases.commands.imports import import_cases
 from debtcases.csvformat import export, parse
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
 
 router = APIRouter(prefix="/api/v1", tags=["csv"])
@@ -59,9 +62,10 @@ AsQuery = Annotated[
     Literal["support", "vendor"],
     Query(
         alias="as",
-        description="`vendor`: the file as that vendor sees it (their statuses, never "
-        "Blockiert; vendor fields only), to send it to them. Needs one vendor: `user_id`, "
-        "or `q` matching a User-ID.",
+        description="`vendor`: the file as the vendor sees it (their statuses, never "
+        "Blockiert; vendor fields only), to send it to them: with one vendor (`user_id`, or "
+        "`q` matching a User-ID) byte for byte that vendor's own download; otherwise every "
+        "matching case as its vendor sees it. `status=Blockiert` matches none of them.",
     ),
 ]
 
@@ -72,7 +76,10 @@ def _export(
     case_filter: CaseFilter,
     sep: str,
     headers: dict[str, str] | None = None,
+    *,
+    as_vendors: bool = False,
 ) -> Response:
+    """``as_vendors``: every vendor's cases, each as its vendor sees it."""
     views = container.views
     if views is None or not hasattr(views, "iter_cases"):
         return problem(
@@ -82,9 +89,12 @@ def _export(
             "unavailable",
             headers={"Retry-After": "5"},
         )
-    rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
+    if as_vendors:
+        rows = views.iter_cases(case_filter, Role.VENDOR, None, every_vendor=True)
+    else:
+        rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
     name = export.export_filename(
-        actor.role,
+        Role.VENDOR if as_vendors else actor.role,
         user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
         order_id=case_filter.order_id,
         statuses=case_filter.statuses,
@@ -124,11 +134,15 @@ def export_support(
     search = search_filter(container.views, actor.role, q, order_id, user_id, status, period)
     headers: dict[str, str] = {"X-Search-Matched": search.matched or "none"} if q else {}
     if as_ == "vendor":
-        vendor = search.filter.user_id
-        if vendor is None:
-            raise invalid_query("as", "as=vendor needs one vendor: user_id, or q with a User-ID")
-        # The vendor's own filter rules (BLOCKED is no status for them), their rows.
-        as_vendor = case_filter(Role.VENDOR, search.filter.order_id, None, status, period)
+        # The vendors' filter rules: BLOCKED is no status they see, so it matches none of
+        # their cases (the rest of a status list still does).
+        f = search.filter
+        seen = tuple(s for s in f.statuses if s is not Status.BLOCKED)
+        as_vendor = NO_CASE if f.statuses and not seen else replace(f, statuses=seen)
+        vendor = f.user_id
+        if vendor is None:  # not one vendor: each case as its own vendor sees it
+            return _export(container, actor, as_vendor, sep, headers, as_vendors=True)
+        as_vendor = replace(as_vendor, user_id=None)  # the vendor's rows are theirs anyway
         return _export(container, Actor.vendor(vendor), as_vendor, sep, headers)
     return _export(container, actor, search.filter, sep, headers)
 
@@ -143,7 +157,7 @@ def export_vendor(
     actor: VendorActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    status: StatusQuery = None,
+    status: VendorStatusQuery = None,
     period: PeriodQuery = None,
     sep: SepQuery = ";",
 ) -> Response:

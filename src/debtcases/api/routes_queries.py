@@ -17,6 +17,7 @@ from debtcases.api.filters import (
     SearchQuery,
     StatusQuery,
     VendorQuery,
+    VendorStatusQuery,
     case_filter,
     search_filter,
 )
@@ -148,7 +149,7 @@ def vendor_cases(
     actor: VendorActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    status: StatusQuery = None,
+    status: VendorStatusQuery = None,
     period: PeriodQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
