@@ -233,13 +233,20 @@ def _admit_body(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "user_id", [True, False, "79424", 79424.0, "\u0667\u0669\u0664\u0662\u0664"]
+    "user_id", [True, False, "79424", 79424.5, "\u0667\u0669\u0664\u0662\u0664"]
 )
 def test_a_user_id_must_be_a_json_integer(api: dict[str, Any], user_id: Any) -> None:
     response = api["intake"].post("/api/v1/cases", _admit_body(user_id=user_id))
     assert problem_fields(response) == ["user_id"]
     assert "whole number" in response.json()["errors"][0]["msg"]
     assert api["support"].get("/api/v1/support/cases").json()["total"] == 0
+
+
+def test_a_user_id_written_with_a_zero_fraction_is_that_integer(api: dict[str, Any]) -> None:
+    """JSON Schema counts 79424.0 as an integer, so the document allows it (issue 12)."""
+    response = api["intake"].post("/api/v1/cases", _admit_body(user_id=79424.0))
+    assert response.status_code == 201, response.text
+    assert response.json()["user_id"] == 79424
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request, Response
@@ -12,6 +11,7 @@ from fastapi.responses import JSONResponse
 from debtcases import __version__
 from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
 from debtcases.api.metrics import observe_request
+from debtcases.api.openapi import install_openapi
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
 from debtcases.api.web import install_web
@@ -35,7 +35,6 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
-        responses={422: _UNKNOWN_PARAMETER},
     )
     app.state.container = container
     install_problem_handlers(app)
@@ -78,13 +77,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_diagonal.router)
     app.include_router(routes_service.router)
     install_web(app)
+    install_openapi(app)
     return app
-
-
-_UNKNOWN_PARAMETER: dict[str, Any] = {
-    "description": "`validation_error`, e.g. an unknown query parameter",
-    "content": {"application/problem+json": {}},
-}
 
 
 def _too_large(limit: int) -> Response:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -24,6 +24,7 @@ from debtcases.api.filters import (
     case_filter,
     search_filter,
 )
+from debtcases.api.openapi import CODES_KEY
 from debtcases.api.problems import problem
 from debtcases.api.schemas import Problem
 from debtcases.commands.imports import import_cases
@@ -175,6 +176,11 @@ class ImportErrorOut(BaseModel):
     code: str
 
 
+class ImportedCase(BaseModel):
+    order_id: str
+    user_id: int
+
+
 class ImportReportOut(BaseModel):
     dry_run: bool
     applied: bool
@@ -182,12 +188,40 @@ class ImportReportOut(BaseModel):
     created: int
     unchanged: int
     errors: list[ImportErrorOut]
+    cases: list[ImportedCase] = Field(
+        default=[],
+        description="The cases the file admitted or found unchanged (a dry run: would "
+        "admit or leave unchanged), in file order; empty when the file was rejected",
+    )
 
 
 class ImportProblem(Problem):
-    report: ImportReportOut
+    report: ImportReportOut | None = Field(
+        default=None, description="The per-row report (absent when no file was read)"
+    )
 
 
+# The document describes one well-formed file: the English (or German) header and one data
+# row. The import takes more (any column order, both separators, Excel's quoting and
+# number formats, up to 50,000 rows; docs/api.md), which no pattern could say exactly; every
+# file this pattern allows is imported (tests/unit/test_openapi_document.py).
+_CELL = "[A-Za-z0-9äöüÄÖÜß .]"
+CSV_ROW = (
+    "[A-Za-z0-9][A-Za-z0-9._-]{0,63};[1-9][0-9]{0,14};[0-9]{1,9}(?:,[0-9]{2})?;[A-Za-z]{3};"
+    f"{_CELL}{{0,40}};{_CELL}{{0,40}};[A-Za-z0-9]{{0,10}};{_CELL}{{0,40}};(?:[A-Za-z]{{2}})?"
+)
+CSV_HEADERS = (
+    "order_id;user_id;amount;currency;name;street;postal_code;city;country",
+    "Bestell-ID;User-ID;Betrag;Währung;Name;Straße;PLZ;Ort;Land",
+)
+CSV_PATTERN = f"^(?:{'|'.join(CSV_HEADERS)})\\r?\\n{CSV_ROW}(?:\\r?\\n)?$"
+_CSV_FILE = {
+    "type": "string",
+    "contentMediaType": "text/csv",
+    "pattern": CSV_PATTERN,
+    "description": "A CSV file (UTF-8, or Windows-1252): a header line, then one order per "
+    "row; see docs/api.md for every column and rule",
+}
 _IMPORT_BODY = {
     "required": True,
     "content": {
@@ -195,10 +229,12 @@ _IMPORT_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            }
+                "properties": {"file": _CSV_FILE},
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": "text/csv"}},
         },
-        "text/csv": {"schema": {"type": "string"}},
+        "text/csv": {"schema": _CSV_FILE},
     },
 }
 
@@ -207,7 +243,26 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=5)
+        unknown = [k for k in dict.fromkeys(form.keys()) if k != "file"]
+        if unknown:  # as in JSON bodies: a field the request does not have is refused
+            return problem(
+                422,
+                "Validation error",
+                "; ".join(f"{k}: is not a field of this request (only 'file')" for k in unknown),
+                "validation_error",
+                errors=[
+                    {
+                        "loc": ["body", k],
+                        "field": k,
+                        "msg": "is not a field of this request (only 'file')",
+                        "type": "extra_forbidden",
+                    }
+                    for k in unknown
+                ],
+            )
         upload = form.get("file")
+        if isinstance(upload, str):  # a plain form field named file: its text is the file
+            return upload.encode("utf-8"), ""
         if not isinstance(upload, UploadFile):
             return problem(
                 422,
@@ -237,6 +292,13 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
         403: {**_P, "description": "Only support imports"},
         413: {**_P, "description": "File larger than the body limit (1 MiB by default)"},
         415: {**_P, "description": "Neither multipart nor a CSV body"},
+        409: {
+            "model": ImportProblem,
+            "content": {"application/problem+json": {}},
+            "description": "`order_conflict`: nothing was imported, because orders in the file "
+            "already have cases with other data (and nothing else was wrong); see `report`",
+            CODES_KEY: ["order_conflict"],
+        },
         422: {
             "model": ImportProblem,
             "content": {"application/problem+json": {}},
@@ -278,13 +340,10 @@ async def import_csv(
         first = report.errors[0]
         where = f"line {first.line}: " if first.line is not None else ""
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        return problem(
-            422,
-            "Validation error",
-            f"The file was rejected, nothing was imported. {where}{first.message}{more}",
-            "validation_error",
-            report=report.as_dict(),
-        )
+        detail = f"The file was rejected, nothing was imported. {where}{first.message}{more}"
+        if report.conflicts_only:  # a valid file meeting other data: a conflict, as in admit
+            return problem(409, "Order conflict", detail, "order_conflict", report=report.as_dict())
+        return problem(422, "Validation error", detail, "validation_error", report=report.as_dict())
     if report.position is not None:
         await run_in_threadpool(container.wait_for_views, report.position)
     return JSONResponse(report.as_dict(), status_code=200)

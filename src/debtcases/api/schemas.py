@@ -227,6 +227,15 @@ class AdmitIn(Strict):
         _enforce(rules.order_id_error(v))
         return v
 
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _integral_number(cls, v: Any) -> Any:
+        # JSON (and JSON Schema's "integer") does not tell 79424.0 from 79424: the same
+        # number. Text and true stay refused (strict).
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+
     @field_validator("user_id")
     @classmethod
     def _admissible_user_id(cls, v: int) -> int:
