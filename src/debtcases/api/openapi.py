@@ -210,6 +210,7 @@ def _links(document: dict[str, Any]) -> None:
                 "parameters": parameters,
                 "description": f"{target_method.upper()} {target_path} on the case just made",
             }
-        for status, answer in creator.get("responses", {}).items():
-            if status.startswith("2"):
-                answer["links"] = links
+        # From the answer that made the case (admit: 201; the import: 200). Admit's 200
+        # (the same order again) describes a case that existed before: no new chain.
+        made = "201" if "201" in creator.get("responses", {}) else "200"
+        creator["responses"][made]["links"] = links
