@@ -176,8 +176,8 @@ def test_every_error_answer_is_a_problem_naming_its_codes() -> None:
             assert "422" in responses, (method, path)
             assert "unknown_parameter" in responses["422"]["description"]
             for status, answer in responses.items():
-                if int(status) < 400:
-                    continue
+                if int(status) < 400 or (path == "/readyz" and status == "503"):
+                    continue  # (not ready: its own answer with the failing checks)
                 assert list(answer["content"]) == ["application/problem+json"], (path, status)
                 schema = answer["content"]["application/problem+json"]["schema"]
                 problem = schema["allOf"][-1] if "allOf" in schema else schema

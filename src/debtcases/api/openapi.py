@@ -69,7 +69,9 @@ _EXTRA: dict[int, dict[str, Any]] = {
     },
     422: {"errors": {"type": "array", "items": _ERROR_ITEM}},
 }
-_SKIP_PATHS = ("/healthz",)  # answers before anything could be unavailable
+# Their 503 is their own JSON answer (not ready: `checks`), not a problem; /healthz answers
+# before anything could be unavailable.
+_SERVICE_PATHS = ("/healthz", "/readyz")
 
 
 def problem_schema(status: int, codes: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -139,7 +141,7 @@ def _error_answers(operation: dict[str, Any], path: str) -> None:
         f"`unknown_parameter`; it takes: {', '.join(f'`{n}`' for n in takes) or 'none'})"
     )
     wanted = {422, 413}
-    if path not in _SKIP_PATHS:
+    if path not in _SERVICE_PATHS:
         wanted.add(503)
     if operation.get("security"):
         wanted |= {401, 403}
@@ -150,9 +152,11 @@ def _error_answers(operation: dict[str, Any], path: str) -> None:
             continue
         status = int(key)
         codes = answer.pop(CODES_KEY, None) or PROBLEMS.get(status, ((), ""))[0]
-        if not codes:
-            continue
         content = answer.get("content", {})
+        if not codes or (path in _SERVICE_PATHS and status == 503):
+            continue
+        if content and PROBLEM_JSON not in content:
+            continue  # the route documents an answer of its own kind
         declared = content.get(PROBLEM_JSON, {}).get("schema") or content.get(
             "application/json", {}
         ).get("schema")
