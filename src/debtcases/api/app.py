@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request, Response
@@ -19,6 +18,7 @@ from debtcases.api import (
     routes_support,
 )
 from debtcases.api.metrics import observe_request
+from debtcases.api.openapi import install_openapi
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
 from debtcases.api.routes_orders import router as orders_router
@@ -43,7 +43,6 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
-        responses={422: _UNKNOWN_PARAMETER},
     )
     app.state.container = container
     install_problem_handlers(app)
@@ -88,13 +87,8 @@ def create_app(container: Container) -> FastAPI:
     install_web(app)
     app.include_router(orders_router)
     app.include_router(routes_support.router)
+    install_openapi(app)
     return app
-
-
-_UNKNOWN_PARAMETER: dict[str, Any] = {
-    "description": "`validation_error`, e.g. an unknown query parameter",
-    "content": {"application/problem+json": {}},
-}
 
 
 def _too_large(limit: int) -> Response:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from debtcases.api.bodies import body_doc, json_body
 from debtcases.api.deps import ActorDep, ContainerDep, permitted
+from debtcases.api.openapi import CODES_KEY
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
@@ -44,6 +45,7 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
         "model": TransitionProblem,
         "content": {"application/problem+json": {}},
         "description": "`invalid_transition` (with `from`, `to`) or `concurrent_modification`",
+        CODES_KEY: ["invalid_transition", "concurrent_modification"],
     }
 }
 
@@ -98,7 +100,11 @@ def _doc(method: Any) -> str:
             "model": AnyChange,
             "description": "Already admitted with the same data: the existing case",
         },
-        409: {**_P, "description": "`order_conflict`: admitted with different data"},
+        409: {
+            **_P,
+            "description": "`order_conflict`: admitted with different data",
+            CODES_KEY: ["order_conflict", "concurrent_modification"],
+        },
     },
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),

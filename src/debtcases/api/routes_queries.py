@@ -19,6 +19,7 @@ from debtcases.api.filters import (
     SearchQuery,
     StatusQuery,
     VendorQuery,
+    VendorStatusQuery,
     case_filter,
     search_filter,
 )
@@ -134,7 +135,7 @@ def vendor_cases(
     actor: VendorActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    status: StatusQuery = None,
+    status: VendorStatusQuery = None,
     period: PeriodQuery = None,
     fell_back: FellBackQuery = None,
     page: PageQuery = 1,

@@ -366,7 +366,12 @@ class CasesView(TableStore):
         row["errors"] = json.loads(row["errors"])
         return row
 
-    def _where(self, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+    def _where(
+        self, f: CaseFilter, vendor_id: int | None, vendor_view: bool | None = None
+    ) -> tuple[str, list[Any]]:
+        """``vendor_view``: match statuses as vendors see them (default: for a vendor)."""
+        if vendor_view is None:
+            vendor_view = vendor_id is not None
         clauses: list[str] = []
         params: list[Any] = []
         if vendor_id is not None:
@@ -379,7 +384,7 @@ class CasesView(TableStore):
             clauses.append("lower(order_id) = %s")
             params.append(f.order_id.lower())
         if f.statuses:
-            column = "vendor_status" if vendor_id is not None else "status"
+            column = "vendor_status" if vendor_view else "status"
             clause, ps = self.dialect.in_list(column, sorted({s.value for s in f.statuses}))
             clauses.append(clause)
             params.extend(ps)
@@ -453,11 +458,16 @@ class CasesView(TableStore):
         return int(cur.fetchone()["n"])
 
     def iter_case_rows(
-        self, f: CaseFilter, vendor_id: int | None, batch_size: int = 1000
+        self,
+        f: CaseFilter,
+        vendor_id: int | None,
+        batch_size: int = 1000,
+        *,
+        vendor_view: bool | None = None,
     ) -> Iterator[dict[str, Any]]:
         """All matching rows, newest change first, in keyset batches (constant memory;
         no transaction held open between batches)."""
-        where, params = self._where(f, vendor_id)
+        where, params = self._where(f, vendor_id, vendor_view)
         table = f"view_cases_g{self.live_generation(CASES)}"
         changed = self._changed_column(vendor_id)
         after: tuple[Any, Any] | None = None

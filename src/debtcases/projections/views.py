@@ -203,11 +203,21 @@ class Views:
         return [self._shape(r, role) for r in rows], total
 
     def iter_cases(
-        self, filter: CaseFilter, role: Role, vendor_id: int | None
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        *,
+        every_vendor: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching case, newest change first, streamed in keyset batches."""
-        own = self._vendor_scope(role, vendor_id)
-        for row in self.recorder.iter_case_rows(filter, own):
+        """Every matching case, newest change first, streamed in keyset batches.
+        ``every_vendor`` (role vendor, no ``vendor_id``): every vendor's cases, each as its
+        vendor sees it (support's "as the vendors see it")."""
+        if role is Role.VENDOR and every_vendor and vendor_id is None:
+            rows = self.recorder.iter_case_rows(filter, None, vendor_view=True)
+        else:
+            rows = self.recorder.iter_case_rows(filter, self._vendor_scope(role, vendor_id))
+        for row in rows:
             yield self._shape(row, role)
 
     @staticmethod
