@@ -118,7 +118,7 @@ def test_the_explainer_answers_every_verdict(api: Api) -> None:
     assert unknown["groups"] == [] and unknown["facts"] is None
     assert unknown["ruleset"]["version"] == "2024.1"
     # The scheduler runs: missing turns into in_dunning, with the version and group.
-    r = api.client.post("/api/v1/orders/admit-due", headers=api.system)
+    r = api.client.post("/api/v1/scheduler/admit-due", headers=api.system)
     assert r.status_code == 200, r.text
     assert r.json()["admitted"] == ["B-1"]
     now_in = api.explain("B-1")
@@ -266,7 +266,7 @@ def test_order_endpoints_check_roles_fields_and_queries(api: Api) -> None:
         "/api/v1/orders/B-1/eligibility", params={"at": "2024-06-01T00:00:00"}, headers=api.support
     )
     assert naive.status_code == 422
-    assert api.client.post("/api/v1/orders/admit-due", headers=api.support).status_code == 403
+    assert api.client.post("/api/v1/scheduler/admit-due", headers=api.support).status_code == 403
     assert (
         api.client.get("/api/v1/orders/bad id!/eligibility", headers=api.support).status_code == 422
     )

@@ -60,6 +60,13 @@ def _unknown(order_id: str) -> Response:
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_P, "description": "Unknown order"}}
 
 
+# A moment with a UTC offset, ASCII digits only (a number would be read as epoch seconds).
+AT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
 @router.post(
     "/orders",
     response_model=OrdersReportedOut,
@@ -124,13 +131,24 @@ def eligibility(
     order_id: OrderIdStr,
     actor: SupportActor,
     container: ContainerDep,
-    at: Annotated[datetime | None, Query(description="ISO 8601 with offset; default: now")] = None,
+    at: Annotated[
+        str | None,
+        Query(
+            pattern=AT_PATTERN,
+            description="A moment, ISO 8601 with a UTC offset (`2024-06-01T00:00:00Z`, "
+            "`2024-06-01T02:00:00+02:00`); default: now",
+        ),
+    ] = None,
 ) -> EligibilityOut:
-    if at is not None and at.tzinfo is None:
-        raise RequestValidationError(
-            [{"loc": ("query", "at"), "msg": "needs a UTC offset (e.g. Z)", "type": "value_error"}]
-        )
-    explanation, facts = container.orders.explain(order_id, actor, at)
+    moment: datetime | None = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise RequestValidationError(
+                [{"loc": ("query", "at"), "msg": f"not a moment: {at!r}", "type": "value_error"}]
+            ) from None
+    explanation, facts = container.orders.explain(order_id, actor, moment)
     return EligibilityOut.of(explanation, facts)
 
 
@@ -165,8 +183,10 @@ def admit_by_hand(
     return EligibilityOut.of(explanation, facts)
 
 
+# Not under /orders/: "admit-due" is a valid order id, and GET /orders/{order_id} would
+# answer OPTIONS and wrong methods for it.
 @router.post(
-    "/orders/admit-due",
+    "/scheduler/admit-due",
     response_model=AdmitDueOut,
     responses=COMMON,
     summary="Run one scheduler round now: admit every due order (system)",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,6 +43,8 @@ _NOT_WS = "[^" + WS[1:]
 _ANY = r"[\s\S]"
 # admission.CONTROL_CHARACTERS, the other way round.
 _NO_CONTROL = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]"
+# Neither whitespace nor a control character (the first and last of a required text).
+_NOT_WS_NO_CONTROL = "[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f" + WS[1:]
 _TRIM = re.compile(f"^{WS}+|{WS}+$")
 
 
@@ -59,7 +62,8 @@ def trimmed(core: str) -> str:
 def text_pattern(limit: int, *, required: bool = False, control_free: bool = False) -> str:
     """At most ``limit`` characters after trimming (and at least one, if ``required``)."""
     if required:
-        return trimmed(f"{_NOT_WS}(?:{_ANY}{{0,{limit - 2}}}{_NOT_WS})?")
+        edge, inner = (_NOT_WS_NO_CONTROL, _NO_CONTROL) if control_free else (_NOT_WS, _ANY)
+        return trimmed(f"{edge}(?:{inner}{{0,{limit - 2}}}{edge})?")
     return trimmed(f"{_NO_CONTROL if control_free else _ANY}{{0,{limit}}}")
 
 
@@ -80,6 +84,22 @@ OrderIdStr = Annotated[
     ),
 ]
 _LIMIT = rules.TEXT_LIMITS
+
+
+def _enforce(error: rules.FieldError | None) -> None:
+    if error is not None:
+        raise ValueError(error.message)
+
+
+def free_text(field: str) -> AfterValidator:
+    """The domain's one free-text rule (no control characters; tab and line breaks
+    allowed), as a validator for any text field of any request body."""
+
+    def check(value: str) -> str:
+        _enforce(rules.free_text_error(field, value))
+        return value
+
+    return AfterValidator(check)
 
 
 def _limited(field: str, *, required: bool = False, control_free: bool = False) -> Any:
@@ -116,9 +136,15 @@ _CURRENCY_DOC = WithJsonSchema(
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=_LIMIT["reason"]),
-    _limited("reason", required=True),
+    free_text("reason"),
+    _limited("reason", required=True, control_free=True),
 ]
-OptionalReason = Annotated[str, StringConstraints(max_length=_LIMIT["reason"]), _limited("reason")]
+OptionalReason = Annotated[
+    str,
+    StringConstraints(max_length=_LIMIT["reason"]),
+    free_text("reason"),
+    _limited("reason", control_free=True),
+]
 # An amount as a string: the digits 0-9, at most 12 before the point and 2 after it.
 AMOUNT_STRING_PATTERN = trimmed(
     f"[0-9]{{1,{rules.AMOUNT_WHOLE_DIGITS}}}(?:\\.[0-9]{{1,{rules.AMOUNT_DECIMALS}}})?"
@@ -139,11 +165,6 @@ _AMOUNT_SCHEMA = {
     ],
     "examples": ["49.90"],
 }
-
-
-def _enforce(error: rules.FieldError | None) -> None:
-    if error is not None:
-        raise ValueError(error.message)
 
 
 class Strict(BaseModel):
@@ -286,7 +307,8 @@ class MarkPaidIn(Strict):
     reference: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=REFERENCE_LIMIT),
-        _limited("reference", required=True),
+        free_text("reference"),
+        _limited("reference", required=True, control_free=True),
     ]
 
 
@@ -294,10 +316,26 @@ class CorrectedDebtorIn(DebtorIn):
     """A corrected address is complete: every field given and non-empty (a 422 lists the
     missing ones), so a correction never blanks what it leaves out."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["name"])]
-    street: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["street"])]
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["postal_code"])]
-    city: Annotated[str, StringConstraints(min_length=1, max_length=_LIMIT["city"])]
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=_LIMIT["name"]),
+        _limited("name", required=True, control_free=True),
+    ]
+    street: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=_LIMIT["street"]),
+        _limited("street", required=True, control_free=True),
+    ]
+    postal_code: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=_LIMIT["postal_code"]),
+        _limited("postal_code", required=True, control_free=True),
+    ]
+    city: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=_LIMIT["city"]),
+        _limited("city", required=True, control_free=True),
+    ]
     country: Annotated[str, StringConstraints(min_length=1, pattern=rules.COUNTRY_PATTERN)]
 
 

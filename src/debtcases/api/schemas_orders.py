@@ -8,9 +8,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
-from debtcases.api.schemas import ActorOut, DebtorIn, DebtorOut, OrderIdStr, Strict, _enforce
+from debtcases.api.schemas import (
+    ActorOut,
+    DebtorIn,
+    DebtorOut,
+    OrderIdStr,
+    Reason,
+    Strict,
+    _enforce,
+    free_text,
+    text_pattern,
+)
 from debtcases.domain import admission as rules
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.eligibility import Explanation, Verdict, berlin_date
@@ -54,7 +70,19 @@ class OrderFactsIn(Strict):
     payment_method: PaymentMethod
     failure: Failure = Field(description="What failed (`none` if nothing did)")
     failed_on: date | None = Field(None, description="When the debit came back / chargeback")
-    invoice_number: Annotated[str, StringConstraints(max_length=INVOICE_NUMBER_LIMIT)] = ""
+    invoice_number: Annotated[
+        str,
+        StringConstraints(max_length=INVOICE_NUMBER_LIMIT),
+        free_text("invoice_number"),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": text_pattern(INVOICE_NUMBER_LIMIT, control_free=True),
+                "description": f"at most {INVOICE_NUMBER_LIMIT} characters after trimming; "
+                "no control characters",
+            }
+        ),
+    ] = ""
     invoice_date: date | None = None
     due_date: date | None = Field(None, description="Payment due date (invoice / instalment)")
     reminders: list[ReminderIn] = Field(default_factory=list, max_length=MAX_REMINDERS)
@@ -62,13 +90,6 @@ class OrderFactsIn(Strict):
     cancelled_on: date | None = None
     debtor: DebtorIn
     dunning_enabled: bool = Field(description="The vendor has dunning enabled")
-
-    @field_validator("invoice_number")
-    @classmethod
-    def _no_control_characters(cls, v: str) -> str:
-        if rules.has_control_characters(v):
-            raise ValueError("must not contain control characters")
-        return v
 
     @model_validator(mode="after")
     def _domain_rules(self) -> OrderFactsIn:
@@ -364,19 +385,9 @@ class EligibilityOut(BaseModel):
 
 
 class AdmitByHandIn(Strict):
-    reason: Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=rules.TEXT_LIMITS["reason"]
-        ),
-    ] = Field(description="Why support admits this order by hand (mandatory; kept for ever)")
-
-    @field_validator("reason")
-    @classmethod
-    def _no_control_characters(cls, v: str) -> str:
-        if rules.has_control_characters(v):
-            raise ValueError("must not contain control characters")
-        return v
+    reason: Reason = Field(
+        description="Why support admits this order by hand (mandatory; kept for ever)"
+    )
 
 
 class AdmitDueOut(BaseModel):

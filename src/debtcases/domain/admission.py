@@ -15,9 +15,12 @@ The rules:
   empty or 2 letters; the free-text fields without control characters;
 - reason: at most 1000 characters.
 
-Control characters are C0 controls other than tab, line feed and carriage return, and DEL.
-Today only the debtor's free-text fields are held to that rule (``CONTROL_CHECKED_FIELDS``);
-any other free-text field can be added there.
+Free text (every field a person or a system types: the debtor's fields, every command's
+reason, a payment reference, an invoice number) never holds control characters: C0
+controls other than tab, line feed and carriage return, and DEL. NUL in particular is
+refused here, at the edge, with the field named, instead of reaching the event store and
+every view. ``free_text_error`` is that one rule; the API's request models and the CSV
+import both call it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ TEXT_LIMITS: Final[dict[str, int]] = {
     "postal_code": 16,
     "city": 200,
     "reason": 1000,
+    "reference": 200,
 }
 # The fields an admission is checked on, in the order their errors are reported.
 ADMISSION_FIELDS: Final = (
@@ -58,7 +62,8 @@ ADMISSION_FIELDS: Final = (
     "reason",
 )
 CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-CONTROL_CHECKED_FIELDS: Final = frozenset({"name", "street", "postal_code", "city"})
+# Every free-text field of the admission is held to the control-character rule.
+CONTROL_CHECKED_FIELDS: Final = frozenset({"name", "street", "postal_code", "city", "reason"})
 
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
 _CURRENCY = re.compile(CURRENCY_PATTERN)
@@ -153,14 +158,22 @@ def has_control_characters(text: str) -> bool:
     return CONTROL_CHARACTERS.search(text) is not None
 
 
+def free_text_error(field: str, text: str) -> FieldError | None:
+    """THE rule for free text, whatever the field: no control characters (tab, line feed
+    and carriage return are what a person types, and stay allowed)."""
+    if has_control_characters(text):
+        return FieldError(field, "control_character", "must not contain control characters")
+    return None
+
+
 def text_error(field: str, text: str) -> FieldError | None:
     """The length limit of ``field`` and, for ``CONTROL_CHECKED_FIELDS``, no control
     characters."""
     limit = TEXT_LIMITS[field]
     if len(text) > limit:
         return FieldError(field, "too_long", f"must be at most {limit} characters")
-    if field in CONTROL_CHECKED_FIELDS and has_control_characters(text):
-        return FieldError(field, "control_character", "must not contain control characters")
+    if field in CONTROL_CHECKED_FIELDS:
+        return free_text_error(field, text)
     return None
 
 
