@@ -275,3 +275,25 @@ def test_support_filters_holds_by_reason_and_by_when_they_end(
     assert c.views.recorder.due_holds(later, 10) == ["B-3", "B-1"]
     rows, _ = c.views.page_cases(CaseFilter(hold_reason="dispute"), Role.VENDOR, VENDOR_ID)
     assert len(rows) == 5  # a vendor's query ignores hold filters (the API refuses them)
+
+
+def test_the_demo_shows_a_hold_ending_tomorrow_a_broken_promise_and_a_reopened_case(
+    make_container: Callable[..., Container],
+) -> None:
+    from debtcases.commands.demo import seed_demo
+
+    c = make_container()
+    seed_demo(c.cases)
+    c.runner.catch_up()
+    tomorrow = datetime.now(BERLIN).date() + timedelta(days=1)
+    held = c.cases.get_case("B-2024-000300", SUPPORT).state.hold
+    assert held is not None and held.until == tomorrow and held.code is HoldReason.VENDOR_UNSURE
+    rows, _ = c.views.page_cases(
+        CaseFilter(hold_ends_by=start_of_day(tomorrow)), Role.SUPPORT, None
+    )
+    assert [r["order_id"] for r in rows] == ["B-2024-000300"]
+    broken = c.cases.history("B-2024-000302", SUPPORT)[-1]
+    assert broken.event == "HoldExpired" and broken.details["promise_broken"] is True
+    reopened = c.cases.history("B-2024-000303", SUPPORT)
+    assert [e.event for e in reopened][-2:] == ["Cancelled", "Reopened"]
+    assert c.cases.get_case("B-2024-000303", SUPPORT).status is Status.LOCKED
