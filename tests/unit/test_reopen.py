@@ -180,3 +180,22 @@ def test_diagonal_is_told_of_the_correction_only_when_it_was_told_of_the_mistake
     assert reopen["debtor"]["name"] and reopen["amount"] == "49.90"
     assert reopen["reason"] == "Irrtum" and reopen["order_id"] == "B-1"
     assert Decimal(reopen["amount"]) == Decimal("49.90")
+
+
+def test_a_case_reopened_into_its_block_holds_its_reopen_message_until_the_hold_ends(
+    make_container: Callable[..., Container],
+) -> None:
+    c = make_container()
+    c.cases.admit(admission("B-1"), INTAKE, T0)
+    c.cases.start_dunning("B-1", VENDOR, now=T0)
+    c.cases.apply_ack("B-1", kind="received", message_id="d-1", now=T0)
+    c.cases.block("B-1", SUPPORT, "Streit", T0, Hold(HoldReason.DISPUTE, date(2024, 7, 1)))
+    c.cases.cancel("B-1", SUPPORT, "storniert", now=T0 + timedelta(days=1))
+    c.cases.reopen("B-1", SUPPORT, "Irrtum", T0 + timedelta(days=2))
+    c.runner.catch_up()
+    outbox = c.diagonal.outbox
+    assert [r.type for r in outbox.messages("B-1")][-2:] == ["withdrawal", "reopen"]
+    assert "reopen" not in [r.type for r in outbox.unsent()]  # held with the case
+    c.holds.expire_holds(datetime(2024, 7, 1, tzinfo=UTC))
+    c.runner.catch_up()
+    assert "reopen" in [r.type for r in outbox.unsent()]
