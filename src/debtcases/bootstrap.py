@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from debtcases.adapters.bulk import chunk_large_inserts
 from debtcases.adapters.database import (
     Database,
     append_only_sql,
@@ -129,6 +130,8 @@ def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
         reopen_window=timedelta(days=settings.reopen_window_days),
     )
     _guard_store(app, db, owned_elsewhere)
+    # A large save (a CSV import) in bounded statements, still one transaction.
+    chunk_large_inserts(app.recorder)
     return app
 
 
@@ -148,6 +151,7 @@ def build_views(settings: Settings, db: Database, app: DunningCases, clock: Cloc
         head=lambda: app.recorder.max_notification_id() or 0,
         clock=clock,
         stuck_after_hours=settings.stuck_after_hours,
+        source=app,
     )
 
 

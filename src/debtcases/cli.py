@@ -40,6 +40,13 @@ def db_setup() -> None:
         typer.echo(f"{table}: set up; the service role may only read and append events.")
 
 
+parked_app = typer.Typer(
+    help="Events a view or the outbox could not write, set aside (list, retry).",
+    no_args_is_help=True,
+)
+app.add_typer(parked_app, name="parked")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
@@ -362,7 +369,7 @@ def import_cmd(
             dry_run=dry_run,
             default_reason=f"{DEFAULT_IMPORT_REASON} ({os.path.basename(file)})",
         )
-        container.wait_for_views(report.position)
+        caught_up = container.wait_for_views(report.position)
     finally:
         container.close()
     for error in report.errors:
@@ -379,7 +386,54 @@ def import_cmd(
         f"{verdict}: rows={report.rows} created={report.created} "
         f"unchanged={report.unchanged} errors={len(report.errors)}"
     )
+    if not caught_up:
+        typer.echo(
+            "note: the case lists have not caught up with the import yet (they will shortly)",
+            err=True,
+        )
     if not report.ok:
+        raise typer.Exit(1)
+
+
+@parked_app.command("list")
+def parked_list(
+    all_: Annotated[bool, typer.Option("--all", help="Also resolved ones")] = False,
+) -> None:
+    """List parked events (unresolved unless --all), oldest first."""
+    from debtcases.bootstrap import build_container
+
+    container = build_container(Settings(run_workers=False))
+    try:
+        parked = container.runner.parked(include_resolved=all_)
+    finally:
+        container.close()
+    for p in parked:
+        state = f"resolved {p.resolved_at} ({p.resolution})" if p.resolved_at else "UNRESOLVED"
+        where = f"{p.processor}:{p.view}" if p.view else p.processor
+        typer.echo(
+            f"#{p.id} {where} notification={p.notification_id} "
+            f"case={p.originator_id} v{p.originator_version} {p.topic.rsplit(':', 1)[-1]} "
+            f"attempts={p.attempts} {state}\n    {p.error}"
+        )
+    typer.echo(f"{sum(1 for p in parked if p.resolved_at is None)} unresolved", err=True)
+
+
+@parked_app.command("retry")
+def parked_retry() -> None:
+    """Re-apply every unresolved parked event through the same fold (after deploying a
+    fix); exit 1 if some still fail."""
+    from debtcases.bootstrap import build_container
+
+    container = build_container(Settings(run_workers=False))
+    try:
+        results = container.runner.retry_parked()
+    finally:
+        container.close()
+    failing = 0
+    for name, (ok, bad) in results.items():
+        typer.echo(f"{name}: {ok} resolved, {bad} still failing")
+        failing += bad
+    if failing:
         raise typer.Exit(1)
 
 

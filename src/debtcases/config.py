@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     read_your_writes_timeout_seconds: float = 5.0
     # /readyz fails while a view lags more than this many events.
     ready_max_lag: int = 1000
+    # /readyz also fails while a view lags (by any amount) and its position has not moved
+    # for this many seconds: a stalled runner, whatever ready_max_lag says.
+    ready_stall_seconds: float = 30.0
     # serve: seed demo data on first start of an empty embedded database.
     demo: bool = False
     # serve: run the projections (and outbox/consumer when Kafka is set) in-process.

@@ -150,15 +150,142 @@ def test_support_searches_by_user_id_filters_and_exports_exactly_the_rows_on_scr
     assert _orders_on_screen(page) == ["B-2024-000124"]
 
 
-def test_the_eligibility_dialog_says_the_check_is_not_available_yet(
+def _check_order(page: Any, order_id: str) -> Any:
+    """Type ``order_id`` into the open eligibility dialog and return the dialog."""
+    dialog = page.locator("#fragment-dialog")
+    dialog.get_by_role("textbox", name="Bestell-ID").fill(order_id)
+    dialog.get_by_role("button", name="Prüfen").click()
+    expect(dialog.locator("[data-verdict]")).to_be_visible()
+    return dialog
+
+
+def _conditions(dialog: Any, colour: str) -> list[str]:
+    return dialog.locator(f".conditions li.{colour} .label").all_inner_texts()
+
+
+# Runs before the manual-admission test below, which admits B-2024-000501 (one shared server).
+def test_the_eligibility_dialog_explains_each_verdict_with_red_and_green_conditions(
     page: Any, server: Server
 ) -> None:
     sign_in(page, server, "support")
     page.get_by_role("link", name="Warum nicht im Mahnwesen?").click()
-    dialog = page.locator("#fragment-dialog")
-    dialog.get_by_role("textbox", name="Bestell-ID").fill("B-2024-999999")
+
+    # eligible_on: green and red conditions, the due date in the verdict and as Fälligkeitsdatum.
+    dialog = _check_order(page, "B-2024-000500")
+    verdict = dialog.locator("[data-verdict]")
+    expect(verdict).to_have_attribute("data-verdict", "eligible_on")
+    expect(verdict).to_contain_text(re.compile(r"Kommt am \d{2}\.\d{2}\.\d{4} ins Mahnwesen"))
+    day = re.search(r"\d{2}\.\d{2}\.\d{4}", verdict.inner_text())
+    assert day is not None
+    due = dialog.locator(".facts div", has_text="Fälligkeitsdatum")
+    expect(due).to_contain_text(day[0])
+    expect(dialog.locator(".facts")).to_contain_text("Regelwerk")
+    expect(dialog.locator(".facts")).to_contain_text("2024.1")
+    expect(dialog.locator(".facts div", has_text="Nächster Schritt")).to_contain_text(
+        "Automatische Aufnahme"
+    )
+    green, red = _conditions(dialog, "green"), _conditions(dialog, "red")
+    assert "Mahnwesen beim Vendor aktiviert" in green, dumps(green)
+    assert "14 Tage seit der Rücklastschrift vergangen" in red, dumps(red)
+    # Not colour alone: every point says in words whether it is met, and shows its values.
+    first_red = dialog.locator(".conditions li.red", has_text="14 Tage seit der Rücklastschrift")
+    expect(first_red.first).to_contain_text("Nicht erfüllt")
+    expect(first_red.first).to_contain_text("beobachtet:")
+    expect(first_red.first).to_contain_text("verlangt:")
+    expect(first_red.first).to_contain_text("grün ab")
+    problems = serious_violations(page)
+    assert not problems, dumps(problems)
+
+    # not_eligible: the red conditions that block, per group.
+    dialog = _check_order(page, "B-2024-000501")
+    verdict = dialog.locator("[data-verdict]")
+    expect(verdict).to_have_attribute("data-verdict", "not_eligible")
+    expect(verdict).to_contain_text("Nicht im Mahnwesen")
+    expect(verdict.locator(".blocking li")).to_have_count(2)
+    expect(verdict.locator(".blocking li").first).to_contain_text("Mahnwesen beim Vendor aktiviert")
+    blocked = dialog.locator(".conditions li.red", has_text="Mahnwesen beim Vendor aktiviert")
+    expect(blocked.first).to_contain_text("beobachtet: nein")
+    expect(dialog.get_by_role("button", name="Von Hand aufnehmen")).to_be_visible()
+    problems = serious_violations(page)
+    assert not problems, dumps(problems)
+
+    # unknown_order
+    dialog = _check_order(page, "B-2024-999999")
+    expect(dialog.locator("[data-verdict]")).to_contain_text("Unbekannte Bestellung")
+    expect(dialog.locator(".conditions li")).to_have_count(0)
+    expect(dialog.get_by_role("button", name="Von Hand aufnehmen")).to_have_count(0)
+
+    # A malformed id: the error next to the field, the input kept.
+    dialog.get_by_role("textbox", name="Bestell-ID").fill("B 2024 ?")
     dialog.get_by_role("button", name="Prüfen").click()
-    expect(dialog).to_contain_text("Prüfung noch nicht verfügbar")
+    expect(dialog.locator("#bestell-id-error")).to_contain_text("gültige Bestell-ID")
+    expect(dialog.get_by_role("textbox", name="Bestell-ID")).to_have_value("B 2024 ?")
+
+
+def test_support_admits_an_order_by_hand_from_the_dialog_and_it_lists_who_and_why(
+    page: Any, server: Server
+) -> None:
+    sign_in(page, server, "support")
+    page.get_by_role("link", name="Warum nicht im Mahnwesen?").click()
+    dialog = _check_order(page, "B-2024-000501")
+    expect(dialog.locator("[data-verdict]")).to_have_attribute("data-verdict", "not_eligible")
+
+    # Without a reason: refused, the error next to the field, nothing admitted.
+    dialog.get_by_role("button", name="Von Hand aufnehmen").click()
+    expect(dialog.locator("#grund-error")).to_contain_text("Bitte einen Grund angeben")
+    expect(dialog.get_by_label(re.compile("^Grund"))).to_be_focused()
+    expect(dialog.locator("[data-verdict]")).to_have_attribute("data-verdict", "not_eligible")
+
+    reason = "Vendor bestätigt: Mahnwesen gewünscht, Schalter folgt"
+    dialog.get_by_label(re.compile("^Grund")).fill(reason)
+    dialog.get_by_role("button", name="Von Hand aufnehmen").click()
+    verdict = dialog.locator("[data-verdict]")
+    expect(verdict).to_have_attribute("data-verdict", "in_dunning")
+    expect(dialog).to_contain_text("von Hand ins Mahnwesen aufgenommen")
+    expect(verdict).to_contain_text("Im Mahnwesen (Status „Gesperrt“)")
+    expect(verdict).to_contain_text("Von Hand aufgenommen von Support (demo-support)")
+    expect(verdict).to_contain_text(reason)
+    expect(dialog.get_by_role("button", name="Von Hand aufnehmen")).to_have_count(0)
+
+    # Asked again later, the dialog still says who admitted it and why.
+    dialog = _check_order(page, "B-2024-000501")
+    expect(dialog.locator("[data-verdict]")).to_contain_text(reason)
+
+    # The case exists (Gesperrt), and the worklist lists it under "Von Hand aufgenommen".
+    page.goto(f"{server.base}/schulden?q=B-2024-000501")
+    expect(row(page, "B-2024-000501").locator(".status")).to_have_text("Gesperrt")
+    page.goto(f"{server.base}/schulden/arbeitsliste")
+    manual = page.locator("section", has=page.get_by_role("heading", name=re.compile("^Von Hand")))
+    expect(manual).to_contain_text("B-2024-000501")
+    expect(manual).to_contain_text("B-2024-000505")
+
+
+def test_a_repair_step_the_case_already_reached_is_a_calm_note_not_an_error(
+    page: Any, server: Server
+) -> None:
+    sign_in(page, server, "support")
+    page.goto(f"{server.base}/schulden/faelle/B-2024-000203/uebergeben")
+    page.get_by_label(re.compile("^Grund")).fill("Reparatur Schritt 2")
+    # Meanwhile the case reaches "Ans Inkasso übergeben" (as when Diagonal was faster).
+    other = page.context.browser.new_context()
+    try:
+        second = other.new_page()
+        sign_in(second, server, "support")
+        second.goto(f"{server.base}/schulden/faelle/B-2024-000203/uebergeben")
+        second.get_by_label(re.compile("^Grund")).fill("Diagonal hat bestätigt")
+        second.get_by_role("button", name="Ans Inkasso übergeben").click()
+        second.wait_for_load_state()
+    finally:
+        other.close()
+    page.get_by_role("button", name="Ans Inkasso übergeben").click()
+    note = page.locator(".flash")
+    expect(note).to_contain_text(
+        "B-2024-000203: Der Fall ist bereits „Ans Inkasso übergeben“ – nichts geändert."  # noqa: RUF001
+    )
+    expect(note).to_contain_text("durch Support (demo-support)")
+    expect(note).to_contain_text("Ihr Grund wurde nicht gespeichert")
+    expect(note).to_have_class(re.compile("flash-info"))
+    assert page.get_by_role("alert").count() == 0
 
 
 def test_a_vendor_never_sees_blockiert_and_gets_403_on_every_support_page_and_action(
@@ -243,23 +370,25 @@ def test_a_stale_form_is_refused_and_shows_the_current_state(page: Any, server: 
     sign_in(page, server, "support")
     page.goto(f"{server.base}/schulden/faelle/B-2024-000124/blockieren")
     page.get_by_label(re.compile("^Grund")).fill("Händler ist unsicher")
-    # Meanwhile someone else blocks the case (a second session).
+    # Meanwhile someone else starts dunning (a second session). (Had they blocked it too,
+    # the case would already be what this form asks for: a calm note, see below.)
     other = page.context.browser.new_context()
     try:
         second = other.new_page()
         sign_in(second, server, "support")
-        second.goto(f"{server.base}/schulden/faelle/B-2024-000124/blockieren")
+        second.goto(f"{server.base}/schulden/faelle/B-2024-000124/starten")
         second.get_by_label(re.compile("^Grund")).fill("Kollege war schneller")
-        second.get_by_role("button", name="Blockieren").click()
+        second.get_by_role("button", name="Mahnprozess starten (Laufend)").click()
         second.wait_for_load_state()
     finally:
         other.close()
     page.get_by_role("button", name="Blockieren").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("inzwischen von jemand anderem geändert")
-    expect(alert).to_contain_text("Blockiert")
-    # Blocking is no longer possible (it is blocked now), but what the user typed is shown.
-    expect(page.locator(".kept-input")).to_contain_text("Händler ist unsicher")
+    expect(alert).to_contain_text("Laufend")
+    expect(alert).to_contain_text("Mahnprozess gestartet durch Support (demo-support)")
+    # Nothing was blocked; the form is shown again with what the user typed, to decide anew.
+    expect(page.get_by_label(re.compile("^Grund"))).to_have_value("Händler ist unsicher")
 
 
 def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(
@@ -269,7 +398,7 @@ def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(
         "anmelden": "/anmelden",
         "schulden": "/schulden",
         "schulden-haendler": "/schulden?q=51234",
-        "pruefung": "/schulden/pruefung?bestell_id=B-2024-999999",
+        "pruefung": "/schulden/pruefung?bestell_id=B-2024-000500",
         "arbeitsliste": "/schulden/arbeitsliste",
         "import": "/schulden/import",
         "aktion-adresse": "/schulden/faelle/B-2024-000203/adresse",
@@ -309,6 +438,16 @@ def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(
                 if found:
                     problems["dialog-adresse"] = found
                 shoot(page, "dialog-adresse")
+                page.keyboard.press("Escape")
+                page.get_by_role("link", name="Warum nicht im Mahnwesen?").click()
+                dialog = page.locator("#fragment-dialog")
+                dialog.get_by_role("textbox", name="Bestell-ID").fill("B-2024-000502")
+                dialog.get_by_role("button", name="Prüfen").click()
+                expect(dialog.locator("[data-verdict]")).to_be_visible()
+                found = serious_violations(page)
+                if found:
+                    problems["dialog-pruefung"] = found
+                shoot(page, "dialog-pruefung")
         finally:
             ctx.close()
     assert not problems, dumps(problems)

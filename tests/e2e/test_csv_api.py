@@ -111,6 +111,11 @@ def test_support_export_then_import_dry_run_round_trips(api: Api) -> None:
         "created": 0,
         "unchanged": 3,
         "errors": [],
+        "cases": [
+            {"order_id": "B-3", "user_id": 79424},
+            {"order_id": "B-2", "user_id": 51234},
+            {"order_id": "B-1", "user_id": 79424},
+        ],
     }
 
 
@@ -192,6 +197,7 @@ def test_importing_the_same_file_twice_changes_nothing(api: Api) -> None:
         "created": 2,
         "unchanged": 0,
         "errors": [],
+        "cases": [{"order_id": "B-1", "user_id": 79424}, {"order_id": "B-2", "user_id": 51234}],
     }
     case = api.client.get("/api/v1/cases/B-1", headers=api.support).json()
     assert case["debtor"]["name"] == "Jürgen Groß" and case["status"] == "LOCKED"
@@ -268,3 +274,32 @@ def test_the_openapi_document_describes_the_csv_endpoints(api: Api) -> None:
     assert "/api/v1/vendor/cases.csv" in paths
     body = paths[IMPORT]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "text/csv"} <= set(body)
+
+
+def test_a_valid_file_meeting_cases_with_other_data_is_a_409_order_conflict(api: Api) -> None:
+    """As POST /api/v1/cases answers a conflict: 409, not 422 (the file itself is valid)."""
+    api.admit("B-1", amount="49.90")
+    text = f"{HEADER}\nB-1;79424;12,00;EUR;N;S 1;10969;Berlin;DE;\n"
+    answer = api.client.post(
+        IMPORT, content=text.encode(), headers={**api.support, "Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 409, answer.text
+    problem = answer.json()
+    assert problem["code"] == "order_conflict"
+    assert [e["code"] for e in problem["report"]["errors"]] == ["order_conflict"]
+    assert problem["report"]["cases"] == []
+
+
+def test_the_file_may_come_as_a_plain_multipart_field_but_no_other_field(api: Api) -> None:
+    text = f"{HEADER}\nB-7;79424;12,00;EUR;N;S 1;10969;Berlin;DE;\n"
+    plain = api.client.post(IMPORT, headers=api.support, files={"file": (None, text)})
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["cases"] == [{"order_id": "B-7", "user_id": 79424}]
+    extra = api.client.post(
+        IMPORT,
+        headers=api.support,
+        data={"note": "x"},
+        files={"file": ("l.csv", text.encode(), "text/csv")},
+    )
+    assert extra.status_code == 422
+    assert [e["field"] for e in extra.json()["errors"]] == ["note"]

@@ -340,6 +340,7 @@ def test_a_dry_run_reports_what_would_happen_and_changes_nothing(cases: DunningC
         "created": 1,
         "unchanged": 1,
         "errors": [],
+        "cases": [{"order_id": "B-1", "user_id": 79424}, {"order_id": "B-2", "user_id": 79424}],
     }
     assert not cases.has_case("B-1")
 

@@ -45,6 +45,13 @@ class Dialect:
             return value
         return datetime.fromisoformat(value)
 
+    def text_in(self, value: str) -> str:
+        """Free text as this backend can store it: PostgreSQL's text refuses NUL, so a NUL
+        (which the event store keeps, JSON-escaped) is written to a view as U+FFFD."""
+        if self.kind == "postgres" and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
     def bool_in(self, value: bool) -> Any:
         return value if self.kind == "postgres" else int(value)
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
-from debtcases.api import routes_cases, routes_csv, routes_diagonal, routes_queries, routes_service
+from debtcases.api import (
+    routes_cases,
+    routes_csv,
+    routes_diagonal,
+    routes_queries,
+    routes_service,
+    routes_support,
+)
 from debtcases.api.metrics import observe_request
+from debtcases.api.openapi import install_openapi
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
 from debtcases.api.routes_orders import router as orders_router
@@ -36,7 +43,6 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
-        responses={422: _UNKNOWN_PARAMETER},
     )
     app.state.container = container
     install_problem_handlers(app)
@@ -80,13 +86,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_service.router)
     install_web(app)
     app.include_router(orders_router)
+    app.include_router(routes_support.router)
+    install_openapi(app)
     return app
-
-
-_UNKNOWN_PARAMETER: dict[str, Any] = {
-    "description": "`validation_error`, e.g. an unknown query parameter",
-    "content": {"application/problem+json": {}},
-}
 
 
 def _too_large(limit: int) -> Response:

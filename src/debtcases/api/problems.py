@@ -52,6 +52,11 @@ _CODE_BY_STATUS = {
 }
 
 
+def problem_type(code: str) -> str:
+    """The problem ``type`` URI of a ``code``."""
+    return f"https://debtcases.example/problems/{code}"
+
+
 def problem(
     status: int,
     title: str,
@@ -61,7 +66,7 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"https://debtcases.example/problems/{code}",
+        "type": problem_type(code),
         "title": title,
         "status": status,
         "detail": detail,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from debtcases.api.bodies import body_doc, json_body
 from debtcases.api.deps import ActorDep, ContainerDep, permitted
+from debtcases.api.openapi import CODES_KEY
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
@@ -45,6 +46,7 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
         "model": TransitionProblem,
         "content": {"application/problem+json": {}},
         "description": "`invalid_transition` (with `from`, `to`) or `concurrent_modification`",
+        CODES_KEY: ["invalid_transition", "concurrent_modification"],
     }
 }
 
@@ -58,8 +60,24 @@ def _case(container: Any, case: Any, actor: Any) -> CaseOut:
     return case_out(case, actor.role, container.clock(), container.settings.stuck_after_hours)
 
 
-def _answer(container: Any, outcome: Outcome, actor: Any) -> CaseOut:
-    container.wait_for_views(outcome.position)
+# Read-your-writes is bounded: when the views did not catch up in time, the answer says so
+# (the lists may not show this change yet) instead of silently giving up.
+VIEWS_CAUGHT_UP = "X-Views-Caught-Up"
+_CAUGHT_UP_HEADER = {
+    VIEWS_CAUGHT_UP: {
+        "description": "`false` when the lists had not caught up with this change within "
+        "the read-your-writes timeout (they will shortly); `true` otherwise",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+CAUGHT_UP: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The case after the command", "headers": _CAUGHT_UP_HEADER}
+}
+
+
+def _answer(container: Any, outcome: Outcome, actor: Any, response: Response) -> CaseOut:
+    caught_up = container.wait_for_views(outcome.position)
+    response.headers[VIEWS_CAUGHT_UP] = "true" if caught_up else "false"
     case = _case(container, outcome.case, actor)
     model = CaseChangeOut if actor.role is Role.VENDOR else SupportCaseChangeOut
     return model(**case.model_dump(), changed=outcome.changed)
@@ -83,7 +101,11 @@ def _doc(method: Any) -> str:
             "model": AnyChange,
             "description": "Already admitted with the same data: the existing case",
         },
-        409: {**_P, "description": "`order_conflict`: admitted with different data"},
+        409: {
+            **_P,
+            "description": "`order_conflict`: admitted with different data",
+            CODES_KEY: ["order_conflict", "concurrent_modification"],
+        },
     },
     summary="Admit an order into dunning (system, support)",
     description=_doc(DunningCases.admit),
@@ -108,13 +130,13 @@ def admit(
     )
     if not outcome.created:
         response.status_code = 200
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/start",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Play: start dunning (vendor own LOCKED; support LOCKED/FAILED)",
     description=_doc(DunningCases.start_dunning),
     openapi_extra={"requestBody": body_doc(EmptyIn, required=False)},
@@ -124,15 +146,18 @@ def start(
     actor: Annotated[Actor, permitted(Command.START)],
     body: Annotated[EmptyIn | None, json_body(EmptyIn, optional=True)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     reason = body.reason if body else ""
-    return _answer(container, container.cases.start_dunning(order_id, actor, reason), actor)
+    return _answer(
+        container, container.cases.start_dunning(order_id, actor, reason), actor, response
+    )
 
 
 @router.post(
     "/cases/{order_id}/hand-over",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Ans Inkasso übergeben, by hand (support)",
     description=_doc(DunningCases.hand_over),
     openapi_extra={"requestBody": body_doc(ReasonIn)},
@@ -142,14 +167,17 @@ def hand_over(
     actor: Annotated[Actor, permitted(Command.HAND_OVER)],
     body: Annotated[ReasonIn, json_body(ReasonIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.hand_over(order_id, actor, body.reason), actor)
+    return _answer(
+        container, container.cases.hand_over(order_id, actor, body.reason), actor, response
+    )
 
 
 @router.post(
     "/cases/{order_id}/cancel",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Gekündigt: the order was cancelled (vendor own, support)",
     description=_doc(DunningCases.cancel),
     openapi_extra={"requestBody": body_doc(ReasonIn)},
@@ -159,14 +187,16 @@ def cancel(
     actor: Annotated[Actor, permitted(Command.CANCEL)],
     body: Annotated[ReasonIn, json_body(ReasonIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.cancel(order_id, actor, body.reason), actor)
+    outcome = container.cases.cancel(order_id, actor, body.reason)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/block",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Blockiert: pause a case with a hold (reason code, optional end) (support)",
     description=_doc(DunningCases.block),
     openapi_extra={"requestBody": body_doc(BlockIn)},
@@ -176,15 +206,16 @@ def block(
     actor: Annotated[Actor, permitted(Command.BLOCK)],
     body: Annotated[BlockIn, json_body(BlockIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     outcome = container.cases.block(order_id, actor, body.reason, hold=body.to_domain())
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/unblock",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Resume a blocked case (support)",
     description=_doc(DunningCases.unblock),
     openapi_extra={"requestBody": body_doc(ReasonIn)},
@@ -194,8 +225,11 @@ def unblock(
     actor: Annotated[Actor, permitted(Command.UNBLOCK)],
     body: Annotated[ReasonIn, json_body(ReasonIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.unblock(order_id, actor, body.reason), actor)
+    return _answer(
+        container, container.cases.unblock(order_id, actor, body.reason), actor, response
+    )
 
 
 @router.post(
@@ -209,6 +243,7 @@ def unblock(
             "description": "`reopen_window_closed` (with `closed_at`, `window_days`), "
             "`invalid_transition` or `concurrent_modification`",
         },
+        **CAUGHT_UP,
     },
     summary="Correct a mistaken Bezahlt / Gekündigt: back to the status before (support)",
     description=_doc(DunningCases.reopen),
@@ -219,14 +254,15 @@ def reopen(
     actor: Annotated[Actor, permitted(Command.REOPEN)],
     body: Annotated[ReasonIn, json_body(ReasonIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
-    return _answer(container, container.cases.reopen(order_id, actor, body.reason), actor)
+    return _answer(container, container.cases.reopen(order_id, actor, body.reason), actor, response)
 
 
 @router.post(
     "/cases/{order_id}/mark-paid",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="Bezahlt (support)",
     description=_doc(DunningCases.mark_paid),
     openapi_extra={"requestBody": body_doc(MarkPaidIn)},
@@ -236,15 +272,16 @@ def mark_paid(
     actor: Annotated[Actor, permitted(Command.MARK_PAID)],
     body: Annotated[MarkPaidIn, json_body(MarkPaidIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     outcome = container.cases.mark_paid(order_id, actor, body.reason, body.reference)
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.post(
     "/cases/{order_id}/address",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION},
+    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
     summary="AddressCorrected: enter the debtor's right address (support)",
     description=_doc(DunningCases.correct_address),
     openapi_extra={"requestBody": body_doc(AddressIn)},
@@ -254,9 +291,10 @@ def correct_address(
     actor: Annotated[Actor, permitted(Command.CORRECT_ADDRESS)],
     body: Annotated[AddressIn, json_body(AddressIn)],
     container: ContainerDep,
+    response: Response,
 ) -> CaseOut:
     outcome = container.cases.correct_address(order_id, actor, body.debtor.to_domain(), body.reason)
-    return _answer(container, outcome, actor)
+    return _answer(container, outcome, actor, response)
 
 
 @router.get(

@@ -3,31 +3,35 @@ command, answer)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    NO_CASE,
     FellBackQuery,
     OrderQuery,
     PeriodQuery,
     SearchQuery,
     StatusQuery,
     VendorQuery,
+    VendorStatusQuery,
     case_filter,
-    invalid_query,
     search_filter,
 )
+from debtcases.api.openapi import CODES_KEY
 from debtcases.api.problems import problem
 from debtcases.api.schemas import Problem
 from debtcases.commands.imports import import_cases
 from debtcases.csvformat import export, parse
 from debtcases.domain.actors import Actor, Role
+from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
 
 router = APIRouter(prefix="/api/v1", tags=["csv"])
@@ -60,9 +64,10 @@ AsQuery = Annotated[
     Literal["support", "vendor"],
     Query(
         alias="as",
-        description="`vendor`: the file as that vendor sees it (their statuses, never "
-        "Blockiert; vendor fields only), to send it to them. Needs one vendor: `user_id`, "
-        "or `q` matching a User-ID.",
+        description="`vendor`: the file as the vendor sees it (their statuses, never "
+        "Blockiert; vendor fields only), to send it to them: with one vendor (`user_id`, or "
+        "`q` matching a User-ID) byte for byte that vendor's own download; otherwise every "
+        "matching case as its vendor sees it. `status=Blockiert` matches none of them.",
     ),
 ]
 
@@ -73,7 +78,10 @@ def _export(
     case_filter: CaseFilter,
     sep: str,
     headers: dict[str, str] | None = None,
+    *,
+    as_vendors: bool = False,
 ) -> Response:
+    """``as_vendors``: every vendor's cases, each as its vendor sees it."""
     views = container.views
     if views is None or not hasattr(views, "iter_cases"):
         return problem(
@@ -83,9 +91,12 @@ def _export(
             "unavailable",
             headers={"Retry-After": "5"},
         )
-    rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
+    if as_vendors:
+        rows = views.iter_cases(case_filter, Role.VENDOR, None, every_vendor=True)
+    else:
+        rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
     name = export.export_filename(
-        actor.role,
+        Role.VENDOR if as_vendors else actor.role,
         user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
         order_id=case_filter.order_id,
         statuses=case_filter.statuses,
@@ -128,13 +139,15 @@ def export_support(
     )
     headers: dict[str, str] = {"X-Search-Matched": search.matched or "none"} if q else {}
     if as_ == "vendor":
-        vendor = search.filter.user_id
-        if vendor is None:
-            raise invalid_query("as", "as=vendor needs one vendor: user_id, or q with a User-ID")
-        # The vendor's own filter rules (BLOCKED is no status for them), their rows.
-        as_vendor = case_filter(
-            Role.VENDOR, search.filter.order_id, None, status, period, fell_back
-        )
+        # The vendors' filter rules: BLOCKED is no status they see, so it matches none of
+        # their cases (the rest of a status list still does).
+        f = search.filter
+        seen = tuple(s for s in f.statuses if s is not Status.BLOCKED)
+        as_vendor = NO_CASE if f.statuses and not seen else replace(f, statuses=seen)
+        vendor = f.user_id
+        if vendor is None:  # not one vendor: each case as its own vendor sees it
+            return _export(container, actor, as_vendor, sep, headers, as_vendors=True)
+        as_vendor = replace(as_vendor, user_id=None)  # the vendor's rows are theirs anyway
         return _export(container, Actor.vendor(vendor), as_vendor, sep, headers)
     return _export(container, actor, search.filter, sep, headers)
 
@@ -149,7 +162,7 @@ def export_vendor(
     actor: VendorActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    status: StatusQuery = None,
+    status: VendorStatusQuery = None,
     period: PeriodQuery = None,
     fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
@@ -170,6 +183,11 @@ class ImportErrorOut(BaseModel):
     code: str
 
 
+class ImportedCase(BaseModel):
+    order_id: str
+    user_id: int
+
+
 class ImportReportOut(BaseModel):
     dry_run: bool
     applied: bool
@@ -177,12 +195,43 @@ class ImportReportOut(BaseModel):
     created: int
     unchanged: int
     errors: list[ImportErrorOut]
+    cases: list[ImportedCase] = Field(
+        default=[],
+        description="The cases the file admitted or found unchanged (a dry run: would "
+        "admit or leave unchanged), in file order; empty when the file was rejected",
+    )
+    # Present (false) only when the lists had not caught up with the import within the
+    # read-your-writes timeout (they will shortly); the X-Views-Caught-Up header always.
+    views_caught_up: bool | None = None
 
 
 class ImportProblem(Problem):
-    report: ImportReportOut
+    report: ImportReportOut | None = Field(
+        default=None, description="The per-row report (absent when no file was read)"
+    )
 
 
+# The document describes one well-formed file: the English (or German) header and one data
+# row. The import takes more (any column order, both separators, Excel's quoting and
+# number formats, up to 50,000 rows; docs/api.md), which no pattern could say exactly; every
+# file this pattern allows is imported (tests/unit/test_openapi_document.py).
+_CELL = "[A-Za-z0-9äöüÄÖÜß .]"
+CSV_ROW = (
+    "[A-Za-z0-9][A-Za-z0-9._-]{0,63};[1-9][0-9]{0,14};[0-9]{1,9}(?:,[0-9]{2})?;[A-Za-z]{3};"
+    f"{_CELL}{{0,40}};{_CELL}{{0,40}};[A-Za-z0-9]{{0,10}};{_CELL}{{0,40}};(?:[A-Za-z]{{2}})?"
+)
+CSV_HEADERS = (
+    "order_id;user_id;amount;currency;name;street;postal_code;city;country",
+    "Bestell-ID;User-ID;Betrag;Währung;Name;Straße;PLZ;Ort;Land",
+)
+CSV_PATTERN = f"^(?:{'|'.join(CSV_HEADERS)})\\r?\\n{CSV_ROW}(?:\\r?\\n)?$"
+_CSV_FILE = {
+    "type": "string",
+    "contentMediaType": "text/csv",
+    "pattern": CSV_PATTERN,
+    "description": "A CSV file (UTF-8, or Windows-1252): a header line, then one order per "
+    "row; see docs/api.md for every column and rule",
+}
 _IMPORT_BODY = {
     "required": True,
     "content": {
@@ -190,10 +239,12 @@ _IMPORT_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            }
+                "properties": {"file": _CSV_FILE},
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": "text/csv"}},
         },
-        "text/csv": {"schema": {"type": "string"}},
+        "text/csv": {"schema": _CSV_FILE},
     },
 }
 
@@ -202,7 +253,26 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=5)
+        unknown = [k for k in dict.fromkeys(form.keys()) if k != "file"]
+        if unknown:  # as in JSON bodies: a field the request does not have is refused
+            return problem(
+                422,
+                "Validation error",
+                "; ".join(f"{k}: is not a field of this request (only 'file')" for k in unknown),
+                "validation_error",
+                errors=[
+                    {
+                        "loc": ["body", k],
+                        "field": k,
+                        "msg": "is not a field of this request (only 'file')",
+                        "type": "extra_forbidden",
+                    }
+                    for k in unknown
+                ],
+            )
         upload = form.get("file")
+        if isinstance(upload, str):  # a plain form field named file: its text is the file
+            return upload.encode("utf-8"), ""
         if not isinstance(upload, UploadFile):
             return problem(
                 422,
@@ -232,6 +302,13 @@ async def _uploaded(request: Request) -> tuple[bytes, str] | JSONResponse:
         403: {**_P, "description": "Only support imports"},
         413: {**_P, "description": "File larger than the body limit (1 MiB by default)"},
         415: {**_P, "description": "Neither multipart nor a CSV body"},
+        409: {
+            "model": ImportProblem,
+            "content": {"application/problem+json": {}},
+            "description": "`order_conflict`: nothing was imported, because orders in the file "
+            "already have cases with other data (and nothing else was wrong); see `report`",
+            CODES_KEY: ["order_conflict"],
+        },
         422: {
             "model": ImportProblem,
             "content": {"application/problem+json": {}},
@@ -273,13 +350,15 @@ async def import_csv(
         first = report.errors[0]
         where = f"line {first.line}: " if first.line is not None else ""
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        return problem(
-            422,
-            "Validation error",
-            f"The file was rejected, nothing was imported. {where}{first.message}{more}",
-            "validation_error",
-            report=report.as_dict(),
-        )
+        detail = f"The file was rejected, nothing was imported. {where}{first.message}{more}"
+        if report.conflicts_only:  # a valid file meeting other data: a conflict, as in admit
+            return problem(409, "Order conflict", detail, "order_conflict", report=report.as_dict())
+        return problem(422, "Validation error", detail, "validation_error", report=report.as_dict())
+    answer = report.as_dict()
+    headers: dict[str, str] = {}
     if report.position is not None:
-        await run_in_threadpool(container.wait_for_views, report.position)
-    return JSONResponse(report.as_dict(), status_code=200)
+        caught_up = await run_in_threadpool(container.wait_for_views, report.position)
+        if not caught_up:  # only then: the report's shape stays as it was otherwise
+            answer["views_caught_up"] = False
+        headers["X-Views-Caught-Up"] = "true" if caught_up else "false"
+    return JSONResponse(answer, status_code=200, headers=headers)

@@ -21,6 +21,7 @@ from debtcases.api.filters import (
     SearchQuery,
     StatusQuery,
     VendorQuery,
+    VendorStatusQuery,
     case_filter,
     search_filter,
 )
@@ -145,7 +146,7 @@ def vendor_cases(
     actor: VendorActor,
     container: ContainerDep,
     order_id: OrderQuery = None,
-    status: StatusQuery = None,
+    status: VendorStatusQuery = None,
     period: PeriodQuery = None,
     fell_back: FellBackQuery = None,
     page: PageQuery = 1,
@@ -183,7 +184,7 @@ def collection_access(
     "/metrics",
     include_in_schema=True,
     tags=["service"],
-    summary="Prometheus metrics (projection lag, consumer lag, ...)",
+    summary="Prometheus metrics (projection lag, parked events, runner failures, ...)",
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
@@ -191,9 +192,10 @@ def metrics(container: ContainerDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
     from debtcases.consumers import metrics as edge
-    from debtcases.projections.metrics import observe_lag
+    from debtcases.projections.metrics import observe_lag, observe_parked
 
     observe_lag(container.views)
+    observe_parked(container.runner)
     # Gauges read at scrape time: the watchdog (one answer: the cases view) and the outbox.
     edge.CASES_STUCK.set(len(container.views.stuck_cases()))
     edge.OUTBOX_BACKLOG.set(container.diagonal.outbox.backlog())

@@ -17,15 +17,17 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Database reachable and views caught up within a bound",
+    summary="Database reachable, views caught up within a bound and moving, nothing parked",
     responses={503: {"description": "Not ready (details in `checks`)"}},
 )
 def readyz(container: ContainerDep) -> JSONResponse:
     checks: dict[str, object] = {}
     ok = True
+    database_ok = False
     try:
         position = container.cases.recorder.max_notification_id() or 0
         checks["database"] = {"ok": True, "max_position": position}
+        database_ok = True
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         ok = False
@@ -37,6 +39,24 @@ def readyz(container: ContainerDep) -> JSONResponse:
             fine = lag <= bound
             checks[f"view:{name}"] = {"ok": fine, "lag": lag, "bound": bound}
             ok = ok and fine
+        # A view that lags and does not move is stalled, however small its lag.
+        stall_bound = container.settings.ready_stall_seconds
+        stalled = container.runner.watch.stalled_for(container.views.positions(), report)
+        for name, seconds in stalled.items():
+            fine = seconds < stall_bound
+            checks[f"progress:{name}"] = {
+                "ok": fine,
+                "lag": report.get(name, 0),
+                "stalled_seconds": round(seconds, 3),
+                "bound_seconds": stall_bound,
+            }
+            ok = ok and fine
+    if database_ok:
+        # An event a processor could not write waits for a fix: not ready until then.
+        parked = container.runner.parked_counts()
+        fine = not any(parked.values())
+        checks["parked_events"] = {"ok": fine, "unresolved": parked}
+        ok = ok and fine
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
     )

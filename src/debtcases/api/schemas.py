@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,13 +30,117 @@ from debtcases.projections.queries import case_shape
 # The admission rules live in domain/admission.py. The constraints below repeat its
 # constants so that the OpenAPI document shows them (and clients keep pydantic's error
 # types); the validators call the domain functions, which decide.
+#
+# The document states what the server takes, exactly: a schema-valid value is accepted and
+# a schema-invalid one refused (schemathesis checks both ways, tests/contract). Text fields
+# are trimmed before their rules apply, so their patterns allow surrounding whitespace:
+# WS is what pydantic trims (Unicode White_Space), the same class in JSON Schema (ECMA 262)
+# and in Python. Lengths are counted after trimming, so they live in the patterns, not in
+# maxLength (which would count the raw text).
+# (Every pattern ends in WS*$, so Python's "$ also matches before a final newline" and
+# ECMA's "$ is the end" accept the same texts.)
+WS = r"[\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NOT_WS = "[^" + WS[1:]
+_ANY = r"[\s\S]"
+# admission.CONTROL_CHARACTERS, the other way round.
+_NO_CONTROL = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]"
+_TRIM = re.compile(f"^{WS}+|{WS}+$")
+
+
+def trim(text: str) -> str:
+    """``text`` without the surrounding whitespace pydantic trims (not ``str.strip``, which
+    also takes control characters such as U+001F)."""
+    return _TRIM.sub("", text)
+
+
+def trimmed(core: str) -> str:
+    """The pattern of a trimmed text whose trimmed value matches ``core``."""
+    return f"^{WS}*(?:{core}){WS}*$"
+
+
+def text_pattern(limit: int, *, required: bool = False, control_free: bool = False) -> str:
+    """At most ``limit`` characters after trimming (and at least one, if ``required``)."""
+    if required:
+        return trimmed(f"{_NOT_WS}(?:{_ANY}{{0,{limit - 2}}}{_NOT_WS})?")
+    return trimmed(f"{_NO_CONTROL if control_free else _ANY}{{0,{limit}}}")
+
+
 ORDER_ID_PATTERN = rules.ORDER_ID_PATTERN
+ORDER_ID_DOC_PATTERN = trimmed(ORDER_ID_PATTERN.removeprefix("^").removesuffix("$"))
 # Trimmed, so " B-1001 " (pasted from a spreadsheet) is B-1001.
-OrderIdStr = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN)]
-_LIMIT = rules.TEXT_LIMITS
-Reason = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_LIMIT["reason"])
+OrderIdStr = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ORDER_ID_DOC_PATTERN,
+            "description": "1 to 64 characters A-Z a-z 0-9 . _ -, starting with a letter or "
+            "digit; surrounding whitespace is trimmed",
+            "examples": ["B-2024-000123"],
+        }
+    ),
 ]
+_LIMIT = rules.TEXT_LIMITS
+
+
+def _limited(field: str, *, required: bool = False, control_free: bool = False) -> Any:
+    limit = _LIMIT.get(field, REFERENCE_LIMIT)
+    what = f"at most {limit} characters after trimming"
+    if required:
+        what = f"1 to {limit} characters after trimming (not blank)"
+    if control_free:
+        what += "; no control characters (tab, line feed and carriage return are allowed)"
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": text_pattern(limit, required=required, control_free=control_free),
+            "description": what,
+        }
+    )
+
+
+REFERENCE_LIMIT = 200
+_COUNTRY_DOC = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": trimmed(rules.COUNTRY_PATTERN.removeprefix("^").removesuffix("$")),
+        "description": "ISO country code, 2 letters (either case), or empty",
+    }
+)
+_CURRENCY_DOC = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": trimmed(rules.CURRENCY_PATTERN.removeprefix("^").removesuffix("$")),
+        "description": "ISO currency code, 3 letters (either case)",
+    }
+)
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=_LIMIT["reason"]),
+    _limited("reason", required=True),
+]
+OptionalReason = Annotated[str, StringConstraints(max_length=_LIMIT["reason"]), _limited("reason")]
+# An amount as a string: the digits 0-9, at most 12 before the point and 2 after it.
+AMOUNT_STRING_PATTERN = trimmed(
+    f"[0-9]{{1,{rules.AMOUNT_WHOLE_DIGITS}}}(?:\\.[0-9]{{1,{rules.AMOUNT_DECIMALS}}})?"
+)
+_AMOUNT_STRING = re.compile(AMOUNT_STRING_PATTERN)
+_AMOUNT_SCHEMA = {
+    "description": "Open amount: a JSON number or a string of the digits 0-9, at most "
+    f"{rules.AMOUNT_WHOLE_DIGITS} before the point and {rules.AMOUNT_DECIMALS} after it "
+    '(e.g. "49.90")',
+    "anyOf": [
+        {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMaximum": 10**rules.AMOUNT_WHOLE_DIGITS,
+            "multipleOf": 0.01,
+        },
+        {"type": "string", "pattern": AMOUNT_STRING_PATTERN},
+    ],
+    "examples": ["49.90"],
+}
 
 
 def _enforce(error: rules.FieldError | None) -> None:
@@ -50,11 +156,27 @@ class DebtorIn(Strict):
     """The debtor's postal address. Incomplete addresses are accepted at admission; the
     handover check (start / hand-over) reports what is missing."""
 
-    name: Annotated[str, StringConstraints(max_length=_LIMIT["name"])] = ""
-    street: Annotated[str, StringConstraints(max_length=_LIMIT["street"])] = ""
-    postal_code: Annotated[str, StringConstraints(max_length=_LIMIT["postal_code"])] = ""
-    city: Annotated[str, StringConstraints(max_length=_LIMIT["city"])] = ""
-    country: Annotated[str, StringConstraints(pattern=rules.COUNTRY_PATTERN)] = ""
+    name: Annotated[
+        str,
+        StringConstraints(max_length=_LIMIT["name"]),
+        _limited("name", control_free=True),
+    ] = ""
+    street: Annotated[
+        str,
+        StringConstraints(max_length=_LIMIT["street"]),
+        _limited("street", control_free=True),
+    ] = ""
+    postal_code: Annotated[
+        str,
+        StringConstraints(max_length=_LIMIT["postal_code"]),
+        _limited("postal_code", control_free=True),
+    ] = ""
+    city: Annotated[
+        str,
+        StringConstraints(max_length=_LIMIT["city"]),
+        _limited("city", control_free=True),
+    ] = ""
+    country: Annotated[str, StringConstraints(pattern=rules.COUNTRY_PATTERN), _COUNTRY_DOC] = ""
 
     @field_validator("name", "street", "postal_code", "city")
     @classmethod
@@ -87,20 +209,34 @@ class AdmitIn(Strict):
     user_id: int = Field(
         gt=0, lt=rules.USER_ID_LIMIT, strict=True, description="The vendor's User-ID"
     )
-    amount: Decimal = Field(
-        gt=Decimal("-1"),
-        max_digits=rules.AMOUNT_MAX_DIGITS,
-        decimal_places=rules.AMOUNT_DECIMALS,
-        description='Open amount, e.g. "49.90"',
+    amount: Annotated[
+        Decimal,
+        Field(
+            gt=Decimal("-1"),
+            max_digits=rules.AMOUNT_MAX_DIGITS,
+            decimal_places=rules.AMOUNT_DECIMALS,
+        ),
+        WithJsonSchema(_AMOUNT_SCHEMA),
+    ]
+    currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN), _CURRENCY_DOC] = (
+        "EUR"
     )
-    currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN)] = "EUR"
     debtor: DebtorIn
-    reason: Annotated[str, StringConstraints(max_length=_LIMIT["reason"])] = ""
+    reason: OptionalReason = ""
 
     @field_validator("order_id")
     @classmethod
     def _admissible_order_id(cls, v: str) -> str:
         _enforce(rules.order_id_error(v))
+        return v
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _integral_number(cls, v: Any) -> Any:
+        # JSON (and JSON Schema's "integer") does not tell 79424.0 from 79424: the same
+        # number. Text and true stay refused (strict).
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
         return v
 
     @field_validator("user_id")
@@ -112,9 +248,12 @@ class AdmitIn(Strict):
     @field_validator("amount", mode="before")
     @classmethod
     def _ascii_digits(cls, v: Any) -> Any:
-        # Decimal() reads any script's digits ("٤٩" is 49): only 0-9 are an amount here.
-        if isinstance(v, str) and not v.isascii():
-            raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
+        # Decimal() reads any script's digits ("٤٩" is 49) and "1e2", "+5", ".5": an
+        # amount string is what the document's pattern says, the digits 0-9 and one point.
+        if isinstance(v, str):
+            if not _AMOUNT_STRING.fullmatch(v):
+                raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
+            return trim(v)
         return v
 
     @field_validator("amount")
@@ -137,7 +276,7 @@ class AdmitIn(Strict):
 
 
 class EmptyIn(Strict):
-    reason: Annotated[str, StringConstraints(max_length=_LIMIT["reason"])] = ""
+    reason: OptionalReason = ""
 
 
 class ReasonIn(Strict):
@@ -189,7 +328,9 @@ class BlockIn(Strict):
 class MarkPaidIn(Strict):
     reason: Reason
     reference: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=REFERENCE_LIMIT),
+        _limited("reference", required=True),
     ]
 
 

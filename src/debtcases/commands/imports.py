@@ -34,6 +34,14 @@ class ImportReport:
     errors: tuple[RowError, ...] = ()
     # Notification position of the last admitted case (read-your-writes), if any.
     position: int | None = None
+    # (order id, User-ID) of every case the file admitted or found unchanged (a dry run:
+    # would admit or leave unchanged), in file order; none if the file was rejected.
+    cases: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def conflicts_only(self) -> bool:
+        """Rejected only because orders already have cases with other data (409)."""
+        return bool(self.errors) and all(e.code == "order_conflict" for e in self.errors)
 
     @property
     def ok(self) -> bool:
@@ -47,6 +55,7 @@ class ImportReport:
             "created": self.created,
             "unchanged": self.unchanged,
             "errors": [e.as_dict() for e in self.errors],
+            "cases": [{"order_id": o, "user_id": u} for o, u in self.cases],
         }
 
 
@@ -104,6 +113,9 @@ def import_cases(
             created if not errors else 0,
             unchanged if not errors else 0,
             tuple(errors),
+            cases=()
+            if errors
+            else tuple((r.admission.order_id, r.admission.user_id) for r in parsed.rows),
         )
     try:
         outcomes = cases.admit_many([r.admission for r in parsed.rows], actor)
@@ -126,4 +138,5 @@ def import_cases(
         sum(1 for o in outcomes if not o.created),
         (),
         max(positions) if positions else None,
+        tuple((o.case.order_id, o.case.user_id) for o in outcomes),
     )

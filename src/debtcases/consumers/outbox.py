@@ -19,6 +19,7 @@ block). ``Unblocked`` and ``HoldExpired`` release it (the held rows go out, in o
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
+from debtcases.adapters.parked import (
+    ParkedEvent,
+    count_open,
+    error_text,
+    is_transient,
+    mark_failed_again,
+    mark_resolved,
+    park,
+    parked_ddl,
+    select_parked,
+)
 from debtcases.adapters.sql import POSTGRES, SQLITE, Dialect
 from debtcases.commands.app import DunningCases
 from debtcases.consumers.messages import (
@@ -42,6 +54,10 @@ from debtcases.consumers.messages import (
 from debtcases.domain.case import DunningCase
 
 PROCESSOR_NAME = "DiagonalOutbox"
+# The processor name the outbox's parked events are recorded under.
+OUTBOX_PROCESSOR = "outbox"
+
+log = logging.getLogger(__name__)
 
 # (notification id, domain event) pairs, in notification order, as the log runner hands them.
 Items = Sequence[tuple[int, Any]]
@@ -192,14 +208,33 @@ class OutboxStoreMixin:
     def record(
         self,
         messages: Sequence[tuple[Outgoing | HoldChange, int]],
-        tracking: Tracking,
+        tracking: Tracking | None,
         now: datetime,
+        *,
+        parked: tuple[int, Any, BaseException] | None = None,
+        resolved: Sequence[int] = (),
     ) -> list[str]:
         """Insert ``messages`` (each with its notification id) and apply the hold changes
         among them, in their order, with the tracking record, atomically. Portal access is
-        kept once per vendor. Returns the message ids inserted."""
+        kept once per vendor. ``parked``: (notification id, event, error) of an event
+        skipped by this tracking record; ``resolved``: parked rows whose messages these are
+        (a retry, no tracking). Returns the message ids inserted."""
         inserted: list[str] = []
         with self.datastore.transaction(commit=True) as cursor:
+            if parked is not None:
+                position, event, error = parked
+                park(
+                    cursor,
+                    self.dialect,
+                    processor=OUTBOX_PROCESSOR,
+                    view="",
+                    generation=0,
+                    notification_id=position,
+                    event=event,
+                    error=error,
+                    now=now,
+                )
+            mark_resolved(cursor, self.dialect, resolved, now, "retried")
             for message, notification_id in messages:
                 if isinstance(message, HoldChange):
                     self._change_hold(cursor, message, now)
@@ -238,8 +273,23 @@ class OutboxStoreMixin:
                     ),
                 )
                 inserted.append(message.message_id)
-            self._insert_tracking(cursor, tracking)
+            if tracking is not None:
+                self._insert_tracking(cursor, tracking)
         return inserted
+
+    def parked(self, include_resolved: bool = False) -> list[ParkedEvent]:
+        with self.datastore.transaction(commit=False) as cursor:
+            return select_parked(
+                cursor, self.dialect, OUTBOX_PROCESSOR, include_resolved=include_resolved
+            )
+
+    def parked_count(self) -> int:
+        with self.datastore.transaction(commit=False) as cursor:
+            return count_open(cursor, self.dialect, OUTBOX_PROCESSOR)
+
+    def failed_again(self, ids: Sequence[int], error: BaseException, now: datetime) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            mark_failed_again(cursor, self.dialect, ids, error, now)
 
     @staticmethod
     def _row(r: Any) -> OutboxRow:
@@ -323,6 +373,8 @@ class PostgresOutboxStore(OutboxStoreMixin, PostgresTrackingRecorder):
         for statement in _TABLES:
             ddl = SQL(statement.format(serial=self.dialect.serial_type))
             self.sql_create_statements.append(ddl)  # type: ignore[arg-type]
+        for statement in parked_ddl(self.dialect):
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
 
 class SQLiteOutboxStore(OutboxStoreMixin, SQLiteTrackingRecorder):
@@ -330,7 +382,8 @@ class SQLiteOutboxStore(OutboxStoreMixin, SQLiteTrackingRecorder):
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()
-        return statements + [s.format(serial=self.dialect.serial_type) for s in _TABLES]
+        tables = [s.format(serial=self.dialect.serial_type) for s in _TABLES]
+        return statements + tables + parked_ddl(self.dialect)
 
 
 OutboxStore = OutboxStoreMixin
@@ -366,24 +419,86 @@ class OutboxProcessor:
         return self.store.max_tracking_id(PROCESSOR_NAME) or 0
 
     def process(self, items: Items) -> int:
+        """Record the batch's messages. A batch that fails for anything but the database
+        being away is bisected down to the event that cannot be recorded; that event is
+        parked (with the tracking that skips it) and the others' messages go out."""
+        try:
+            return self._process_batch(items)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(items) == 1:
+                log.warning("outbox: parking notification %s: %s", items[0][0], error_text(exc))
+                tracking = Tracking(PROCESSOR_NAME, items[0][0])
+                try:
+                    self.store.record([], tracking, self.app.clock(), parked=(*items[0], exc))
+                except IntegrityError:
+                    return self.position()
+                return items[0][0]
+        middle = len(items) // 2
+        reached = self.process(items[:middle])
+        if reached < items[middle - 1][0]:
+            return reached
+        return self.process(items[middle:])
+
+    def _messages(
+        self, notification_id: int, event: Any
+    ) -> list[tuple[Outgoing | HoldChange, int]]:
+        """The messages ``event`` calls for, after the hold change it makes (block: hold,
+        unblock: release, cancel/paid while blocked: drop the held ones)."""
+        if not isinstance(event, DunningCase.Event):
+            return []
+        hold = hold_change(event)
+        if hold is None and not calls_for_message(event):
+            return []
+        case: DunningCase = self.app.repository.get(
+            event.originator_id, version=event.originator_version
+        )
+        out: list[tuple[Outgoing | HoldChange, int]] = []
+        if hold is not None:
+            reason = f"{type(event).__name__} while blocked" if hold == "drop" else ""
+            out.append((HoldChange(case.order_id, hold, reason), notification_id))
+        out.extend((m, notification_id) for m in messages_for(event, case))
+        return out
+
+    def _process_batch(self, items: Items) -> int:
         messages: list[tuple[Outgoing | HoldChange, int]] = []
         for notification_id, event in items:
-            if not isinstance(event, DunningCase.Event):
-                continue
-            hold = hold_change(event)
-            if hold is None and not calls_for_message(event):
-                continue
-            case: DunningCase = self.app.repository.get(
-                event.originator_id, version=event.originator_version
-            )
-            if hold is not None:
-                reason = f"{type(event).__name__} while blocked" if hold == "drop" else ""
-                messages.append((HoldChange(case.order_id, hold, reason), notification_id))
-            messages.extend((m, notification_id) for m in messages_for(event, case))
+            messages.extend(self._messages(notification_id, event))
         tracking = Tracking(PROCESSOR_NAME, items[-1][0])
         try:
             self.store.record(messages, tracking, self.app.clock())
         except IntegrityError:
             # Another runner recorded this range first: nothing lost, nothing doubled.
-            return self.position()
+            # (A second time in a row it is the batch's data: bisect it.)
+            if self.position() >= items[-1][0]:
+                return self.position()
+            raise
         return items[-1][0]
+
+    def parked(self, include_resolved: bool = False) -> list[ParkedEvent]:
+        return self.store.parked(include_resolved)
+
+    def parked_count(self) -> int:
+        return self.store.parked_count()
+
+    def retry_parked(self) -> tuple[int, int]:
+        """Record the messages of every parked event again (a fixed version deployed);
+        they go out after the messages recorded meanwhile. (resolved, still failing)."""
+        resolved = failing = 0
+        for p in self.store.parked():
+            now = self.app.clock()
+            try:
+                case_id = uuid.UUID(p.originator_id)
+                version = p.originator_version
+                event = next(iter(self.app.events.get(case_id, gt=version - 1, lte=version)))
+                messages = self._messages(p.notification_id, event)
+                self.store.record(messages, None, now, resolved=[p.id])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                self.store.failed_again([p.id], exc, now)
+                failing += 1
+            else:
+                resolved += 1
+        return resolved, failing

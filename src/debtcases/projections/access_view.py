@@ -108,7 +108,9 @@ class AccessView(TableStore):
             "WHERE at_diagonal IS NULL",
         ]
 
-    def _process_access(self, cur: Any, gen: int, items: Items) -> None:
+    def _process_access(self, cur: Any, gen: int, items: Items, *, refold: bool = False) -> None:
+        """Fold ``items`` into the per-case states and the vendor rows. ``refold``: the
+        items are a case's events from its first one; its state is folded from nothing."""
         vendors_t, cases_t = tables_of(VENDOR_ACCESS, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         states: dict[str, dict[str, Any] | None] = {}
@@ -117,6 +119,8 @@ class AccessView(TableStore):
             r["at_diagonal"] = bool(r["at_diagonal"])
             states[r["case_id"]] = r
         before = dict(states)
+        if refold:
+            states = {}
         for _, event in items:
             cid = str(event.originator_id)
             new = fold_access(states.get(cid), event)

@@ -344,13 +344,18 @@ class CasesView(TableStore):
                 )
         return out
 
-    def _process_cases(self, cur: Any, gen: int, items: Items) -> None:
+    def _process_cases(self, cur: Any, gen: int, items: Items, *, refold: bool = False) -> None:
+        """Fold ``items`` into the rows of their cases and adjust the counts. ``refold``:
+        ``items`` are a case's events from its first one (a parked event re-applied): the
+        row is folded again from nothing, the counts move from the stored row to it."""
         table, counts_t, totals_t = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
         }
         before = {c: _count_key(r) for c, r in current.items() if r is not None}
+        if refold:
+            current = {}
         changed: set[str] = set()
         for position, event in items:
             cid = str(event.originator_id)
@@ -402,6 +407,8 @@ class CasesView(TableStore):
                 v = self.dialect.bool_in(bool(v))
             elif c == "errors":
                 v = json.dumps(v, ensure_ascii=False)
+            elif isinstance(v, str):
+                v = self.dialect.text_in(v)
             out.append(v)
         return out
 
@@ -414,7 +421,12 @@ class CasesView(TableStore):
         row["errors"] = json.loads(row["errors"])
         return row
 
-    def _where(self, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+    def _where(
+        self, f: CaseFilter, vendor_id: int | None, vendor_view: bool | None = None
+    ) -> tuple[str, list[Any]]:
+        """``vendor_view``: match statuses as vendors see them (default: for a vendor)."""
+        if vendor_view is None:
+            vendor_view = vendor_id is not None
         clauses: list[str] = []
         params: list[Any] = []
         if vendor_id is not None:
@@ -427,7 +439,7 @@ class CasesView(TableStore):
             clauses.append("lower(order_id) = %s")
             params.append(f.order_id.lower())
         if f.statuses:
-            column = "vendor_status" if vendor_id is not None else "status"
+            column = "vendor_status" if vendor_view else "status"
             clause, ps = self.dialect.in_list(column, sorted({s.value for s in f.statuses}))
             clauses.append(clause)
             params.extend(ps)
@@ -514,11 +526,16 @@ class CasesView(TableStore):
         return int(cur.fetchone()["n"])
 
     def iter_case_rows(
-        self, f: CaseFilter, vendor_id: int | None, batch_size: int = 1000
+        self,
+        f: CaseFilter,
+        vendor_id: int | None,
+        batch_size: int = 1000,
+        *,
+        vendor_view: bool | None = None,
     ) -> Iterator[dict[str, Any]]:
         """All matching rows, newest change first, in keyset batches (constant memory;
         no transaction held open between batches)."""
-        where, params = self._where(f, vendor_id)
+        where, params = self._where(f, vendor_id, vendor_view)
         table = f"view_cases_g{self.live_generation(CASES)}"
         changed = self._changed_column(vendor_id)
         after: tuple[Any, Any] | None = None

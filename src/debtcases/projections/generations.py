@@ -10,6 +10,7 @@ fresh generation from the event store and then switches the pointer in one trans
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -17,6 +18,18 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
+from debtcases.adapters.parked import (
+    ParkedEvent,
+    Savepoint,
+    count_open,
+    is_transient,
+    mark_failed_again,
+    mark_resolved,
+    park,
+    parked_ddl,
+    resolve_older_generations,
+    select_parked,
+)
 from debtcases.adapters.sql import POSTGRES, SQLITE
 from debtcases.projections.access_view import AccessView
 from debtcases.projections.cases_view import CasesView
@@ -28,6 +41,9 @@ from debtcases.projections.tables import (
     tables_of,
     tracking_key,
 )
+
+# The processor name the views' parked events are recorded under.
+PROCESSOR = "views"
 
 
 class ViewStore(CasesView, AccessView):
@@ -54,7 +70,7 @@ class ViewStore(CasesView, AccessView):
 
     def setup(self) -> None:
         """Create the pointer table and, for a view seen the first time, generation 1."""
-        self._execute_ddl(self.pointer_ddl())
+        self._execute_ddl([*self.pointer_ddl(), *parked_ddl(self.dialect)])
         for view in VIEW_NAMES:
             with self.datastore.transaction(commit=True) as cur:
                 cur.execute(
@@ -128,6 +144,7 @@ class ViewStore(CasesView, AccessView):
         *,
         switch: bool = False,
         catch_up: Callable[[int, int], Items] | None = None,
+        now: datetime | None = None,
     ) -> int:
         """Apply ``items`` to generation ``gen`` of ``view`` and record the tracking of the
         last one, in one transaction. ``switch``: also make ``gen`` the live generation.
@@ -136,7 +153,8 @@ class ViewStore(CasesView, AccessView):
         selected. Under the pointer lock (which the runner's batches take too) the old
         generation's position is read, and ``catch_up(after, upto)`` supplies the events
         in between, so the new generation never goes live behind the old one (a command's
-        read-your-writes wait, satisfied by the old position, stays true)."""
+        read-your-writes wait, satisfied by the old position, stays true). ``now``: when
+        the switch happens, events parked in older generations are marked resolved."""
         with self.datastore.transaction(commit=True) as cur:
             self.dialect.begin_write(cur, POINTER_TABLE)
             last = self._process(cur, view, gen, items) if items else None
@@ -155,10 +173,17 @@ class ViewStore(CasesView, AccessView):
                     self.dialect.q(f"UPDATE {POINTER_TABLE} SET live = %s WHERE view = %s"),
                     (gen, view),
                 )
+                if now is not None:
+                    resolve_older_generations(cur, self.dialect, PROCESSOR, view, gen, now)
         return last or 0
 
     def process_live(
-        self, items: Items, generations: dict[str, int], positions: dict[str, int]
+        self,
+        items: Items,
+        generations: dict[str, int],
+        positions: dict[str, int],
+        *,
+        park_at: datetime | None = None,
     ) -> tuple[bool, dict[str, int], dict[str, int]]:
         """The runner's batch: apply ``items`` to every live view that has not processed
         them, with their tracking records, in ONE transaction.
@@ -168,7 +193,11 @@ class ViewStore(CasesView, AccessView):
         positions are read again: if a rebuild switched generations or a position moved
         back, nothing is written and the caller gets (False, live generations, positions)
         to select again from; otherwise (True, generations, positions after the batch).
-        Items another runner has processed meanwhile are skipped (exactly once)."""
+        Items another runner has processed meanwhile are skipped (exactly once).
+
+        ``park_at`` (one event, after its batch failed): each view writes it in a savepoint;
+        a view that cannot (any error but a database/connection failure) parks it instead,
+        with the tracking record that skips it, so the view goes on."""
         with self.datastore.transaction(commit=True) as cur:
             self.dialect.begin_write(cur, POINTER_TABLE)
             lock = self.dialect.lock_for_update
@@ -179,9 +208,77 @@ class ViewStore(CasesView, AccessView):
                 return False, live, now
             for view in VIEW_NAMES:
                 todo = [(i, e) for i, e in items if i > now[view]]
-                if todo:
+                if not todo:
+                    continue
+                if park_at is None:
                     now[view] = self._process(cur, view, live[view], todo)
+                    continue
+                try:
+                    with Savepoint(cur):
+                        now[view] = self._process(cur, view, live[view], todo)
+                except Exception as exc:
+                    if is_transient(exc) or len(todo) != 1:
+                        raise
+                    position, event = todo[0]
+                    park(
+                        cur,
+                        self.dialect,
+                        processor=PROCESSOR,
+                        view=view,
+                        generation=live[view],
+                        notification_id=position,
+                        event=event,
+                        error=exc,
+                        now=park_at,
+                    )
+                    self._insert_tracking(cur, Tracking(tracking_key(view, live[view]), position))
+                    now[view] = position
             return True, live, now
+
+    # ------------------------------------------------------- parked events
+
+    def parked(self, include_resolved: bool = False) -> list[ParkedEvent]:
+        with self.datastore.transaction(commit=False) as cur:
+            return select_parked(cur, self.dialect, PROCESSOR, include_resolved=include_resolved)
+
+    def parked_count(self) -> int:
+        with self.datastore.transaction(commit=False) as cur:
+            return count_open(cur, self.dialect, PROCESSOR)
+
+    def refold_parked(
+        self,
+        view: str,
+        case_id: str,
+        parked_ids: list[int],
+        events_upto: Callable[[int], Items],
+        now: datetime,
+    ) -> bool:
+        """Re-apply a case's parked events to the live ``view``: its row is folded again
+        from the case's first event up to what the view has processed (``events_upto``
+        gets the view's position and returns those events), with the counts adjusted, and
+        the parked rows are marked resolved, in one transaction under the pointer lock. If
+        it fails again, the attempt and the newest error are recorded; False."""
+        error: Exception | None = None
+        with self.datastore.transaction(commit=True) as cur:
+            self.dialect.begin_write(cur, POINTER_TABLE)
+            lock = self.dialect.lock_for_update
+            sql = f"SELECT live FROM {POINTER_TABLE} WHERE view = %s{lock}"
+            cur.execute(self.dialect.q(sql), (view,))
+            gen = int(cur.fetchone()["live"])
+            position = self._tracked(cur, {view: gen})[view]
+            try:
+                with Savepoint(cur):
+                    items = events_upto(position)
+                    if items:
+                        self._write(cur, view, gen, items, refold=True)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                error = exc
+                mark_failed_again(cur, self.dialect, parked_ids, exc, now)
+            else:
+                mark_resolved(cur, self.dialect, parked_ids, now, "retried")
+        return error is None
 
     def live_state(self) -> tuple[dict[str, int], dict[str, int]]:
         """The live generation and the position of every view (one transaction)."""
@@ -207,11 +304,14 @@ class ViewStore(CasesView, AccessView):
     def _tracking_table(self) -> str:  # pragma: no cover - per backend
         raise NotImplementedError
 
-    def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
+    def _write(self, cur: Any, view: str, gen: int, items: Items, *, refold: bool = False) -> None:
         if view == CASES:
-            self._process_cases(cur, gen, items)
+            self._process_cases(cur, gen, items, refold=refold)
         else:
-            self._process_access(cur, gen, items)
+            self._process_access(cur, gen, items, refold=refold)
+
+    def _process(self, cur: Any, view: str, gen: int, items: Items) -> int:
+        self._write(cur, view, gen, items)
         last = items[-1][0]
         self._insert_tracking(cur, Tracking(tracking_key(view, gen), last))
         return last
@@ -227,7 +327,7 @@ class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        for statement in self.pointer_ddl():
+        for statement in [*self.pointer_ddl(), *parked_ddl(self.dialect)]:
             self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
     def _tracking_table(self) -> str:
@@ -249,7 +349,11 @@ class SQLiteViewRecorder(ViewStore, SQLiteTrackingRecorder):
     dialect = SQLITE
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self.pointer_ddl()]
+        return [
+            *super().construct_create_table_statements(),
+            *self.pointer_ddl(),
+            *parked_ddl(self.dialect),
+        ]
 
     def _tracking_table(self) -> str:
         return "tracking"

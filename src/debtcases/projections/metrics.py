@@ -29,3 +29,18 @@ def observe_lag(views: Any) -> dict[str, int]:
     for view, value in views.positions().items():
         PROJECTION_POSITION.labels(view=view).set(value)
     return lag
+
+
+PARKED_EVENTS = Gauge(
+    "debtcases_parked_events",
+    "Events a processor on the log runner could not write and set aside (unresolved)",
+    ["processor"],
+)
+
+
+def observe_parked(runner: Any) -> dict[str, int]:
+    """Refresh the parked-events gauge from the runner's processors (on each scrape)."""
+    counts: dict[str, int] = runner.parked_counts()
+    for processor, n in counts.items():
+        PARKED_EVENTS.labels(processor=processor).set(n)
+    return counts

@@ -70,7 +70,7 @@ def _rebuild_one(
         caught_up = len(notifications) < batch_size
         # The last (short) batch and the switch go in one transaction: nothing is lost
         # between catching up and going live; the runner carries on from here.
-        recorder.process(name, gen, items, switch=caught_up, catch_up=between)
+        recorder.process(name, gen, items, switch=caught_up, catch_up=between, now=views.clock())
         events += len(items)
         if items:
             position = items[-1][0]

@@ -13,13 +13,45 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
+
+from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
 
 # (notification id, domain event) pairs, in notification order.
 Items = Sequence[tuple[int, Any]]
+
+RUNNER_FAILURES = Counter(
+    "debtcases_runner_failures_total",
+    "Batches the log runner failed to process (retried after a pause)",
+)
+
+
+class ProgressWatch:
+    """Remembers since when each view's position has not moved, so /readyz can report a
+    view that lags and makes no progress, however small the lag (a stall)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._since: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def stalled_for(self, positions: dict[str, int], lags: dict[str, int]) -> dict[str, float]:
+        """Seconds each lagging view has stayed at its position (0.0: it moved or does not
+        lag), counted from the first observation at that position."""
+        now = self.clock()
+        out: dict[str, float] = {}
+        with self._lock:
+            for name, position in positions.items():
+                seen = self._since.get(name)
+                if lags.get(name, 0) <= 0 or seen is None or seen[0] != position:
+                    self._since[name] = (position, now)
+                    out[name] = 0.0
+                else:
+                    out[name] = now - seen[1]
+        return out
 
 
 class Processor(Protocol):
@@ -58,6 +90,7 @@ class Runner:
         # This process is meant to project: without the thread, wait_for catches up itself.
         self.inline = inline
         self.errors = 0
+        self.watch = ProgressWatch()
         self._positions: dict[str, int] | None = None  # cache; None: read again
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -65,6 +98,29 @@ class Runner:
         self._progress = threading.Condition()
         self._step_lock = threading.Lock()
         self._listening = False
+
+    # ------------------------------------------------------- parked events
+
+    def parked(self, include_resolved: bool = False) -> list[Any]:
+        """Every processor's parked events (unresolved unless ``include_resolved``)."""
+        out: list[Any] = []
+        for p in self.processors:
+            listing = getattr(p, "parked", None)
+            if listing is not None:
+                out.extend(listing(include_resolved))
+        return out
+
+    def parked_counts(self) -> dict[str, int]:
+        """Unresolved parked events per processor."""
+        return {p.name: p.parked_count() for p in self.processors if hasattr(p, "parked_count")}
+
+    def retry_parked(self) -> dict[str, tuple[int, int]]:
+        """Re-apply the parked events of every processor (after a fix was deployed);
+        per processor (resolved, still failing)."""
+        with self._step_lock:
+            out = {p.name: p.retry_parked() for p in self.processors if hasattr(p, "retry_parked")}
+        self._positions = None
+        return out
 
     def processor(self, name: str) -> Processor:
         for p in self.processors:
@@ -154,18 +210,29 @@ class Runner:
             listener.start()
             idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
             self._listening = True
+        try:  # a (re)started version re-applies what an older one had to park
+            retried = self.retry_parked()
+            if any(r != (0, 0) for r in retried.values()):
+                log.warning("log runner: parked events retried (resolved, failing): %s", retried)
+        except Exception:
+            self._failed()
+            log.exception("log runner: retrying parked events failed")
         while not stop_event.is_set() and not self._stop.is_set():
             self._wake.clear()  # before the step, so a wake-up during it is not lost
             try:
                 done = self.step()
             except Exception:
-                self.errors += 1
+                self._failed()
                 log.exception("log runner: batch failed; retrying")
                 self._stop.wait(1.0)
                 continue
             if done < self.batch_size:
                 self._wake.wait(idle_wait)
         self._listening = False
+
+    def _failed(self) -> None:
+        self.errors += 1
+        RUNNER_FAILURES.inc()
 
     def _listen(self, channel: str, stop_event: threading.Event) -> None:
         from psycopg import sql

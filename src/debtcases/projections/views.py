@@ -3,6 +3,7 @@ their queries. Built once per process by bootstrap (``Container.views``)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -11,11 +12,14 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
+from debtcases.adapters.parked import ParkedEvent, error_text, is_transient
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status
 from debtcases.projections.generations import PostgresViewRecorder, SQLiteViewRecorder, ViewStore
 from debtcases.projections.queries import CaseFilter, case_item
 from debtcases.projections.runner import Items
+
+log = logging.getLogger(__name__)
 
 
 def build_view_recorder(db_kind: str, env: dict[str, str], pool_size: int = 3) -> ViewStore:
@@ -53,8 +57,11 @@ class Views:
         head: Callable[[], int],
         clock: Callable[[], datetime],
         stuck_after_hours: float = 48.0,
+        source: Any = None,
     ) -> None:
         self.recorder = recorder
+        # The DunningCases application (its log and events): re-applying parked events.
+        self.source = source
         self.head = head  # the log's last notification id (for the lag)
         self.clock = clock
         self.stuck_after_hours = stuck_after_hours
@@ -70,16 +77,37 @@ class Views:
         return min(self.recorder.positions().values(), default=0)
 
     def process(self, items: Items) -> int:
-        for _attempt in range(3):
+        """Write ``items`` to every view. When the batch fails for anything but the
+        database being away, it is bisected down to the event no view transaction can
+        take; that event is parked (per view, with its error) and the views go on."""
+        try:
+            return self._process_batch(items)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(items) == 1:
+                log.warning("views: parking notification %s: %s", items[0][0], error_text(exc))
+                return self._process_batch(items, park_at=self.clock())
+        middle = len(items) // 2
+        reached = self.process(items[:middle])
+        if reached < items[middle - 1][0]:
+            return reached  # not applied (a rebuild switched): the runner selects again
+        return self.process(items[middle:])
+
+    def _process_batch(self, items: Items, park_at: datetime | None = None) -> int:
+        for attempt in range(2):
             if self._generations is None:
                 self._generations, self._view_positions = self.recorder.live_state()
             try:
                 _applied, live, positions = self.recorder.process_live(
-                    items, self._generations, self._view_positions
+                    items, self._generations, self._view_positions, park_at=park_at
                 )
             except IntegrityError:
-                # A tracking record moved under us (should not, with the pointer lock).
+                # A tracking record moved under us (should not, with the pointer lock):
+                # read the positions again once; a second time it is the batch's data.
                 self._generations = None
+                if attempt:
+                    raise
                 continue
             except BaseException:
                 self._generations = None
@@ -88,7 +116,59 @@ class Views:
             # selects again from the positions stored.
             self._generations, self._view_positions = live, positions
             return min(positions.values(), default=0)
-        return self.position()
+        return self.position()  # pragma: no cover - the loop returns or raises
+
+    # -------------------------------------------------------- parked events
+
+    def parked(self, include_resolved: bool = False) -> list[ParkedEvent]:
+        return self.recorder.parked(include_resolved)
+
+    def parked_count(self) -> int:
+        return self.recorder.parked_count()
+
+    def retry_parked(self) -> tuple[int, int]:
+        """Re-apply every unresolved parked event through the same fold (a fixed version
+        deployed): per view and case, its row is folded again from the case's events up
+        to the view's position. Returns (resolved, still failing) parked events."""
+        if self.source is None:
+            raise RuntimeError("retrying parked events needs the event store (source)")
+        groups: dict[tuple[str, str], list[ParkedEvent]] = {}
+        for p in self.recorder.parked():
+            groups.setdefault((p.view, p.originator_id), []).append(p)
+        resolved = failing = 0
+        for (view, case_id), parked in sorted(groups.items()):
+            ok = self.recorder.refold_parked(
+                view,
+                case_id,
+                [p.id for p in parked],
+                lambda upto, parked=parked, case_id=case_id: self._case_events(  # type: ignore[misc]
+                    uuid.UUID(case_id), min(p.notification_id for p in parked), upto
+                ),
+                self.clock(),
+            )
+            if ok:
+                resolved += len(parked)
+            else:
+                failing += len(parked)
+        return resolved, failing
+
+    def _case_events(self, case_id: uuid.UUID, first: int, upto: int) -> Items:
+        """The case's events from its first one up to the last one at or before position
+        ``upto`` (the notifications from ``first`` on tell which version that is); each
+        paired with ``upto`` as the row's position."""
+        assert self.source is not None
+        log_, last_version, start = self.source.recorder, 0, first
+        while start <= upto:
+            found = log_.select_notifications(start, 5000, stop=upto)
+            if not found:
+                break
+            for n in found:
+                if n.originator_id == case_id:
+                    last_version = max(last_version, int(n.originator_version))
+            start = found[-1].id + 1
+        if not last_version:
+            return []
+        return [(upto, e) for e in self.source.events.get(case_id, lte=last_version)]
 
     def positions(self) -> dict[str, int]:
         """Each view's stored position."""
@@ -123,11 +203,21 @@ class Views:
         return [self._shape(r, role) for r in rows], total
 
     def iter_cases(
-        self, filter: CaseFilter, role: Role, vendor_id: int | None
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        *,
+        every_vendor: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching case, newest change first, streamed in keyset batches."""
-        own = self._vendor_scope(role, vendor_id)
-        for row in self.recorder.iter_case_rows(filter, own):
+        """Every matching case, newest change first, streamed in keyset batches.
+        ``every_vendor`` (role vendor, no ``vendor_id``): every vendor's cases, each as its
+        vendor sees it (support's "as the vendors see it")."""
+        if role is Role.VENDOR and every_vendor and vendor_id is None:
+            rows = self.recorder.iter_case_rows(filter, None, vendor_view=True)
+        else:
+            rows = self.recorder.iter_case_rows(filter, self._vendor_scope(role, vendor_id))
+        for row in rows:
             yield self._shape(row, role)
 
     @staticmethod

@@ -28,7 +28,7 @@ from debtcases.domain.errors import (
     DomainError,
     InvalidTransition,
 )
-from debtcases.domain.rules import Command
+from debtcases.domain.rules import Command, already_there
 from debtcases.domain.statuses import Status
 
 FORM_FIELDS = ("reason", "reference", "name", "street", "postal_code", "city", "country")
@@ -90,7 +90,10 @@ def _render_action(
     status_code: int = 200,
 ) -> Response:
     allowed = action in act.allowed_actions(user.role, case["status"])
-    if not allowed and not refusal:
+    calm = ""
+    if not allowed and not refusal and already_there(action.command, Status(case["status"])):
+        calm = unchanged_message(action, case["order_id"], Status(case["status"]))
+    elif not allowed and not refusal:
         refusal = (
             f"„{act.label_for(action, case['status'])}“ ist im Status "
             f"„{case['status_label']}“ nicht möglich."
@@ -108,6 +111,7 @@ def _render_action(
             "back": back,
             "version": version,
             "refusal": refusal,
+            "calm": calm,
             "allowed": allowed,
             "target": target,
             "base": "/schulden" if user.role.value == "support" else "/inkasso-beta",
@@ -158,14 +162,18 @@ async def submit_action(
             request, user, action, case, values, errors, back, case["version"], refusal, status
         )
 
-    if case["version"] != seen_version:
+    # The case may already be what the user asks for (e.g. step 2 of the repair when
+    # Diagonal's "received" was faster): the command then answers `changed: false`, which is
+    # no error and no conflict.
+    already = already_there(action.command, Status(case["status"]))
+    if case["version"] != seen_version and not already:
         # Someone else changed the case since the form was shown: say so, show the case as
         # it is now, keep what the user typed, and let them decide again.
         return again({}, _changed_meanwhile(case), 409)
     errors = act.validate(action, values)
     if errors:
         return again(errors)
-    if action not in act.allowed_actions(user.role, case["status"]):
+    if action not in act.allowed_actions(user.role, case["status"]) and not already:
         return again({}, "", 409)
     try:
         outcome = await run_in_threadpool(
@@ -180,9 +188,27 @@ async def submit_action(
     await run_in_threadpool(container.wait_for_views, outcome.position)
     after = outcome.case.status_for(user.role)
     response = redirect(back)
+    if not outcome.changed:
+        message = unchanged_message(action, order_id, after)
+        if case["version"] != seen_version:
+            # Someone (Diagonal, a colleague) got there first: say who, and that the reason
+            # typed here was not recorded.
+            message += _last_change(case) + (
+                " Ihr Grund wurde nicht gespeichert." if values.get("reason") else ""
+            )
+        flash(request, response, message, "info")
+        return response
     message, kind = _success_message(action, order_id, case["status"], after, outcome.case.errors)
     flash(request, response, message, kind)
     return response
+
+
+def unchanged_message(action: act.Action, order_id: str, status: Status) -> str:
+    """The calm answer to a command that found the case already as asked (``changed``
+    false): nothing was recorded, nothing went wrong."""
+    if action.command is Command.UNBLOCK:
+        return f"{order_id}: Der Fall ist nicht (mehr) blockiert – nichts geändert."  # noqa: RUF001
+    return f"{order_id}: Der Fall ist bereits „{status.label}“ – nichts geändert."  # noqa: RUF001
 
 
 def _refusal(exc: DomainError, user: WebUser) -> str:
@@ -197,16 +223,20 @@ def _refusal(exc: DomainError, user: WebUser) -> str:
     return "Die Aktion wurde abgelehnt."
 
 
-def _changed_meanwhile(case: dict[str, Any]) -> str:
+def _last_change(case: dict[str, Any]) -> str:
     last = case.get("last_change")
-    who = ""
-    if last is not None:
-        from debtcases.api.web.fmt import actor_label, datetime_de, event_label
+    if last is None:
+        return ""
+    from debtcases.api.web.fmt import actor_label, datetime_de, event_label
 
-        who = (
-            f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
-            f"am {datetime_de(last.at)}."
-        )
+    return (
+        f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
+        f"am {datetime_de(last.at)}."
+    )
+
+
+def _changed_meanwhile(case: dict[str, Any]) -> str:
+    who = _last_change(case)
     return (
         "Der Fall wurde inzwischen von jemand anderem geändert; Ihre Aktion wurde nicht "
         f"ausgeführt. Aktueller Status: „{case['status_label']}“.{who} Ihre Eingaben sind "

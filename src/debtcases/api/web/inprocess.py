@@ -1,9 +1,9 @@
 """Calling the JSON API in-process as the signed-in user.
 
-The eligibility explainer is built against its HTTP endpoint
-(``GET /api/v1/orders/{order_id}/eligibility``), not against whatever module will implement
-it: the page asks the API exactly as a client would, with the user's actor handed over in
-the ASGI scope (``deps.IN_PROCESS_ACTOR``; nothing arriving over HTTP can set it)."""
+The eligibility dialog uses the HTTP endpoints (``GET /api/v1/orders/{order_id}/eligibility``,
+``POST /api/v1/orders/{order_id}/admit``), not the modules behind them: the page asks the API
+exactly as a client would, with the user's actor handed over in the ASGI scope
+(``deps.IN_PROCESS_ACTOR``; nothing arriving over HTTP can set it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Match
 
 from debtcases.api.deps import IN_PROCESS_ACTOR
 from debtcases.domain.actors import Actor
@@ -25,29 +24,36 @@ class ApiAnswer:
     body: Any
 
 
-def has_route(app: FastAPI, path: str, method: str = "GET") -> bool:
-    """Whether any route of the app answers ``method path`` (an unknown path is a 404
-    from the router itself, which must not be mistaken for "order unknown")."""
-    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return True
-    return False
-
-
 async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
+    return await _call(app, "GET", path, actor, None)
+
+
+async def api_post(app: FastAPI, path: str, actor: Actor, body: Any) -> ApiAnswer:
+    """POST ``body`` as JSON to the API's ``path`` as ``actor`` (the UI's commands that
+    exist only as endpoints, e.g. manual admission)."""
+    return await _call(app, "POST", path, actor, json.dumps(body).encode())
+
+
+async def _call(
+    app: FastAPI, method: str, path: str, actor: Actor, data: bytes | None
+) -> ApiAnswer:
+    headers = [(b"accept", b"application/json"), (b"host", b"in-process")]
+    if data is not None:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+        ]
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"accept", b"application/json"), (b"host", b"in-process")],
+        "headers": headers,
         "client": ("127.0.0.1", 0),
         "server": ("in-process", 80),
         IN_PROCESS_ACTOR: actor,
@@ -56,7 +62,7 @@ async def api_get(app: FastAPI, path: str, actor: Actor) -> ApiAnswer:
     chunks: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": data or b"", "more_body": False}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status

@@ -17,7 +17,8 @@ from starlette.datastructures import FormData, UploadFile
 
 from debtcases.api.query_guard import takes_query
 from debtcases.api.schemas import ORDER_ID_PATTERN
-from debtcases.api.web import cases_common, lists
+from debtcases.api.schemas_orders import EligibilityOut
+from debtcases.api.web import cases_common, fmt, lists
 from debtcases.api.web.actions import allowed_actions, label_for
 from debtcases.api.web.core import (
     WebUser,
@@ -30,17 +31,20 @@ from debtcases.api.web.core import (
     render,
     require,
 )
-from debtcases.api.web.inprocess import api_get, has_route
+from debtcases.api.web.inprocess import api_get, api_post
 from debtcases.commands.imports import import_cases
 from debtcases.csvformat.export import export_csv, export_filename
 from debtcases.csvformat.parse import DEFAULT_IMPORT_REASON
 from debtcases.domain.actors import Role
-from debtcases.domain.statuses import Status
+from debtcases.domain.admission import TEXT_LIMITS
+from debtcases.domain.eligibility import Verdict
+from debtcases.projections.queries import CaseFilter
 
 router = APIRouter(prefix="/schulden", include_in_schema=False)
 Form = Annotated[FormData, Depends(read_form)]
 ELIGIBILITY_PATH = "/api/v1/orders/{order_id}/eligibility"
-FELL_BACK_SCAN_LIMIT = 5000
+ADMIT_PATH = "/api/v1/orders/{order_id}/admit"
+REASON_LIMIT = TEXT_LIMITS["reason"]
 WORKLIST_LIMIT = 100
 
 
@@ -158,74 +162,201 @@ async def action_submit(
 @takes_query("bestell_id")
 async def eligibility(request: Request, user: Support) -> Response:
     """'Warum ist die Bestell-ID nicht im Mahnfeature ersichtlich?': asks the API's
-    eligibility endpoint as the signed-in user; says plainly when it does not exist yet."""
+    eligibility endpoint as the signed-in user and shows its answer in plain German."""
     order_id = (request.query_params.get("bestell_id") or "").strip()
-    ctx: dict[str, Any] = {"order_id": order_id, "errors": {}, "answer": None, "state": ""}
+    ctx = _eligibility_context(order_id)
     if order_id:
         if not re.fullmatch(ORDER_ID_PATTERN, order_id):
             ctx["errors"]["bestell_id"] = "Bitte eine gültige Bestell-ID eingeben."
         else:
-            path = ELIGIBILITY_PATH.format(order_id=order_id)
-            if not has_route(request.app, path):
-                ctx["state"] = "unavailable"
-            else:
-                answer = await api_get(request.app, path, user.actor)
-                if answer.status == 200 and isinstance(answer.body, dict):
-                    ctx["state"] = "ok"
-                    ctx["answer"] = eligibility_view(answer.body)
-                elif answer.status == 404:
-                    ctx["state"] = "unknown"
-                else:
-                    ctx["state"] = "failed"
-    return render(request, "eligibility.html", ctx, user=user)
-
-
-def eligibility_view(body: dict[str, Any]) -> dict[str, Any]:
-    """The endpoint's answer in the shape the dialog shows (groups of red/green conditions,
-    observed values, due date, verdict), reading the documented field names and tolerating
-    close variants, so the dialog does not break on a renamed field."""
-
-    def pick(d: dict[str, Any], *names: str, default: Any = None) -> Any:
-        for n in names:
-            if n in d and d[n] is not None:
-                return d[n]
-        return default
-
-    groups = []
-    for g in pick(body, "groups", default=[]) or []:
-        if not isinstance(g, dict):
-            continue
-        conditions = []
-        for c in pick(g, "conditions", default=[]) or []:
-            if not isinstance(c, dict):
-                continue
-            conditions.append(
-                {
-                    "name": str(pick(c, "label", "name", "title", default="?")),
-                    "passed": bool(pick(c, "passed", "ok", "met", default=False)),
-                    "observed": pick(c, "observed", "observed_value", "value", default=""),
-                    "expected": pick(c, "expected", "requirement", default=""),
-                }
+            answer = await api_get(
+                request.app, ELIGIBILITY_PATH.format(order_id=order_id), user.actor
             )
-        passed = pick(g, "passed", "qualifies", "ok")
-        groups.append(
-            {
-                "name": str(pick(g, "label", "name", "title", default="Gruppe")),
-                "conditions": conditions,
-                "passed": bool(passed)
-                if passed is not None
-                else all(c["passed"] for c in conditions),
-            }
+            _read_answer(ctx, answer.status, answer.body)
+    status = 422 if ctx["errors"] else 200
+    return render(request, "eligibility.html", ctx, status_code=status, user=user)
+
+
+@router.post("/pruefung/aufnehmen")
+async def admit_by_hand(request: Request, user: Support, form: Form) -> Response:
+    """Manual admission from the dialog: the order goes into dunning (Gesperrt) even with red
+    conditions; the reason is mandatory and kept in the case's history. Posts to the API's
+    command (``POST /api/v1/orders/{order_id}/admit``) as the signed-in user."""
+    order_id = field(form, "bestell_id", 100)
+    reason = field(form, "grund", 2000)
+    ctx = _eligibility_context(order_id)
+    ctx["reason"] = reason
+    if not re.fullmatch(ORDER_ID_PATTERN, order_id):
+        ctx["errors"]["bestell_id"] = "Bitte eine gültige Bestell-ID eingeben."
+        return render(request, "eligibility.html", ctx, status_code=422, user=user)
+    if not reason:
+        ctx["errors"]["grund"] = (
+            "Bitte einen Grund angeben (er erscheint im Änderungsverlauf des Falls)."
         )
-    verdict = pick(body, "verdict", "result", default="")
-    if isinstance(verdict, dict):
-        verdict = pick(verdict, "message", "text", "label", "code", default="")
+    elif len(reason) > REASON_LIMIT:
+        ctx["errors"]["grund"] = f"Der Grund ist zu lang (höchstens {REASON_LIMIT} Zeichen)."
+    if not ctx["errors"]:
+        answer = await api_post(
+            request.app, ADMIT_PATH.format(order_id=order_id), user.actor, {"reason": reason}
+        )
+        if answer.status in (200, 201) and isinstance(answer.body, dict):
+            _read_answer(ctx, 200, answer.body)
+            ctx["reason"] = ""
+            ctx["admitted"] = "new" if answer.status == 201 else "already"
+            return render(request, "eligibility.html", ctx, user=user)
+        if answer.status == 422:
+            ctx["errors"]["grund"] = (
+                "Der Grund wurde abgelehnt (bitte ohne Steuerzeichen, höchstens "
+                f"{REASON_LIMIT} Zeichen)."
+            )
+        elif answer.status == 404:
+            ctx["errors"]["grund"] = "Zu dieser Bestellung liegen keine Bestelldaten vor."
+        else:
+            ctx["errors"]["grund"] = (
+                "Die Aufnahme ist gerade nicht möglich. Bitte später erneut versuchen."
+            )
+    # Show the explanation again next to the refused form, with what the user typed.
+    answer = await api_get(request.app, ELIGIBILITY_PATH.format(order_id=order_id), user.actor)
+    _read_answer(ctx, answer.status, answer.body)
+    return render(request, "eligibility.html", ctx, status_code=422, user=user)
+
+
+def _eligibility_context(order_id: str) -> dict[str, Any]:
     return {
+        "order_id": order_id,
+        "errors": {},
+        "answer": None,
+        "state": "",
+        "reason": "",
+        "admitted": "",
+        "reason_limit": REASON_LIMIT,
+    }
+
+
+def _read_answer(ctx: dict[str, Any], status: int, body: Any) -> None:
+    if status == 200 and isinstance(body, dict):
+        try:
+            explained = EligibilityOut.model_validate(body)
+        except ValueError:
+            ctx["state"] = "failed"
+            return
+        ctx["state"] = "ok"
+        ctx["answer"] = eligibility_view(explained)
+    else:
+        ctx["state"] = "failed"
+
+
+# Words of the engine's observed/required texts, as support reads them.
+_WORDS = {
+    "returned_direct_debit": "Rücklastschrift",
+    "chargeback": "Chargeback",
+    "unpaid_invoice": "unbezahlte Rechnung",
+    "overdue_instalment": "überfällige Rate",
+    "none": "keiner",
+    "direct_debit": "Lastschrift",
+    "credit_card": "Kreditkarte",
+    "paypal": "PayPal",
+    "invoice": "Rechnung",
+    "instalments": "Ratenzahlung",
+    "other": "sonstige",
+    "last_payment_reminder_on": "letzte Zahlungserinnerung",
+    "last_reminder_on": "letzte Erinnerung",
+    "last_mahnung_on": "letzte Mahnung",
+    "failed_on": "Rücklastschrift",
+    "invoice_date": "Rechnungsdatum",
+    "due_date": "Fälligkeit der Rechnung",
+}
+_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _plain(text: str) -> str:
+    """``failed_on + 14 Tage (ab 2026-12-06)`` -> ``Rücklastschrift + 14 Tage (ab 06.12.2026)``."""
+    text = _ISO_DATE.sub(lambda m: f"{m[3]}.{m[2]}.{m[1]}", text)
+    return _WORD.sub(lambda m: _WORDS[m[1]], text)
+
+
+def eligibility_view(e: EligibilityOut) -> dict[str, Any]:
+    """The endpoint's answer as the dialog shows it: the verdict in one German sentence,
+    each group with each condition (green/red, observed, required), due date, next step."""
+    labels = {g.id: g.label for g in e.groups}
+    condition_labels = {(g.id, c.id): c.label for g in e.groups for c in g.conditions}
+    detail = ""
+    blocking: list[dict[str, Any]] = []
+    admission: dict[str, Any] | None = None
+    if e.verdict is Verdict.IN_DUNNING and e.case is not None:
+        headline = f"Im Mahnwesen (Status „{e.case.status_label}“)"
+        a = e.case.admission
+        admission = {
+            "by": a.admitted_by,
+            "at": a.admitted_at,
+            "actor": fmt.actor_label(a.actor.model_dump()),
+            "reason": a.reason,
+            "ruleset_version": a.ruleset_version,
+            "group": labels.get(a.group or "", a.group),
+        }
+    elif e.verdict is Verdict.ELIGIBLE_ON and e.eligible_on is not None:
+        headline = f"Kommt am {e.eligible_on:%d.%m.%Y} ins Mahnwesen"
+        detail = "Alle übrigen Bedingungen einer Gruppe sind erfüllt; es fehlt nur noch Zeit."
+    elif e.verdict is Verdict.NOT_ELIGIBLE:
+        headline = "Nicht im Mahnwesen: in jeder Gruppe ist eine Bedingung rot"
+        blocking = [
+            {
+                "group": labels.get(b.group, b.group),
+                "conditions": [condition_labels.get((b.group, c), c) for c in b.conditions],
+            }
+            for b in e.blocking
+        ]
+    elif e.verdict is Verdict.MISSING and e.due is not None:
+        headline = (
+            "Fehlt – bitte Ticket eröffnen: alle Bedingungen erfüllt und fällig seit "  # noqa: RUF001
+            f"{e.due.date:%d.%m.%Y}, aber kein Fall"
+        )
+        detail = (
+            f"Gruppe „{labels.get(e.due.group, e.due.group)}“ ist erfüllt. Der Planer sollte "
+            "die Bestellung bei seinem nächsten Lauf aufnehmen; bitte trotzdem ein "
+            "Jira-Ticket erstellen."
+        )
+    elif e.verdict is Verdict.UNKNOWN_ORDER:
+        headline = "Unbekannte Bestellung"
+        detail = f"Zu {e.order_id} liegen keine Bestelldaten und kein Fall vor."
+    else:
+        headline = e.summary
+    groups = [
+        {
+            "id": g.id,
+            "label": g.label,
+            "passed": g.passed,
+            "met_from": g.met_from,
+            "red": sum(1 for c in g.conditions if not c.passed),
+            "conditions": [
+                {
+                    "label": c.label,
+                    "passed": c.passed,
+                    "observed": _plain(c.observed),
+                    "required": _plain(c.required),
+                    "message": _plain(c.message),
+                    "green_from": c.green_from if c.time and not c.passed else None,
+                }
+                for c in g.conditions
+            ],
+        }
+        for g in e.groups
+    ]
+    return {
+        "verdict": e.verdict.value,
+        "headline": headline,
+        "detail": detail,
+        "blocking": blocking,
+        "summary": e.summary,
+        "due": e.due,
+        "due_group": labels.get(e.due.group, e.due.group) if e.due else "",
+        "next_step": e.next_step,
+        "ruleset": e.ruleset,
+        "facts": e.facts,
         "groups": groups,
-        "due_date": pick(body, "due_date", "faelligkeitsdatum"),
-        "verdict": str(verdict),
-        "message": str(pick(body, "message", "explanation", "detail", default="")),
-        "has_case": pick(body, "has_case", "in_dunning"),
+        "admission": admission,
+        "may_admit": e.verdict in (Verdict.ELIGIBLE_ON, Verdict.NOT_ELIGIBLE, Verdict.MISSING),
     }
 
 
@@ -234,28 +365,32 @@ def eligibility_view(body: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/arbeitsliste")
 def worklist(request: Request, user: Support) -> Response:
+    """The specialist's lists: cases that fell back by themselves, stuck cases and the
+    orders support admitted by hand (the article's hand-kept list)."""
     container = container_of(request)
-    fell_back: list[dict[str, Any]] = []
-    scanned = 0
-    failed = lists.ListQuery(statuses=(Status.FAILED,)).filter()
-    for item in container.views.iter_cases(failed, Role.SUPPORT, None):
-        scanned += 1
-        if item["fell_back"]:
-            fell_back.append(item)
-        if len(fell_back) >= WORKLIST_LIMIT or scanned >= FELL_BACK_SCAN_LIMIT:
-            break
-    stuck: list[dict[str, Any]] | None = None
-    hours = container.settings.stuck_after_hours
-    stuck = container.views.stuck_cases()
+    views = container.views
+    fell_back, fell_back_total = views.page_cases(
+        CaseFilter(fell_back=True), Role.SUPPORT, None, 1, WORKLIST_LIMIT
+    )
+    stuck = views.stuck_cases()
+    manual_ids = tuple(container.orders.manual_orders())
+    manual: list[dict[str, Any]] = []
+    manual_total = 0
+    if manual_ids:
+        manual, manual_total = views.page_cases(
+            CaseFilter(order_ids=manual_ids), Role.SUPPORT, None, 1, WORKLIST_LIMIT
+        )
     return render(
         request,
         "worklist.html",
         {
             "fell_back": fell_back,
-            "scan_capped": scanned >= FELL_BACK_SCAN_LIMIT,
-            "stuck": stuck[:WORKLIST_LIMIT] if stuck is not None else None,
-            "stuck_total": len(stuck) if stuck is not None else 0,
-            "hours": hours,
+            "fell_back_total": fell_back_total,
+            "stuck": stuck[:WORKLIST_LIMIT],
+            "stuck_total": len(stuck),
+            "hours": container.settings.stuck_after_hours,
+            "manual": manual,
+            "manual_total": manual_total,
         },
         user=user,
     )

@@ -12,6 +12,25 @@
     if (first) first.focus();
   }
 
+  function show(html, from) {
+    var body = shared.querySelector(".dialog-body");
+    body.innerHTML = html;
+    var heading = body.querySelector("h1");
+    if (heading) {
+      heading.id = heading.id || "fragment-heading";
+      shared.setAttribute("aria-labelledby", heading.id);
+    }
+    open(shared, from);
+    // After an answer, focus what needs attention: a field with an error, else the verdict.
+    var invalid = body.querySelector("[aria-invalid=true]");
+    var verdict = body.querySelector("[data-verdict]");
+    if (invalid) invalid.focus();
+    else if (verdict) {
+      verdict.setAttribute("tabindex", "-1");
+      verdict.focus();
+    }
+  }
+
   function loadInto(url, from) {
     fetch(url, { headers: { "X-Fragment": "1" }, credentials: "same-origin" })
       .then(function (r) {
@@ -21,17 +40,7 @@
         }
         return r.text();
       })
-      .then(function (html) {
-        if (html === null) return;
-        var body = shared.querySelector(".dialog-body");
-        body.innerHTML = html;
-        var heading = body.querySelector("h1");
-        if (heading) {
-          heading.id = heading.id || "fragment-heading";
-          shared.setAttribute("aria-labelledby", heading.id);
-        }
-        open(shared, from);
-      })
+      .then(function (html) { if (html !== null) show(html, from); })
       .catch(function () { window.location.href = url; });
   }
 
@@ -52,12 +61,25 @@
     }
   });
 
-  // A GET form inside a popup (the eligibility check) answers inside the popup.
+  // A form inside a popup (the eligibility check, manual admission) answers inside the
+  // popup: GET forms load their address, POST forms send their fields (with the CSRF token).
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.hasAttribute("data-fragment-form") || !form.closest("dialog")) return;
     event.preventDefault();
-    var query = new URLSearchParams(new FormData(form)).toString();
+    var data = new FormData(form);
+    if ((form.getAttribute("method") || "get").toLowerCase() === "post") {
+      var button = form.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      fetch(form.getAttribute("action"), {
+        method: "POST", body: data, headers: { "X-Fragment": "1" }, credentials: "same-origin"
+      })
+        .then(function (r) { return r.text(); })
+        .then(function (html) { show(html, opener); })
+        .catch(function () { form.submit(); });
+      return;
+    }
+    var query = new URLSearchParams(data).toString();
     loadInto(form.getAttribute("action") + "?" + query, opener);
   });
 
