@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from debtcases.adapters.bulk import chunk_large_inserts
@@ -19,6 +19,7 @@ from debtcases.adapters.database import (
 )
 from debtcases.adapters.keys import KeyStore, key_store_for
 from debtcases.commands.app import DunningCases
+from debtcases.commands.holds import ExpireHoldsLoop, HoldExpiry
 from debtcases.commands.orders import AdmitDueLoop, OrderFactsApp, Orders, load_timeline
 from debtcases.config import Settings
 from debtcases.consumers.wiring import DiagonalEdge, build_diagonal
@@ -126,6 +127,7 @@ def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
         clock=clock,
         served_countries=settings.served_countries,
         max_attempts=settings.max_command_attempts,
+        reopen_window=timedelta(days=settings.reopen_window_days),
     )
     _guard_store(app, db, owned_elsewhere)
     # A large save (a CSV import) in bounded statements, still one transaction.
@@ -188,12 +190,18 @@ class Container:
             timeline,
             self.orders.ctx,
         )
+        # The hold scheduler: finds the due holds in the cases view, the cases decide.
+        self.holds = HoldExpiry(self.cases, self.views.recorder, clock=clock)
         # What `serve` runs beside the API.
         self.workers: list[Worker] = []
         if settings.run_workers:
             self.workers = [self.runner, *self.diagonal.workers]
             if settings.admit_due_interval_seconds > 0:
                 self.workers.append(AdmitDueLoop(self.orders, settings.admit_due_interval_seconds))
+            if settings.expire_holds_interval_seconds > 0:
+                self.workers.append(
+                    ExpireHoldsLoop(self.holds, settings.expire_holds_interval_seconds)
+                )
 
     def wait_for_views(self, position: int | None, timeout: float | None = None) -> bool:
         """Read-your-writes: block (bounded) until the views have processed ``position``;

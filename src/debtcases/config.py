@@ -63,3 +63,7 @@ class Settings(BaseSettings):
     ruleset_files: list[str] = Field(default_factory=list)
     # serve: admit due orders every this many seconds (0: no scheduler loop in serve).
     admit_due_interval_seconds: float = 60.0
+    # serve: end holds whose end has come every this many seconds (0: no loop in serve).
+    expire_holds_interval_seconds: float = 60.0
+    # Support may reopen a PAID or CANCELLED case this many days after it was closed.
+    reopen_window_days: float = Field(default=30.0, ge=0)

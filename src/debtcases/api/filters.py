@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from debtcases.api.schemas import ORDER_ID_PATTERN, WS, OrderIdStr, trim
 from debtcases.domain.actors import Role
+from debtcases.domain.holds import HoldReason
 from debtcases.domain.statuses import Status, parse_statuses
 from debtcases.projections.queries import ALL_PERIODS, CaseFilter, parse_period
 
@@ -107,6 +108,22 @@ FellBackQuery = Annotated[
     Query(
         description="`true`: only cases whose status fell back by itself (Diagonal rejected "
         "them after a handover or during support's repair): the specialist's worklist"
+    ),
+]
+HoldReasonQuery = Annotated[
+    HoldReason | None,
+    Query(
+        description="Support only: blocked cases whose hold has this reason code "
+        "(`dispute`, `promise_to_pay`, `vendor_unsure`, `legal_check`, `other`)"
+    ),
+]
+HoldEndsQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=3660,
+        description="Support only: blocked cases whose hold ends by itself within this many "
+        "days from now (`0`: holds whose end has come and is being processed)",
     ),
 ]
 VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]

@@ -13,9 +13,12 @@ from debtcases.domain.errors import (
     CaseNotFound,
     ConcurrentModification,
     DomainError,
+    InvalidHold,
     InvalidTransition,
     NotPermitted,
     OrderConflict,
+    ReasonRequired,
+    ReopenWindowClosed,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -27,6 +30,9 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     InvalidTransition: (409, "Invalid transition"),
     OrderConflict: (409, "Order conflict"),
     ConcurrentModification: (409, "Concurrent modification"),
+    ReopenWindowClosed: (409, "Correction window closed"),
+    InvalidHold: (422, "Invalid hold"),
+    ReasonRequired: (422, "Reason required"),
 }
 
 _CODE_BY_STATUS = {
@@ -77,6 +83,10 @@ def domain_problem(exc: DomainError) -> JSONResponse:
         extra = {"from": exc.from_status, "to": exc.to_status, "command": exc.command}
     elif isinstance(exc, OrderConflict):
         extra = {"fields": exc.fields}
+    elif isinstance(exc, ReopenWindowClosed):
+        extra = {"closed_at": exc.closed_at, "window_days": exc.window_days}
+    elif isinstance(exc, InvalidHold):
+        extra = {"problems": exc.problems}
     return problem(status, title, str(exc), exc.code, **extra)
 
 

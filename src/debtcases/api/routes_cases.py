@@ -12,6 +12,7 @@ from debtcases.api.openapi import CODES_KEY
 from debtcases.api.schemas import (
     AddressIn,
     AdmitIn,
+    BlockIn,
     CaseChangeOut,
     CaseOut,
     EmptyIn,
@@ -196,18 +197,18 @@ def cancel(
     "/cases/{order_id}/block",
     response_model=AnyChange,
     responses={**COMMON, **TRANSITION, **CAUGHT_UP},
-    summary="Blockiert: pause a case (support)",
+    summary="Blockiert: pause a case with a hold (reason code, optional end) (support)",
     description=_doc(DunningCases.block),
-    openapi_extra={"requestBody": body_doc(ReasonIn)},
+    openapi_extra={"requestBody": body_doc(BlockIn)},
 )
 def block(
     order_id: OrderIdStr,
     actor: Annotated[Actor, permitted(Command.BLOCK)],
-    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    body: Annotated[BlockIn, json_body(BlockIn)],
     container: ContainerDep,
     response: Response,
 ) -> CaseOut:
-    outcome = container.cases.block(order_id, actor, body.reason)
+    outcome = container.cases.block(order_id, actor, body.reason, hold=body.to_domain())
     return _answer(container, outcome, actor, response)
 
 
@@ -229,6 +230,33 @@ def unblock(
     return _answer(
         container, container.cases.unblock(order_id, actor, body.reason), actor, response
     )
+
+
+@router.post(
+    "/cases/{order_id}/reopen",
+    response_model=AnyChange,
+    responses={
+        **COMMON,
+        409: {
+            "model": TransitionProblem,
+            "content": {"application/problem+json": {}},
+            "description": "`reopen_window_closed` (with `closed_at`, `window_days`), "
+            "`invalid_transition` or `concurrent_modification`",
+        },
+        **CAUGHT_UP,
+    },
+    summary="Correct a mistaken Bezahlt / Gekündigt: back to the status before (support)",
+    description=_doc(DunningCases.reopen),
+    openapi_extra={"requestBody": body_doc(ReasonIn)},
+)
+def reopen(
+    order_id: OrderIdStr,
+    actor: Annotated[Actor, permitted(Command.REOPEN)],
+    body: Annotated[ReasonIn, json_body(ReasonIn)],
+    container: ContainerDep,
+    response: Response,
+) -> CaseOut:
+    return _answer(container, container.cases.reopen(order_id, actor, body.reason), actor, response)
 
 
 @router.post(

@@ -4,7 +4,7 @@ Thin: parse the query, ask the views, answer."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
     FellBackQuery,
+    HoldEndsQuery,
+    HoldReasonQuery,
     Matched,
     OrderQuery,
     PeriodQuery,
@@ -106,13 +108,22 @@ def support_cases(
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
     admitted: AdmittedQuery = None,
+    hold_reason: HoldReasonQuery = None,
+    hold_ends_within_days: HoldEndsQuery = None,
 ) -> CasePage:
     """Search by order id or vendor User-ID (one field `q`, or `order_id` / `user_id`),
     filter by status and period; newest change first. Statuses as support sees them
-    (BLOCKED included). `admitted=manual`: only the orders support admitted by hand."""
+    (BLOCKED included). `admitted=manual`: only the orders support admitted by hand.
+    `hold_reason`, `hold_ends_within_days`: blocked cases by their hold."""
     views = container.views
     search = search_filter(views, actor.role, q, order_id, user_id, status, period, fell_back)
-    f = search.filter
+    f = replace(
+        search.filter,
+        hold_reason=hold_reason.value if hold_reason is not None else None,
+        hold_ends_by=None
+        if hold_ends_within_days is None
+        else container.clock() + timedelta(days=hold_ends_within_days),
+    )
     if admitted == "manual":
         f = replace(f, order_ids=tuple(container.orders.manual_orders()))
     items, total = views.page_cases(f, actor.role, None, page, page_size)

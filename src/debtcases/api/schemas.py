@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -16,6 +16,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from debtcases.domain import admission as rules
@@ -23,6 +24,7 @@ from debtcases.domain.actors import Role
 from debtcases.domain.case import DunningCase
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.history import HistoryEntry
+from debtcases.domain.holds import Hold, HoldReason
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import case_shape
 
@@ -302,6 +304,48 @@ class ReasonIn(Strict):
     reason: Reason
 
 
+class BlockIn(Strict):
+    """A hold: why (`code` and the free-text `reason`) and, optionally, when it ends by
+    itself. Days are Europe/Berlin calendar days."""
+
+    reason: Reason
+    code: HoldReason = Field(
+        HoldReason.OTHER,
+        description="Reason code: `dispute`, `promise_to_pay`, `vendor_unsure`, "
+        "`legal_check`, `other` (the default)",
+    )
+    until: date | None = Field(
+        None,
+        description="The hold ends by itself at 00:00 (Europe/Berlin) of this day: "
+        "`until: 2024-07-01` means dunning resumes on 1 July. Must lie ahead; not with "
+        "`promise_to_pay`",
+    )
+    promised_amount: Decimal | None = Field(
+        None,
+        gt=0,
+        max_digits=rules.AMOUNT_MAX_DIGITS,
+        decimal_places=rules.AMOUNT_DECIMALS,
+        description='`promise_to_pay` only (required there): the amount promised, e.g. "49.90"',
+    )
+    promised_date: date | None = Field(
+        None,
+        description="`promise_to_pay` only (required there): the day by which the debtor "
+        "promised to pay. Not paid by the end of that day: the hold ends at 00:00 of the "
+        "next day and the history says the promise was broken",
+    )
+
+    @model_validator(mode="after")
+    def _terms_fit(self) -> Self:
+        # The structural rules (the domain decides; "must lie ahead" needs the clock).
+        problems = self.to_domain().problems(datetime.min.replace(tzinfo=UTC))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_domain(self) -> Hold:
+        return Hold(self.code, self.until, self.promised_amount, self.promised_date)
+
+
 class MarkPaidIn(Strict):
     reason: Reason
     reference: Annotated[
@@ -405,6 +449,18 @@ class LastChange(BaseModel):
     reason: str
 
 
+class HoldOut(BaseModel):
+    """The terms of a block (support only; a vendor never sees a hold)."""
+
+    code: HoldReason
+    until: date | None
+    promised_amount: str | None
+    promised_date: date | None
+    ends_at: datetime | None = Field(
+        description="When the hold ends by itself (null: only when support unblocks)"
+    )
+
+
 class SupportCaseOut(CaseOut):
     """A case as support sees it: the vendor's fields (status BLOCKED included, the case's
     own version and last change) plus the support-only ones."""
@@ -415,6 +471,7 @@ class SupportCaseOut(CaseOut):
     )
     last_change: LastChange
     payment_reference: str | None
+    hold: HoldOut | None = Field(None, description="While BLOCKED: the hold's terms")
 
 
 def case_out(case: DunningCase, role: Role, now: datetime, stuck_after_hours: float) -> CaseOut:
@@ -439,6 +496,10 @@ class SupportCaseChangeOut(SupportCaseOut):
 
 
 class HistoryEntryOut(BaseModel):
+    version: int = Field(
+        description="The case's version after this change (a correction's "
+        "`details.corrects_version` names the entry it corrects)"
+    )
     at: datetime
     event: str
     from_status: Status | None
@@ -451,6 +512,7 @@ class HistoryEntryOut(BaseModel):
     def from_entry(cls, e: HistoryEntry) -> HistoryEntryOut:
         details = {k: (f"{v:.2f}" if isinstance(v, Decimal) else v) for k, v in e.details.items()}
         return cls(
+            version=e.version,
             at=e.at,
             event=e.event,
             from_status=e.from_status,

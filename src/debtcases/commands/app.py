@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from debtcases.domain.errors import (
     OrderConflict,
 )
 from debtcases.domain.history import HistoryEntry, history_entries
+from debtcases.domain.holds import Hold
 from debtcases.domain.rules import Command, may_issue
 
 Clock = Callable[[], datetime]
@@ -81,11 +82,13 @@ class DunningCases(Application[UUID]):
         clock: Clock,
         served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
         max_attempts: int = 5,
+        reopen_window: timedelta = timedelta(days=30),
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.served_countries = frozenset(c.upper() for c in served_countries)
         self.max_attempts = max_attempts
+        self.reopen_window = reopen_window
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -244,12 +247,51 @@ class DunningCases(Application[UUID]):
         )
 
     def block(
-        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+        self,
+        order_id: str,
+        actor: Actor,
+        reason: str,
+        now: datetime | None = None,
+        hold: Hold | None = None,
     ) -> Outcome:
         """Support pauses a case: -> BLOCKED, remembering the status before. The vendor
-        keeps seeing the old status and cannot act."""
+        keeps seeing the old status and cannot act (and never sees the hold).
+
+        Rules: the hold has a reason code (default `other`); `until` (a day, Europe/Berlin)
+        ends it by itself at 00:00 of that day; `promise_to_pay` needs the promised amount
+        (> 0) and date and ends by itself at 00:00 of the day after that date (the promise
+        is then broken), without `until`; the end must lie ahead (else `invalid_hold`).
+        Blocking a blocked case again with the same terms changes nothing; with other
+        terms it is refused (unblock first)."""
         return self._change(
-            order_id, actor, Command.BLOCK, lambda c, t: c.block(actor, t, reason), now
+            order_id, actor, Command.BLOCK, lambda c, t: c.block(actor, t, reason, hold), now
+        )
+
+    def expire_hold(self, order_id: str, actor: Actor, now: datetime | None = None) -> Outcome:
+        """End the case's hold if its end has come at ``now`` (``HoldExpired``: back to the
+        status before the block; a promise to pay not kept says so). Nothing otherwise:
+        not blocked, no end, or not yet. System only (the hold scheduler)."""
+        return self._change(
+            order_id, actor, Command.EXPIRE_HOLD, lambda c, t: c.expire_hold(actor, t), now
+        )
+
+    def reopen(
+        self, order_id: str, actor: Actor, reason: str, now: datetime | None = None
+    ) -> Outcome:
+        """Support corrects a mistaken PAID or CANCELLED (``Reopened``): back to the status
+        before it, as a new event; nothing is deleted.
+
+        Rules: support only; a reason is required; only within the correction window
+        after the PAID / CANCELLED event (setting, default 30 days; else
+        `reopen_window_closed`); an open case is left as it is (`changed: false`). If
+        Diagonal was told of the withdrawal or payment, it is told of the correction
+        (`reopen`)."""
+        return self._change(
+            order_id,
+            actor,
+            Command.REOPEN,
+            lambda c, t: c.reopen(actor, t, reason, self.reopen_window),
+            now,
         )
 
     def unblock(

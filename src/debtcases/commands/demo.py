@@ -1,7 +1,8 @@
 """Demo data for the embedded default: several vendors, among them User 79424 with two
 LOCKED orders (the support article's example), a case failing on a wrong address, a
-blocked one, a paid one, one handed over by support, and two RUNNING cases that the Diagonal
-simulator of `make run` answers: one received, one rejected (unknown postal code)."""
+blocked one whose hold ends tomorrow, a paid one, one handed over by support, two RUNNING
+cases that the Diagonal simulator of `make run` answers (one received, one rejected: unknown
+postal code), a broken promise to pay and a cancellation corrected by support (reopened)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from debtcases.commands.app import DunningCases
+from debtcases.commands.holds import HOLD_SCHEDULER
 from debtcases.commands.orders import Orders
 from debtcases.domain.actors import Actor
 from debtcases.domain.admission import Admission
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.eligibility import BERLIN
+from debtcases.domain.holds import Hold, HoldReason
 from debtcases.domain.order_facts import (
     Failure,
     OrderFacts,
@@ -95,16 +98,65 @@ def seed_demo(cases: DunningCases) -> list[str]:
         ),
     ]
     cases.admit_many(admissions, INTAKE)
+    now = cases.clock()
+    tomorrow = now.astimezone(BERLIN).date() + timedelta(days=1)
     vendor_51234, vendor_66001 = Actor.vendor(51234), Actor.vendor(66001)
     cases.start_dunning("B-2024-000200", vendor_51234)
     cases.start_dunning("B-2024-000201", vendor_51234)  # -> FAILED, wrong address
     cases.start_dunning("B-2024-000202", vendor_51234)
     cases.start_dunning("B-2024-000203", vendor_51234)  # the simulator rejects it
     cases.hand_over("B-2024-000202", SUPPORT, "Diagonal hat den Fall telefonisch bestätigt")
-    cases.block("B-2024-000300", SUPPORT, "Vendor ist unsicher, ob gemahnt werden soll")
+    # A hold that ends tomorrow (00:00 Berlin): the scheduler in `serve` ends it then.
+    cases.block(
+        "B-2024-000300",
+        SUPPORT,
+        "Vendor ist unsicher, ob gemahnt werden soll",
+        hold=Hold(HoldReason.VENDOR_UNSURE, until=tomorrow),
+    )
     cases.start_dunning("B-2024-000301", vendor_66001)
     cases.mark_paid("B-2024-000301", SUPPORT, "Zahlung im Admin hinterlegt", "ZE-2024-7781")
-    return [a.order_id for a in admissions]
+    return [a.order_id for a in admissions] + _broken_promise(cases, now) + _reopened(cases)
+
+
+def _broken_promise(cases: DunningCases, now: datetime) -> list[str]:
+    """Two weeks ago the debtor promised to pay by three days ago, and did not: the hold
+    ended the day after (the scheduler's own decision, as `serve` would have taken it)."""
+    order_id, start = "B-2024-000302", now - timedelta(days=14)
+    promised = (now - timedelta(days=3)).astimezone(BERLIN).date()
+    cases.admit(
+        _admission(
+            order_id, 66001, "75.00", Debtor("Marta Lind", "Uferweg 4", "24103", "Kiel", "DE")
+        ),
+        INTAKE,
+        start,
+    )
+    cases.start_dunning(order_id, Actor.vendor(66001), now=start)
+    cases.block(
+        order_id,
+        SUPPORT,
+        "Kundin hat telefonisch Zahlung zugesagt",
+        start + timedelta(days=2),
+        Hold(HoldReason.PROMISE_TO_PAY, None, Decimal("75.00"), promised),
+    )
+    cases.expire_hold(order_id, HOLD_SCHEDULER, now)
+    return [order_id]
+
+
+def _reopened(cases: DunningCases) -> list[str]:
+    """Cancelled by mistake, corrected by support: LOCKED again, both in the history."""
+    order_id = "B-2024-000303"
+    cases.admit(
+        _admission(
+            order_id,
+            66001,
+            "22.50",
+            Debtor("Karl Sommer", "Lange Reihe 2", "20099", "Hamburg", "DE"),
+        ),
+        INTAKE,
+    )
+    cases.cancel(order_id, SUPPORT, "Bestellung storniert")
+    cases.reopen(order_id, SUPPORT, "Falsche Bestellung storniert; gemeint war B-2024-000330")
+    return [order_id]
 
 
 def seed_demo_orders(orders: Orders, now: datetime) -> list[str]:

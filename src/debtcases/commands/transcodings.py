@@ -8,6 +8,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from debtcases.domain.actors import Actor
 from debtcases.domain.debtor import Debtor
+from debtcases.domain.holds import Hold
 
 
 class ActorAsDict(Transcoding):
@@ -32,6 +33,18 @@ class DebtorAsDict(Transcoding):
         return Debtor.from_dict(data)
 
 
+class HoldAsDict(Transcoding):
+    type = Hold
+    name = "hold"
+
+    def encode(self, obj: Hold) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: Any) -> Hold:
+        return Hold.from_dict(data)
+
+
 def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
     transcoder.register(ActorAsDict())
     transcoder.register(DebtorAsDict())
+    transcoder.register(HoldAsDict())

@@ -15,6 +15,10 @@ from debtcases.domain.statuses import Status
 HANDOVER_TOPIC = "handover"
 PORTAL_ACCESS_TOPIC = "portal_access"
 
+# Messages added to the contract after its first version carry their own schema version
+# (the first ones stay exactly as they were).
+REOPEN_SCHEMA_VERSION = 1
+
 
 def message_id_for(case_id: UUID, originator_version: int, message_type: str) -> str:
     """Stable across re-sends: derived from the event that called for the message."""
@@ -59,18 +63,21 @@ def calls_for_message(event: Any) -> bool:
         return True
     if isinstance(event, DunningCase.Cancelled):
         return bool(event.withdraw)
-    if isinstance(event, DunningCase.Paid | DunningCase.AddressCorrected):
+    if isinstance(event, DunningCase.Paid | DunningCase.AddressCorrected | DunningCase.Reopened):
         return bool(event.notify)
     return False
 
 
 def hold_change(event: Any) -> str | None:
-    """How ``event`` changes the hold on the case's messages to Diagonal: 'hold' (blocked:
-    nothing more goes out), 'release' (unblocked: what was held goes out), 'drop'
-    (cancelled or paid while blocked: what was held never goes out) or None."""
+    """How ``event`` changes the hold on the case's messages to Diagonal: 'hold' (blocked,
+    or reopened into a block: nothing more goes out), 'release' (unblocked or the hold
+    ended: what was held goes out), 'drop' (cancelled or paid while blocked: what was held
+    never goes out) or None."""
     if isinstance(event, DunningCase.Blocked):
         return "hold"
-    if isinstance(event, DunningCase.Unblocked):
+    if isinstance(event, DunningCase.Reopened) and Status(event.to_status) is Status.BLOCKED:
+        return "hold"
+    if isinstance(event, DunningCase.Unblocked | DunningCase.HoldExpired):
         return "release"
     if isinstance(event, DunningCase.Cancelled | DunningCase.Paid) and (
         event.from_status is not None and Status(event.from_status) is Status.BLOCKED
@@ -104,6 +111,29 @@ def messages_for(event: Any, case: DunningCase) -> list[Outgoing]:
         ]
     if isinstance(event, DunningCase.AddressCorrected) and event.notify:
         return [_outgoing(event, case, "address_update", debtor=event.debtor.as_dict())]
+    if isinstance(event, DunningCase.Reopened) and event.notify:
+        # The withdrawal / payment notice was a mistake: Diagonal resumes the case. It
+        # carries the case's data, so Diagonal can resume it whether or not it kept it.
+        corrected = "withdrawal" if event.corrects_event == "Cancelled" else "payment"
+        return [
+            _outgoing(
+                event,
+                case,
+                "reopen",
+                schema_version=REOPEN_SCHEMA_VERSION,
+                case_id=str(case.id),
+                corrects={
+                    "type": corrected,
+                    "message_id": message_id_for(
+                        event.originator_id, event.corrects_version, corrected
+                    ),
+                },
+                debtor=case.debtor.as_dict(),
+                amount=str(case.amount),
+                currency=case.currency,
+                reason=event.reason,
+            )
+        ]
     if isinstance(event, DunningCase.HandedToCollection):
         # The vendor's first case at Diagonal opens their portal access (kept once per
         # vendor by the outbox). to_status is HANDED_OVER, or BLOCKED when received while
@@ -133,7 +163,7 @@ def running_change(event: Any) -> str:
         return "start"
     if to_status != Status.RUNNING:
         return "stop"
-    if isinstance(event, DunningCase.Unblocked):
+    if isinstance(event, DunningCase.Unblocked | DunningCase.HoldExpired | DunningCase.Reopened):
         return "resume"
     return "keep"
 

@@ -10,9 +10,10 @@ unsent rows in outbox order and mark them sent only after delivery.
 Holds: a blocked case's messages to Diagonal (topic ``handover``) are held; publishers
 never deliver a row whose case is blocked at the time they select it (``unsent``). The
 hold is recorded by this processor from ``Blocked`` in the same transaction as the
-messages, so it is exactly as current as the outbox itself. ``Unblocked`` releases it
-(the held rows go out, in order); ``Cancelled``/``Paid`` of a blocked case marks the held
-rows dropped (``dropped_at``, ``dropped_reason``; rows are never deleted) and releases it.
+messages, so it is exactly as current as the outbox itself (and from ``Reopened`` into a
+block). ``Unblocked`` and ``HoldExpired`` release it (the held rows go out, in order);
+``Cancelled``/``Paid`` of a blocked case marks the held rows dropped (``dropped_at``,
+``dropped_reason``; rows are never deleted) and releases it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ decisions take the actor and ``now`` as arguments and check the transition table
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -16,7 +16,15 @@ from eventsourcing.domain import Aggregate
 
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
-from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
+from debtcases.domain.errors import (
+    CaseNotFound,
+    InvalidHold,
+    InvalidTransition,
+    NotPermitted,
+    ReasonRequired,
+    ReopenWindowClosed,
+)
+from debtcases.domain.holds import Hold
 from debtcases.domain.rules import TARGET, Command, allowed_from, already_there, may_issue
 from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
@@ -81,10 +89,41 @@ class DunningCase(Aggregate):
         withdraw: bool
 
     class Blocked(Event):
-        """Paused by support; invisible to the vendor."""
+        """Paused by support with a hold (reason code, optional end, a promise's amount and
+        date); invisible to the vendor. Version 2 added ``hold``: a block stored before
+        (free text only) loads as reason code ``other`` without an end."""
+
+        class_version = 2
+        hold: Hold
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["hold"] = Hold()
 
     class Unblocked(Event):
         """Support resumed a blocked case: back to the status before the block."""
+
+    class HoldExpired(Event):
+        """The hold ended by itself at ``ended_at`` (its ``until``, or the day after a
+        promise to pay's date): back to the status before the block. ``promise_broken``:
+        the debtor promised to pay by that date and the case was not paid."""
+
+        hold: Hold
+        ended_at: datetime
+        promise_broken: bool
+
+    class Reopened(Event):
+        """Support corrected a mistaken PAID or CANCELLED (the event at
+        ``corrects_version``): back to the status before it, with what went with that
+        status; ``notify`` when Diagonal was told of the withdrawal or payment and must be
+        told of the correction."""
+
+        corrects_version: int
+        corrects_event: str
+        status_before_block: Status | None
+        hold: Hold | None
+        running_since: datetime | None
+        notify: bool
 
     class Paid(Event):
         """The debtor paid the platform; ``notify`` when Diagonal must be told."""
@@ -359,10 +398,76 @@ class DunningCase(Aggregate):
             withdraw=self.handover_sent,
         )
 
-    def block(self, actor: Actor, now: datetime, reason: str) -> None:
+    def block(self, actor: Actor, now: datetime, reason: str, hold: Hold | None = None) -> None:
+        terms = hold or Hold()
         if not self._check(actor, Command.BLOCK):
+            if terms != self.state.hold:  # other terms: not the same ask
+                raise InvalidTransition(
+                    Command.BLOCK.value,
+                    self.status.value,
+                    Status.BLOCKED.value,
+                    "The case is blocked already with other terms; unblock it first.",
+                )
             return
-        self._trigger(self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED)
+        problems = terms.problems(now)
+        if problems:
+            raise InvalidHold(problems)
+        self._trigger(
+            self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED, hold=terms
+        )
+
+    def expire_hold(self, actor: Actor, now: datetime) -> None:
+        """End the hold if its end has come at ``now`` (else nothing): the scheduler's
+        decision, so two schedulers end one hold once (the second finds it ended)."""
+        if not self._check(actor, Command.EXPIRE_HOLD):
+            return
+        hold, ends_at = self.state.hold, self.state.hold_ends_at
+        if hold is None or ends_at is None or ends_at > now:
+            return
+        assert self.status_before_block is not None
+        if hold.is_promise:
+            reason = (
+                f"Zahlungsversprechen über {hold.promised_amount} {self.currency} bis "
+                f"{hold.promised_date} nicht eingehalten: Mahnung läuft weiter."
+            )
+        else:
+            reason = f"Blockierung bis {hold.until} abgelaufen."
+        self._trigger(
+            self.HoldExpired,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=self.status_before_block,
+            hold=hold,
+            ended_at=ends_at,
+            promise_broken=hold.is_promise,
+        )
+
+    def reopen(self, actor: Actor, now: datetime, reason: str, window: timedelta) -> None:
+        """Correct a mistaken PAID or CANCELLED within ``window`` of it."""
+        if not self._check(actor, Command.REOPEN):
+            return
+        if not reason.strip():
+            raise ReasonRequired(Command.REOPEN.value)
+        closure = self.state.closure
+        assert closure is not None
+        if now - closure.at > window:
+            raise ReopenWindowClosed(
+                self.order_id, closure.at.isoformat(), window.total_seconds() / 86400
+            )
+        self._trigger(
+            self.Reopened,
+            now,
+            actor=actor,
+            reason=reason,
+            to_status=closure.status,
+            corrects_version=closure.version,
+            corrects_event=closure.event,
+            status_before_block=closure.status_before_block,
+            hold=closure.hold,
+            running_since=closure.running_since,
+            notify=closure.notified,
+        )
 
     def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
         if not self._check(actor, Command.UNBLOCK):

@@ -64,3 +64,38 @@ class ConcurrentModification(DomainError):
         )
         self.order_id = order_id
         self.attempts = attempts
+
+
+class InvalidHold(DomainError):
+    """The terms of a hold do not fit together (or end before they start)."""
+
+    code = "invalid_hold"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Invalid hold: " + "; ".join(problems) + ".")
+        self.problems = problems
+
+
+class ReopenWindowClosed(DomainError):
+    """A PAID or CANCELLED case may be reopened only within the correction window."""
+
+    code = "reopen_window_closed"
+
+    def __init__(self, order_id: str, closed_at: str, window_days: float) -> None:
+        super().__init__(
+            f"Order {order_id!r} was closed at {closed_at}; corrections are possible for "
+            f"{window_days:g} days after that, and that window has passed."
+        )
+        self.order_id = order_id
+        self.closed_at = closed_at
+        self.window_days = window_days
+
+
+class ReasonRequired(DomainError):
+    """A person's command that needs a business reason came without one."""
+
+    code = "reason_required"
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"{command.replace('_', ' ').capitalize()} needs a reason.")
+        self.command = command

@@ -27,6 +27,11 @@ _DETAIL_FIELDS = (
     "amount",
     "currency",
     "debtor",
+    "hold",
+    "ended_at",
+    "promise_broken",
+    "corrects_version",
+    "corrects_event",
 )
 
 
@@ -56,7 +61,9 @@ def _details(event: Any) -> dict[str, Any]:
 def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
     """A scan of ``evolve`` over the events, as ``role`` may see it: vendors get no
     support-only entries, and the statuses they see before and after each change are
-    the vendor-visible ones (during a block: the status before it)."""
+    the vendor-visible ones (during a block: the status before it). A correction and its
+    mistake reference each other: ``Reopened`` has ``corrects_version``, the PAID /
+    CANCELLED entry it corrects ``corrected_by_version``."""
     entries: list[HistoryEntry] = []
     state: CaseState | None = None
     for event in events:
@@ -86,4 +93,9 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
                 version=event.originator_version,
             )
         )
+    by_version = {e.version: e for e in entries}
+    for entry in entries:
+        corrected = by_version.get(entry.details.get("corrects_version", -1))
+        if entry.event == "Reopened" and corrected is not None:
+            corrected.details["corrected_by_version"] = entry.version
     return entries

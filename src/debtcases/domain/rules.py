@@ -1,9 +1,11 @@
 """Who may do what, from which status: the one transition table.
 
 Vendor Play only on LOCKED; support's two-step repair FAILED -> RUNNING -> HANDED_OVER;
-BLOCKED remembers and restores the previous status; PAID only by support; nothing leaves
-PAID or CANCELLED. Diagonal's acknowledgements are not commands: they never fail, they are
-applied or recorded (see DunningCase.apply_ack).
+BLOCKED remembers and restores the previous status (by support, or by itself when the hold
+ends: the system's EXPIRE_HOLD); PAID only by support; PAID and CANCELLED are left only by
+support's correction (REOPEN, within a window the aggregate checks). Diagonal's
+acknowledgements are not commands: they never fail, they are applied or recorded (see
+DunningCase.apply_ack).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Command(StrEnum):
     UNBLOCK = "unblock"
     MARK_PAID = "mark_paid"
     CORRECT_ADDRESS = "correct_address"
+    EXPIRE_HOLD = "expire_hold"
+    REOPEN = "reopen"
 
 
 _OPEN = frozenset({Status.LOCKED, Status.RUNNING, Status.FAILED, Status.HANDED_OVER})
@@ -41,6 +45,10 @@ TRANSITIONS: dict[Command, dict[Role, frozenset[Status]]] = {
     Command.UNBLOCK: {Role.SUPPORT: frozenset({Status.BLOCKED})},
     Command.MARK_PAID: {Role.SUPPORT: _OPEN_OR_BLOCKED},
     Command.CORRECT_ADDRESS: {Role.SUPPORT: _OPEN_OR_BLOCKED},
+    # The hold scheduler ends a hold whose end has come (the aggregate checks the moment).
+    Command.EXPIRE_HOLD: {Role.SYSTEM: frozenset({Status.BLOCKED})},
+    # A correction of a mistaken PAID / CANCELLED: back to the status before it.
+    Command.REOPEN: {Role.SUPPORT: frozenset({Status.PAID, Status.CANCELLED})},
 }
 
 # The status a command leads to when it succeeds (None: stays, or restores).
@@ -53,6 +61,8 @@ TARGET: dict[Command, Status | None] = {
     Command.UNBLOCK: None,
     Command.MARK_PAID: Status.PAID,
     Command.CORRECT_ADDRESS: None,
+    Command.EXPIRE_HOLD: None,
+    Command.REOPEN: None,
 }
 
 # A command asking for the status the case already has is answered without a change (a
@@ -66,11 +76,21 @@ ALREADY: dict[Command, frozenset[Status]] = {
     Command.BLOCK: frozenset({Status.BLOCKED}),
     Command.UNBLOCK: _OPEN,
     Command.MARK_PAID: frozenset({Status.PAID}),
+    # Nothing to expire on a case that is not blocked; nothing to reopen on an open one.
+    Command.EXPIRE_HOLD: _OPEN | {Status.PAID, Status.CANCELLED},
+    Command.REOPEN: _OPEN_OR_BLOCKED,
 }
 
 # Commands whose business reason is mandatory when a person issues them.
 REASON_REQUIRED = frozenset(
-    {Command.CANCEL, Command.BLOCK, Command.UNBLOCK, Command.MARK_PAID, Command.CORRECT_ADDRESS}
+    {
+        Command.CANCEL,
+        Command.BLOCK,
+        Command.UNBLOCK,
+        Command.MARK_PAID,
+        Command.CORRECT_ADDRESS,
+        Command.REOPEN,
+    }
 )
 
 

@@ -15,11 +15,27 @@ from uuid import UUID
 
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
+from debtcases.domain.holds import Hold
 from debtcases.domain.rules import visible_status
 from debtcases.domain.statuses import Status
 
 if TYPE_CHECKING:
     from debtcases.domain.case import DunningCase
+
+
+@dataclass(frozen=True)
+class Closure:
+    """How a case was closed (PAID or CANCELLED) and what it was before: what support's
+    correction (``Reopened``) goes back to, and until when it may (``at``)."""
+
+    at: datetime
+    version: int  # the closing event's version (the correction references it)
+    event: str  # "Paid" or "Cancelled"
+    notified: bool  # Diagonal was sent a withdrawal / payment notice
+    status: Status
+    status_before_block: Status | None
+    hold: Hold | None
+    running_since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,7 @@ class CaseState:
     created_by: Actor
     status: Status = Status.LOCKED
     status_before_block: Status | None = None
+    hold: Hold | None = None  # the terms of the block (only while BLOCKED)
     errors: tuple[str, ...] = ()
     # The status fell back by itself (for a specialist): Diagonal rejected the case after it
     # had been HANDED_OVER, or after support's repair of a FAILED case had started (step 1,
@@ -52,6 +69,7 @@ class CaseState:
     awaiting_diagonal_close: bool = False
     closed_at_diagonal_at: datetime | None = None
     seen_messages: frozenset[str] = frozenset()  # Diagonal message ids applied
+    closure: Closure | None = None  # while PAID or CANCELLED: how, when, and what before
     # The last change: when, which event, by whom, why, and the stream version after it.
     updated_at: datetime | None = None
     last_event: str = "Locked"
@@ -77,6 +95,11 @@ class CaseState:
         """Whether Diagonal has (or is being sent) this case."""
         return self.handover_sent
 
+    @property
+    def hold_ends_at(self) -> datetime | None:
+        """When the block ends by itself (None: not blocked, or only support ends it)."""
+        return self.hold.ends_at if self.hold is not None else None
+
     def is_stuck(self, now: datetime, after_seconds: float) -> bool:
         """RUNNING for longer than ``after_seconds`` without Diagonal's ``received``."""
         return (
@@ -87,14 +110,16 @@ class CaseState:
 
 
 def is_support_only(event: DunningCase.Event) -> bool:
-    """Events a vendor never sees (the block is invisible to them; so are ignored acks)."""
+    """Events a vendor never sees (the block, its end and its expiry are invisible to
+    them; so are ignored acks)."""
     from debtcases.domain.case import DunningCase as C
 
-    return isinstance(event, C.Blocked | C.Unblocked | C.AckRecorded)
+    return isinstance(event, C.Blocked | C.Unblocked | C.HoldExpired | C.AckRecorded)
 
 
-# Event details a vendor never sees (the payment reference is the platform's bookkeeping).
-SUPPORT_ONLY_DETAILS = frozenset({"reference"})
+# Event details a vendor never sees (the payment reference is the platform's bookkeeping;
+# a hold, also one a correction restores, is support's).
+SUPPORT_ONLY_DETAILS = frozenset({"reference", "hold"})
 
 
 def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
@@ -130,6 +155,7 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
 
     status = Status(event.to_status)  # JSON gives plain strings back: coerce once, here
     before_block = state.status_before_block
+    hold = state.hold
     changes: dict[str, Any] = {}
     match event:
         case C.DunningStarted():
@@ -162,16 +188,35 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
             if event.message_id:
                 changes["seen_messages"] = state.seen_messages | {event.message_id}
         case C.Cancelled():
-            changes = {"running_since": None, "awaiting_diagonal_close": bool(event.withdraw)}
+            changes = {
+                "running_since": None,
+                "awaiting_diagonal_close": bool(event.withdraw),
+                "closure": _closure(state, event, bool(event.withdraw)),
+            }
         case C.Blocked():
             before_block = Status(event.from_status) if event.from_status else None
-        case C.Unblocked():
+            hold = event.hold
+        case C.Unblocked() | C.HoldExpired():
             before_block = None
         case C.Paid():
             changes = {
                 "payment_reference": event.reference,
                 "running_since": None,
                 "awaiting_diagonal_close": bool(event.notify),
+                "closure": _closure(state, event, bool(event.notify)),
+            }
+        case C.Reopened():
+            # Back to what the case was before the mistaken PAID / CANCELLED (the event
+            # carries it, so a view folding from its row needs nothing more).
+            sbb = event.status_before_block
+            before_block = Status(sbb) if sbb else None
+            hold = event.hold
+            changes = {
+                "running_since": event.running_since,
+                "payment_reference": None,
+                "awaiting_diagonal_close": False,
+                "closed_at_diagonal_at": None,
+                "closure": None,
             }
         case C.AddressCorrected():
             changes = {"debtor": event.debtor}
@@ -190,7 +235,7 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
         case _:
             raise ValueError(f"unknown event {type(event).__name__}")
     if status is not Status.BLOCKED:
-        before_block = None  # leaving BLOCKED any way (cancel, paid ...) forgets it
+        before_block = hold = None  # leaving BLOCKED any way (cancel, paid ...) forgets it
     if not is_support_only(event):
         changes["vendor_version"] = int(event.originator_version)
         changes["vendor_updated_at"] = ts
@@ -199,9 +244,23 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
         **changes,
         status=status,
         status_before_block=before_block,
+        hold=hold,
         updated_at=ts,
         last_event=type(event).__name__,
         last_actor=event.actor,
         last_reason=event.reason or "",
         version=int(event.originator_version),
+    )
+
+
+def _closure(state: CaseState, event: DunningCase.Event, notified: bool) -> Closure:
+    return Closure(
+        at=event.timestamp,
+        version=int(event.originator_version),
+        event=type(event).__name__,
+        notified=notified,
+        status=state.status,
+        status_before_block=state.status_before_block,
+        hold=state.hold,
+        running_since=state.running_since,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase
 from debtcases.domain.debtor import Debtor
+from debtcases.domain.holds import Hold, HoldReason
 from debtcases.domain.state import CaseState, evolve
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter
@@ -56,6 +57,11 @@ CASE_COLUMNS: tuple[str, ...] = (
     "in_repair",
     "vendor_version",
     "vendor_updated_at",
+    "hold_reason",
+    "hold_until",
+    "hold_promised_amount",
+    "hold_promised_date",
+    "hold_ends_at",
 )
 # Columns added after the first release: (name, type key, value for existing rows: SQL over
 # the row). A live generation from an earlier release gets them on setup (ALTER TABLE, then
@@ -65,6 +71,12 @@ ADDED_CASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("in_repair", "bool", "{false}"),
     ("vendor_version", "int", "version"),
     ("vendor_updated_at", "ts", "updated_at"),
+    # Holds (issue 11): a block stored before reason codes is `other`, without an end.
+    ("hold_reason", "text", "CASE WHEN status = 'BLOCKED' THEN 'other' END"),
+    ("hold_until", "text", "NULL"),
+    ("hold_promised_amount", "text", "NULL"),
+    ("hold_promised_date", "text", "NULL"),
+    ("hold_ends_at", "ts", "NULL"),
 )
 CASE_TIMESTAMPS = frozenset(
     {
@@ -74,6 +86,7 @@ CASE_TIMESTAMPS = frozenset(
         "running_since",
         "closed_at_diagonal_at",
         "vendor_updated_at",
+        "hold_ends_at",
     }
 )
 CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back", "in_repair"})
@@ -130,7 +143,39 @@ def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
         "in_repair": s.in_repair,
         "vendor_version": s.vendor_version,
         "vendor_updated_at": s.vendor_updated_at or s.created_at,
+        **_hold_columns(s.hold),
     }
+
+
+def _hold_columns(hold: Hold | None) -> dict[str, Any]:
+    if hold is None:
+        return dict.fromkeys(
+            ("hold_reason", "hold_until", "hold_promised_amount", "hold_promised_date")
+        ) | {"hold_ends_at": None}
+    d = hold.as_dict()
+    return {
+        "hold_reason": d["code"],
+        "hold_until": d["until"],
+        "hold_promised_amount": d["promised_amount"],
+        "hold_promised_date": d["promised_date"],
+        "hold_ends_at": hold.ends_at,
+    }
+
+
+def _hold_from_row(row: dict[str, Any]) -> Hold | None:
+    if row.get("hold_reason") is None:
+        return None
+    amount, until, promised = (
+        row.get("hold_promised_amount"),
+        row.get("hold_until"),
+        row.get("hold_promised_date"),
+    )
+    return Hold(
+        code=HoldReason(row["hold_reason"]),
+        until=date.fromisoformat(until) if until else None,
+        promised_amount=Decimal(amount) if amount is not None else None,
+        promised_date=date.fromisoformat(promised) if promised else None,
+    )
 
 
 def state_from_row(row: dict[str, Any]) -> CaseState:
@@ -156,6 +201,7 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
         created_by=actor,
         status=Status(row["status"]),
         status_before_block=Status(sbb) if sbb else None,
+        hold=_hold_from_row(row),
         errors=tuple(row["errors"]),
         fell_back=bool(row["fell_back"]),
         in_repair=bool(row["in_repair"]),
@@ -210,7 +256,9 @@ class CasesView(TableStore):
                 fell_back {b} NOT NULL, payment_reference TEXT,
                 version INTEGER NOT NULL, position BIGINT NOT NULL,
                 in_repair {b} NOT NULL, vendor_version INTEGER NOT NULL,
-                vendor_updated_at {ts} NOT NULL)""",
+                vendor_updated_at {ts} NOT NULL,
+                hold_reason TEXT, hold_until TEXT, hold_promised_amount TEXT,
+                hold_promised_date TEXT, hold_ends_at {ts})""",
             *self._added_columns_ddl(t),
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
@@ -234,6 +282,12 @@ class CasesView(TableStore):
             # The specialist's worklist (fell_back filter; counted directly, see _count).
             f"CREATE INDEX IF NOT EXISTS {t}_fell_back ON {t} "
             "(fell_back, updated_at DESC, position DESC)",
+            # Holds: the scheduler's due holds and support's "ends within N days" (only
+            # blocked cases with an end have a row in it), and the reason-code filter.
+            f"CREATE INDEX IF NOT EXISTS {t}_hold_ends ON {t} (hold_ends_at, order_id) "
+            "WHERE hold_ends_at IS NOT NULL",
+            f"CREATE INDEX IF NOT EXISTS {t}_hold_reason ON {t} "
+            "(hold_reason, updated_at DESC, position DESC) WHERE hold_reason IS NOT NULL",
             # The totals of the lists, kept with the rows in the same transaction:
             # cases per vendor and key (vendor lists, support's User-ID search) ...
             f"""CREATE TABLE IF NOT EXISTS {counts} (
@@ -265,6 +319,7 @@ class CasesView(TableStore):
             "bool": self.dialect.boolean_type,
             "ts": self.dialect.timestamp_type,
             "int": "INTEGER",
+            "text": "TEXT",
         }
         false = "FALSE" if self.dialect.kind == "postgres" else "0"
         with self.datastore.transaction(commit=False) as cur:
@@ -398,6 +453,13 @@ class CasesView(TableStore):
         if f.fell_back is not None:
             clauses.append("fell_back = %s")
             params.append(self.dialect.bool_in(f.fell_back))
+        if vendor_id is None:  # a vendor never sees a hold, so never filters by one
+            if f.hold_reason is not None:
+                clauses.append("hold_reason = %s")
+                params.append(f.hold_reason)
+            if f.hold_ends_by is not None:
+                clauses.append("hold_ends_at IS NOT NULL AND hold_ends_at <= %s")
+                params.append(self.dialect.ts_in(f.hold_ends_by))
         return (" AND ".join(clauses) or self.dialect.true()), params
 
     @staticmethod
@@ -443,9 +505,15 @@ class CasesView(TableStore):
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
         cases_t, counts_t, totals_t = tables_of(CASES, gen)
-        if f.order_id is not None or f.order_ids is not None or f.fell_back is not None:
-            # At most one row, a short list, or the specialist's worklist (few rows, own
-            # index): the counts tables have none of these columns, so count the rows.
+        if (
+            f.order_id is not None
+            or f.order_ids is not None
+            or f.fell_back is not None
+            or (vendor_id is None and (f.hold_reason or f.hold_ends_by) is not None)
+        ):
+            # At most one row, a short list, the specialist's worklist or the holds (few
+            # rows, own indexes): the counts tables have none of these columns, so count
+            # the rows.
             table = cases_t
         elif vendor_id is not None or f.user_id is not None:
             table = counts_t
@@ -508,3 +576,17 @@ class CasesView(TableStore):
                 (Status.RUNNING.value, self.dialect.ts_in(running_before)),
             )
             return [self._case_from_db(r) for r in cur.fetchall()]
+
+    def due_holds(self, now: datetime, limit: int) -> list[str]:
+        """Order ids of blocked cases whose hold ends at or before ``now``, soonest end
+        first (the hold scheduler; reads the partial index only)."""
+        with self.datastore.transaction(commit=False) as cur:
+            gen = self.live_generation(CASES, cur)
+            cur.execute(
+                self.dialect.q(
+                    f"SELECT order_id FROM view_cases_g{gen} WHERE hold_ends_at IS NOT NULL "
+                    "AND hold_ends_at <= %s ORDER BY hold_ends_at, order_id LIMIT %s"
+                ),
+                (self.dialect.ts_in(now), limit),
+            )
+            return [r["order_id"] for r in cur.fetchall()]

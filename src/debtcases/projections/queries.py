@@ -28,10 +28,20 @@ class CaseFilter:
     # Only these orders (e.g. `?admitted=manual`: the orders support admitted by hand).
     order_ids: tuple[str, ...] | None = None
     fell_back: bool | None = None  # None = either
+    # Support only (a vendor never sees a hold): blocked with this reason code ...
+    hold_reason: str | None = None
+    # ... and/or blocked with a hold that ends by itself at or before this moment.
+    hold_ends_by: datetime | None = None
 
 
 # Details only support sees in list items (the vendor's tab hides blocks and staff notes).
-SUPPORT_ONLY_FIELDS = ("status_before_block", "last_change", "stuck", "payment_reference")
+SUPPORT_ONLY_FIELDS = (
+    "status_before_block",
+    "last_change",
+    "stuck",
+    "payment_reference",
+    "hold",
+)
 
 
 # "Alle Perioden" as the UI says it, in any case; "all" as the API always took it.
@@ -92,6 +102,7 @@ def case_shape(
                 "reason": state.last_reason,
             },
             payment_reference=state.payment_reference,
+            hold=state.hold.as_dict() if state.hold is not None else None,
         )
     return item
 
