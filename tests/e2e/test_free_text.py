@@ -44,9 +44,7 @@ def test_every_command_refuses_a_control_character_in_its_free_text(
     support, vendor, intake = api["support"], api["vendor"], api["intake"]
     bad = _bad("Rücklastschrift", char)
     _refused(intake.post("/cases", admit_body("B-9", reason=bad)), "reason")
-    _refused(
-        intake.post("/cases", admit_body("B-9", debtor={**DEBTOR_JSON, "city": bad})), "city"
-    )
+    _refused(intake.post("/cases", admit_body("B-9", debtor={**DEBTOR_JSON, "city": bad})), "city")
     _refused(vendor.post("/cases/B-1/start", {"reason": bad}), "reason")
     _refused(vendor.post("/cases/B-1/cancel", {"reason": bad}), "reason")
     for path in ("hand-over", "block", "unblock"):
