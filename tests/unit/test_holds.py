@@ -257,7 +257,7 @@ def test_support_filters_holds_by_reason_and_by_when_they_end(
     past = support.post(
         "/cases/B-5/block",
         {"reason": "r", "code": "dispute", "until": (today - timedelta(days=1)).isoformat()},
-        expect=422,
+        expect=409,
     )
     assert past["code"] == "invalid_hold"
     # The old body (a reason only) still blocks, with reason code `other` and no end.

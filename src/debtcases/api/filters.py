@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -245,3 +246,41 @@ def search_filter(
     if q is None or (_SEARCH.fullmatch(q) and not trim(q)):
         return Search(f, None)
     return resolve_search(views, q, f)
+
+
+# A moment (RFC 3339 date-time, as the document's `format: date-time` says): a full date,
+# `T`, a time with seconds and an optional fraction, and a UTC offset. Nothing else: a
+# number would otherwise be read as epoch seconds, a date alone as midnight somewhere.
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def moment_query(description: str) -> Any:
+    """A query parameter holding a moment (parse it with ``parse_moment``)."""
+    return Query(description=description, json_schema_extra={"format": "date-time"})
+
+
+def parse_moment(field: str, text: str | None) -> datetime | None:
+    """The moment ``text`` means, or a 422 naming ``field``."""
+    if text is None:
+        return None
+    value = text.strip()
+    if _MOMENT.fullmatch(value):
+        date_part, rest = value[:10], value[11:]
+        time_part, offset = rest[:8], rest[8:]
+        fraction = ""
+        if offset.startswith("."):
+            digits = re.match(r"\.([0-9]+)", offset)
+            assert digits is not None
+            fraction = "." + digits[1][:6]
+            offset = offset[digits.end() :]
+        offset = "+00:00" if offset in ("Z", "z") else offset
+        try:
+            return datetime.fromisoformat(f"{date_part}T{time_part}{fraction}{offset}")
+        except ValueError:
+            pass
+    raise invalid_query(
+        field, f"not a moment: {text!r}; write e.g. 2024-06-01T00:00:00Z or ...+02:00"
+    )

@@ -31,7 +31,9 @@ ERROR_TABLE: dict[type[DomainError], tuple[int, str]] = {
     OrderConflict: (409, "Order conflict"),
     ConcurrentModification: (409, "Concurrent modification"),
     ReopenWindowClosed: (409, "Correction window closed"),
-    InvalidHold: (422, "Invalid hold"),
+    # The terms are well-formed (else a 422 from the body) but do not fit now: the end
+    # already passed. A conflict with the clock, like a transition with the status.
+    InvalidHold: (409, "Invalid hold"),
     ReasonRequired: (422, "Reason required"),
 }
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -169,6 +170,36 @@ _AMOUNT_SCHEMA = {
 }
 
 
+def _amount_text(v: Any) -> Any:
+    # Decimal() reads any script's digits ("٤٩" is 49) and "1e2", "+5", ".5": an amount
+    # string is what the document's pattern says, the digits 0-9 and one point.
+    if isinstance(v, str):
+        if not _AMOUNT_STRING.fullmatch(v):
+            raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
+        return trim(v)
+    return v
+
+
+def _admissible_amount(v: Decimal) -> Decimal:
+    _enforce(rules.amount_error(v))
+    return v
+
+
+# An amount wherever a body takes one (admission, order facts, a promise to pay): a JSON
+# number or a string of the digits 0-9, checked by the domain's amount rule.
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(
+        gt=Decimal("-1"),
+        max_digits=rules.AMOUNT_MAX_DIGITS,
+        decimal_places=rules.AMOUNT_DECIMALS,
+    ),
+    AfterValidator(_admissible_amount),
+    WithJsonSchema(_AMOUNT_SCHEMA),
+]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -230,15 +261,7 @@ class AdmitIn(Strict):
     user_id: int = Field(
         gt=0, lt=rules.USER_ID_LIMIT, strict=True, description="The vendor's User-ID"
     )
-    amount: Annotated[
-        Decimal,
-        Field(
-            gt=Decimal("-1"),
-            max_digits=rules.AMOUNT_MAX_DIGITS,
-            decimal_places=rules.AMOUNT_DECIMALS,
-        ),
-        WithJsonSchema(_AMOUNT_SCHEMA),
-    ]
+    amount: Amount
     currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN), _CURRENCY_DOC] = (
         "EUR"
     )
@@ -264,23 +287,6 @@ class AdmitIn(Strict):
     @classmethod
     def _admissible_user_id(cls, v: int) -> int:
         _enforce(rules.user_id_error(v))
-        return v
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _ascii_digits(cls, v: Any) -> Any:
-        # Decimal() reads any script's digits ("٤٩" is 49) and "1e2", "+5", ".5": an
-        # amount string is what the document's pattern says, the digits 0-9 and one point.
-        if isinstance(v, str):
-            if not _AMOUNT_STRING.fullmatch(v):
-                raise ValueError("must be an amount written with the digits 0-9, e.g. 49.90")
-            return trim(v)
-        return v
-
-    @field_validator("amount")
-    @classmethod
-    def _admissible_amount(cls, v: Decimal) -> Decimal:
-        _enforce(rules.amount_error(v))
         return v
 
     @field_validator("currency")
@@ -320,11 +326,8 @@ class BlockIn(Strict):
         "`until: 2024-07-01` means dunning resumes on 1 July. Must lie ahead; not with "
         "`promise_to_pay`",
     )
-    promised_amount: Decimal | None = Field(
+    promised_amount: Amount | None = Field(
         None,
-        gt=0,
-        max_digits=rules.AMOUNT_MAX_DIGITS,
-        decimal_places=rules.AMOUNT_DECIMALS,
         description='`promise_to_pay` only (required there): the amount promised, e.g. "49.90"',
     )
     promised_date: date | None = Field(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +17,7 @@ from pydantic import (
 
 from debtcases.api.schemas import (
     ActorOut,
+    Amount,
     DebtorIn,
     DebtorOut,
     OrderIdStr,
@@ -60,12 +60,7 @@ class OrderFactsIn(Strict):
 
     order_id: OrderIdStr
     user_id: int = Field(gt=0, lt=rules.USER_ID_LIMIT, description="The vendor's User-ID")
-    amount: Decimal = Field(
-        ge=Decimal("0"),
-        max_digits=rules.AMOUNT_MAX_DIGITS,
-        decimal_places=rules.AMOUNT_DECIMALS,
-        description='Open amount, e.g. "49.90"',
-    )
+    amount: Amount
     currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN)] = "EUR"
     payment_method: PaymentMethod
     failure: Failure = Field(description="What failed (`none` if nothing did)")
