@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,8 +56,14 @@ def parse_body(model: type[M], raw: bytes, content_type: str, *, optional: bool)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        # A root model over a tagged union (e.g. a hold's terms by its code) puts the tag
+        # first in each location; the client knows the fields, not our tags.
+        tagged = issubclass(model, RootModel)
         raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
+            [
+                {**err, "loc": ("body", *(err["loc"][1:] if tagged else err["loc"]))}
+                for err in exc.errors()
+            ]
         ) from None
 
 

@@ -56,6 +56,15 @@ AnyCase = SupportCaseOut | CaseOut
 AnyChange = SupportCaseChangeOut | CaseChangeOut
 
 
+# A hold's terms can also conflict with the clock (an end that already passed).
+HOLD_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        **TRANSITION[409],
+        CODES_KEY: ["invalid_transition", "concurrent_modification", "invalid_hold"],
+    }
+}
+
+
 def _case(container: Any, case: Any, actor: Any) -> CaseOut:
     return case_out(case, actor.role, container.clock(), container.settings.stuck_after_hours)
 
@@ -196,7 +205,7 @@ def cancel(
 @router.post(
     "/cases/{order_id}/block",
     response_model=AnyChange,
-    responses={**COMMON, **TRANSITION, **CAUGHT_UP},
+    responses={**COMMON, **HOLD_CONFLICT, **CAUGHT_UP},
     summary="Blockiert: pause a case with a hold (reason code, optional end) (support)",
     description=_doc(DunningCases.block),
     openapi_extra={"requestBody": body_doc(BlockIn)},

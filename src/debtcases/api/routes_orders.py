@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from debtcases.api.deps import ContainerDep, SupportActor, require_roles
 from debtcases.api.filters import moment_query, parse_moment
+from debtcases.api.openapi import CODES_KEY
 from debtcases.api.problems import problem
 from debtcases.api.routes_cases import _P, COMMON
 from debtcases.api.schemas import OrderIdStr
@@ -63,7 +64,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_P, "description": "Unknow
 @router.post(
     "/orders",
     response_model=OrdersReportedOut,
-    responses=COMMON,
+    responses={
+        **COMMON,
+        409: {
+            **_P,
+            "description": "`order_conflict`: an order appears twice in one call",
+            CODES_KEY: ["order_conflict"],
+        },
+    },
     summary="Report the facts of unpaid orders (system; up to 1,000 per call)",
     description=(Orders.report.__doc__ or "")
     + "\n\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -12,12 +12,14 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    RootModel,
     StringConstraints,
+    Tag,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 from debtcases.domain import admission as rules
@@ -185,6 +187,32 @@ def _admissible_amount(v: Decimal) -> Decimal:
     return v
 
 
+# A promised amount is more than nothing (a number > 0, or a string with a digit 1-9).
+POSITIVE_AMOUNT_STRING_PATTERN = trimmed(
+    f"(?=[0-9.]*[1-9])[0-9]{{1,{rules.AMOUNT_WHOLE_DIGITS}}}"
+    f"(?:[.][0-9]{{1,{rules.AMOUNT_DECIMALS}}})?"
+)
+_POSITIVE_AMOUNT_SCHEMA = {
+    "description": 'An amount above 0: a JSON number or a string of the digits 0-9 (e.g. "49.90")',
+    "anyOf": [
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "exclusiveMaximum": 10**rules.AMOUNT_WHOLE_DIGITS,
+            "multipleOf": 0.01,
+        },
+        {"type": "string", "pattern": POSITIVE_AMOUNT_STRING_PATTERN},
+    ],
+    "examples": ["49.90"],
+}
+
+
+def _above_zero(v: Decimal) -> Decimal:
+    if v <= 0:
+        raise ValueError("must be more than 0")
+    return v
+
+
 # An amount wherever a body takes one (admission, order facts, a promise to pay): a JSON
 # number or a string of the digits 0-9, checked by the domain's amount rule.
 Amount = Annotated[
@@ -198,6 +226,27 @@ Amount = Annotated[
     AfterValidator(_admissible_amount),
     WithJsonSchema(_AMOUNT_SCHEMA),
 ]
+# An amount above 0 (a promise to pay).
+PositiveAmount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(max_digits=rules.AMOUNT_MAX_DIGITS, decimal_places=rules.AMOUNT_DECIMALS),
+    AfterValidator(_admissible_amount),
+    AfterValidator(_above_zero),
+    WithJsonSchema(_POSITIVE_AMOUNT_SCHEMA),
+]
+
+
+def _day_text(v: Any) -> Any:
+    # JSON has no date type: a day is the text YYYY-MM-DD. A number would otherwise be
+    # read as epoch seconds.
+    if not isinstance(v, str | date):
+        raise ValueError("must be a day written YYYY-MM-DD, e.g. 2024-07-01")
+    return v
+
+
+# A calendar day in a request body (the text YYYY-MM-DD, nothing else).
+Day = Annotated[date, BeforeValidator(_day_text)]
 
 
 class Strict(BaseModel):
@@ -310,43 +359,62 @@ class ReasonIn(Strict):
     reason: Reason
 
 
-class BlockIn(Strict):
-    """A hold: why (`code` and the free-text `reason`) and, optionally, when it ends by
-    itself. Days are Europe/Berlin calendar days."""
+class PlainHoldIn(Strict):
+    """A hold for a dispute, an unsure vendor, a legal check or anything else: why, and
+    optionally the day it ends by itself."""
 
     reason: Reason
-    code: HoldReason = Field(
-        HoldReason.OTHER,
-        description="Reason code: `dispute`, `promise_to_pay`, `vendor_unsure`, "
-        "`legal_check`, `other` (the default)",
+    code: Literal["dispute", "vendor_unsure", "legal_check", "other"] = Field(
+        "other", description="Reason code (`other` when not given)"
     )
-    until: date | None = Field(
+    until: Day | None = Field(
         None,
         description="The hold ends by itself at 00:00 (Europe/Berlin) of this day: "
-        "`until: 2024-07-01` means dunning resumes on 1 July. Must lie ahead; not with "
-        "`promise_to_pay`",
+        "`until: 2024-07-01` means dunning resumes on 1 July. Must lie ahead (else 409 "
+        "`invalid_hold`)",
     )
-    promised_amount: Amount | None = Field(
-        None,
-        description='`promise_to_pay` only (required there): the amount promised, e.g. "49.90"',
-    )
-    promised_date: date | None = Field(
-        None,
-        description="`promise_to_pay` only (required there): the day by which the debtor "
-        "promised to pay. Not paid by the end of that day: the hold ends at 00:00 of the "
-        "next day and the history says the promise was broken",
-    )
-
-    @model_validator(mode="after")
-    def _terms_fit(self) -> Self:
-        # The structural rules (the domain decides; "must lie ahead" needs the clock).
-        problems = self.to_domain().problems(datetime.min.replace(tzinfo=UTC))
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     def to_domain(self) -> Hold:
-        return Hold(self.code, self.until, self.promised_amount, self.promised_date)
+        return Hold(HoldReason(self.code), self.until, None, None)
+
+
+class PromiseHoldIn(Strict):
+    """A promise to pay: the amount and the day by which the debtor promised it. Not paid
+    by the end of that day: the hold ends at 00:00 of the next day and the history says the
+    promise was broken."""
+
+    reason: Reason
+    code: Literal["promise_to_pay"]
+    promised_amount: PositiveAmount = Field(description='The amount promised, e.g. "49.90"')
+    promised_date: Day = Field(description="The day by which the debtor promised to pay")
+
+    def to_domain(self) -> Hold:
+        return Hold(HoldReason.PROMISE_TO_PAY, None, self.promised_amount, self.promised_date)
+
+
+def _hold_kind(value: Any) -> str:
+    code = value.get("code") if isinstance(value, dict) else getattr(value, "code", None)
+    return "promise" if code == "promise_to_pay" else "plain"
+
+
+# The code decides which terms a hold takes, so a mistake is reported against those terms.
+HoldTerms = Annotated[
+    Annotated[PlainHoldIn, Tag("plain")] | Annotated[PromiseHoldIn, Tag("promise")],
+    Discriminator(_hold_kind),
+]
+
+
+class BlockIn(RootModel[HoldTerms]):
+    """A hold: why (`code` and the free-text `reason`) and, optionally, when it ends by
+    itself; a promise to pay carries the promised amount and day instead. Days are
+    Europe/Berlin calendar days."""
+
+    @property
+    def reason(self) -> str:
+        return self.root.reason
+
+    def to_domain(self) -> Hold:
+        return self.root.to_domain()
 
 
 class MarkPaidIn(Strict):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     Field,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -18,6 +19,7 @@ from pydantic import (
 from debtcases.api.schemas import (
     ActorOut,
     Amount,
+    Day,
     DebtorIn,
     DebtorOut,
     OrderIdStr,
@@ -51,7 +53,7 @@ MAX_BATCH = 1000
 
 class ReminderIn(Strict):
     kind: ReminderKind = Field(description="`payment_reminder` (Zahlungserinnerung) or `mahnung`")
-    sent_on: date
+    sent_on: Day
 
 
 class OrderFactsIn(Strict):
@@ -64,7 +66,7 @@ class OrderFactsIn(Strict):
     currency: Annotated[str, StringConstraints(pattern=rules.CURRENCY_PATTERN)] = "EUR"
     payment_method: PaymentMethod
     failure: Failure = Field(description="What failed (`none` if nothing did)")
-    failed_on: date | None = Field(None, description="When the debit came back / chargeback")
+    failed_on: Day | None = Field(None, description="When the debit came back / chargeback")
     invoice_number: Annotated[
         str,
         StringConstraints(max_length=INVOICE_NUMBER_LIMIT),
@@ -78,13 +80,13 @@ class OrderFactsIn(Strict):
             }
         ),
     ] = ""
-    invoice_date: date | None = None
-    due_date: date | None = Field(None, description="Payment due date (invoice / instalment)")
+    invoice_date: Day | None = None
+    due_date: Day | None = Field(None, description="Payment due date (invoice / instalment)")
     reminders: list[ReminderIn] = Field(default_factory=list, max_length=MAX_REMINDERS)
-    refunded_on: date | None = None
-    cancelled_on: date | None = None
+    refunded_on: Day | None = None
+    cancelled_on: Day | None = None
     debtor: DebtorIn
-    dunning_enabled: bool = Field(description="The vendor has dunning enabled")
+    dunning_enabled: StrictBool = Field(description="The vendor has dunning enabled")
 
     @model_validator(mode="after")
     def _domain_rules(self) -> OrderFactsIn:
