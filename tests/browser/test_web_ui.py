@@ -403,6 +403,11 @@ def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(
         "import": "/schulden/import",
         "aktion-adresse": "/schulden/faelle/B-2024-000203/adresse",
         "verlauf": "/schulden/faelle/B-2024-000202/verlauf",
+        "schulden-sperren": "/schulden?status=BLOCKED&endet_in=30",
+        "aktion-blockieren": "/schulden/faelle/B-2024-000124/blockieren",
+        "aktion-wieder-oeffnen": "/schulden/faelle/B-2024-000301/wieder-oeffnen",
+        "verlauf-sperre": "/schulden/faelle/B-2024-000302/verlauf",
+        "verlauf-korrektur": "/schulden/faelle/B-2024-000303/verlauf",
     }
     vendor_pages = {
         "inkasso-beta": "/inkasso-beta",

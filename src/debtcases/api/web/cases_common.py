@@ -3,6 +3,7 @@ state) and its history popup."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -10,8 +11,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from debtcases.api.schemas import CaseOut
+from debtcases.api.schemas import case_out
 from debtcases.api.web import actions as act
+from debtcases.api.web import fmt
 from debtcases.api.web.core import (
     WebUser,
     container_of,
@@ -26,20 +28,48 @@ from debtcases.domain.errors import (
     CaseNotFound,
     ConcurrentModification,
     DomainError,
+    InvalidHold,
     InvalidTransition,
+    ReopenWindowClosed,
 )
 from debtcases.domain.rules import Command, already_there
 from debtcases.domain.statuses import Status
 
-FORM_FIELDS = ("reason", "reference", "name", "street", "postal_code", "city", "country")
+FORM_FIELDS = (
+    "reason",
+    "reference",
+    "name",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    *act.HOLD_FIELDS,
+)
 
 
 def case_view(container: Any, order_id: str, user: WebUser) -> dict[str, Any]:
-    """The case as this user may see it, with its last change (for "who changed it")."""
+    """The case as this user may see it (support: with its hold), with its last change (for
+    "who changed it") and, for support, the correction a PAID / CANCELLED case allows."""
     case = container.cases.get_case(order_id, user.actor)
-    out = CaseOut.from_case(case, user.role).model_dump(mode="python")
+    now = container.clock()
+    shown = case_out(case, user.role, now, container.settings.stuck_after_hours)
+    out = shown.model_dump(mode="python")
     history = container.cases.history(order_id, user.actor)
     out["last_change"] = history[-1] if history else None
+    out["reopen"] = None
+    closure = case.state.closure
+    if user.role is Role.SUPPORT and closure is not None:
+        # The correction window is the application's setting; the aggregate decides on
+        # submit, this only says beforehand what it will decide.
+        until = closure.at + container.cases.reopen_window
+        out["reopen"] = {
+            "event": closure.event,
+            "at": closure.at,
+            "status": closure.status,
+            "until": until,
+            "open": now <= until,
+            "window_days": container.cases.reopen_window.total_seconds() / 86400,
+        }
     return out
 
 
@@ -72,6 +102,7 @@ async def show_action(
         "reason": "",
         "reference": "",
         **{k: case["debtor"][k] for k in ("name", "street", "postal_code", "city", "country")},
+        **dict.fromkeys(act.HOLD_FIELDS, ""),
     }
     back = safe_return(request.query_params.get("zurueck"), back_default)
     return _render_action(request, user, action, case, values, {}, back, case["version"])
@@ -91,6 +122,14 @@ def _render_action(
 ) -> Response:
     allowed = action in act.allowed_actions(user.role, case["status"])
     calm = ""
+    if (
+        allowed
+        and action.command is Command.REOPEN
+        and case["reopen"]
+        and not case["reopen"]["open"]
+    ):
+        allowed = False
+        refusal = refusal or reopen_closed_message(case["reopen"])
     if not allowed and not refusal and already_there(action.command, Status(case["status"])):
         calm = unchanged_message(action, case["order_id"], Status(case["status"]))
     elif not allowed and not refusal:
@@ -99,6 +138,8 @@ def _render_action(
             f"„{case['status_label']}“ nicht möglich."
         )
     target = _target(action, case["status"])
+    if action.command is Command.REOPEN and case["reopen"]:
+        target = Status(case["reopen"]["status"]).label
     return render(
         request,
         "action.html",
@@ -114,6 +155,7 @@ def _render_action(
             "calm": calm,
             "allowed": allowed,
             "target": target,
+            "hold_codes": [(c.value, fmt.hold_label(c.value)) for c in act.HOLD_CODES],
             "base": "/schulden" if user.role.value == "support" else "/inkasso-beta",
         },
         status_code=status_code,
@@ -170,7 +212,7 @@ async def submit_action(
         # Someone else changed the case since the form was shown: say so, show the case as
         # it is now, keep what the user typed, and let them decide again.
         return again({}, _changed_meanwhile(case), 409)
-    errors = act.validate(action, values)
+    errors = act.validate(action, values, container.clock().astimezone(fmt.BERLIN).date())
     if errors:
         return again(errors)
     if action not in act.allowed_actions(user.role, case["status"]) and not already:
@@ -182,6 +224,12 @@ async def submit_action(
     except ConcurrentModification:
         case = await run_in_threadpool(case_view, container, order_id, user)
         return again({}, _changed_meanwhile(case), 409)
+    except InvalidHold:
+        # The clock moved past the day between the form's check and the command's.
+        return again({"until": "Das Enddatum muss in der Zukunft liegen."}, "", 422)
+    except ReopenWindowClosed as exc:
+        case = await run_in_threadpool(case_view, container, order_id, user)
+        return again({}, _window_closed(exc), 409)
     except DomainError as exc:
         case = await run_in_threadpool(case_view, container, order_id, user)
         return again({}, _refusal(exc, user), 409)
@@ -198,7 +246,15 @@ async def submit_action(
             )
         flash(request, response, message, "info")
         return response
-    message, kind = _success_message(action, order_id, case["status"], after, outcome.case.errors)
+    message, kind = _success_message(
+        action,
+        order_id,
+        case["status"],
+        after,
+        outcome.case.errors,
+        outcome.case.state.hold if user.role is Role.SUPPORT else None,
+        case["currency"],
+    )
     flash(request, response, message, kind)
     return response
 
@@ -208,6 +264,11 @@ def unchanged_message(action: act.Action, order_id: str, status: Status) -> str:
     false): nothing was recorded, nothing went wrong."""
     if action.command is Command.UNBLOCK:
         return f"{order_id}: Der Fall ist nicht (mehr) blockiert – nichts geändert."  # noqa: RUF001
+    if action.command is Command.REOPEN:
+        return (
+            f"{order_id}: Der Fall ist offen („{status.label}“), nicht bezahlt oder gekündigt "
+            "– nichts zu korrigieren."  # noqa: RUF001
+        )
     return f"{order_id}: Der Fall ist bereits „{status.label}“ – nichts geändert."  # noqa: RUF001
 
 
@@ -223,15 +284,31 @@ def _refusal(exc: DomainError, user: WebUser) -> str:
     return "Die Aktion wurde abgelehnt."
 
 
+def reopen_closed_message(reopen: dict[str, Any]) -> str:
+    what = fmt.event_label(reopen["event"])
+    return (
+        f"Die Korrekturfrist ist abgelaufen: „{what}“ wurde am {fmt.datetime_de(reopen['at'])} "
+        f"gesetzt, Korrekturen sind {reopen['window_days']:g} Tage lang möglich (bis "
+        f"{fmt.datetime_de(reopen['until'])}). Bitte an den Spezialisten weiterleiten."
+    )
+
+
+def _window_closed(exc: ReopenWindowClosed) -> str:
+    return (
+        f"Die Korrekturfrist ist abgelaufen: Der Fall wurde am "
+        f"{fmt.datetime_de(datetime.fromisoformat(exc.closed_at))} abgeschlossen, Korrekturen "
+        f"sind {exc.window_days:g} Tage lang möglich. Nichts wurde geändert; bitte an den "
+        "Spezialisten weiterleiten."
+    )
+
+
 def _last_change(case: dict[str, Any]) -> str:
     last = case.get("last_change")
     if last is None:
         return ""
-    from debtcases.api.web.fmt import actor_label, datetime_de, event_label
-
     return (
-        f" Letzte Änderung: {event_label(last.event)} durch {actor_label(last.actor)} "
-        f"am {datetime_de(last.at)}."
+        f" Letzte Änderung: {fmt.entry_label(last)} durch {fmt.actor_label(last.actor)} "
+        f"am {fmt.datetime_de(last.at)}."
     )
 
 
@@ -245,7 +322,13 @@ def _changed_meanwhile(case: dict[str, Any]) -> str:
 
 
 def _success_message(
-    action: act.Action, order_id: str, before: str, after: Status, errors: list[str]
+    action: act.Action,
+    order_id: str,
+    before: str,
+    after: Status,
+    errors: list[str],
+    hold: Any = None,
+    currency: str = "EUR",
 ) -> tuple[str, str]:
     if after is Status.FAILED and action.command in (Command.START, Command.HAND_OVER):
         return (
@@ -280,6 +363,15 @@ def _success_message(
                 "ok",
             )
         return f"{order_id}: Adresse gespeichert.", "ok"
+    if action.command is Command.BLOCK and hold is not None:
+        terms = " ".join(fmt.hold_parts(hold.as_dict(), currency))
+        return f"{order_id}: Status jetzt „{after.label}“ ({terms}).", "ok"
+    if action.command is Command.REOPEN:
+        return (
+            f"{order_id}: Korrektur gespeichert – wieder „{after.label}“. Der Verlauf zeigt "  # noqa: RUF001
+            "den Fehler und die Korrektur.",
+            "ok",
+        )
     return f"{order_id}: Status jetzt „{after.label}“.", "ok"
 
 
@@ -297,6 +389,12 @@ async def show_history(request: Request, user: WebUser, order_id: str) -> Respon
     return render(
         request,
         "history.html",
-        {"order_id": order_id, "entries": entries, "back": user.home},
+        {
+            "order_id": order_id,
+            "entries": entries,
+            "by_version": {e.version: e for e in entries},
+            "currency": (entries[0].details.get("currency") if entries else None) or "EUR",
+            "back": user.home,
+        },
         user=user,
     )

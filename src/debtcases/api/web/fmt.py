@@ -3,7 +3,7 @@ event and actor labels for the history popup."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,10 +38,22 @@ EVENT_LABELS: dict[str, str] = {
     "Cancelled": "Gekündigt",
     "Blocked": "Blockiert",
     "Unblocked": "Blockierung aufgehoben",
+    "HoldExpired": "Sperre abgelaufen",
     "Paid": "Als bezahlt markiert",
+    "Reopened": "Korrigiert: wieder geöffnet",
     "AddressCorrected": "Adresse korrigiert",
     "ClosedAtDiagonal": "Bei Diagonal abgeschlossen",
     "AckRecorded": "Antwort von Diagonal vermerkt (ohne Wirkung)",
+}
+
+
+# The hold reason codes (domain/holds.py) as support reads them, in the form's order.
+HOLD_LABELS: dict[str, str] = {
+    "dispute": "Streitfall",
+    "promise_to_pay": "Zahlungszusage",
+    "vendor_unsure": "Händler unsicher",
+    "legal_check": "Rechtliche Prüfung",
+    "other": "Sonstiges",
 }
 
 
@@ -96,6 +108,48 @@ def event_label(name: str) -> str:
     return EVENT_LABELS.get(name, name)
 
 
+def entry_label(entry: Any) -> str:
+    """A history entry's label: a hold that ended because the debtor did not pay as
+    promised says so."""
+    details = getattr(entry, "details", None) or {}
+    if entry.event == "HoldExpired" and details.get("promise_broken"):
+        return "Zahlungszusage gebrochen"
+    return event_label(entry.event)
+
+
+def hold_label(code: str | None) -> str:
+    return HOLD_LABELS.get(code or "", code or "")
+
+
+def _day(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day:%d.%m.%Y}"
+
+
+def hold_parts(hold: dict[str, Any] | None, currency: str = "EUR") -> list[str]:
+    """A hold's terms in words: ``["Zahlungszusage", "49,90 € bis 01.07.2024"]``,
+    ``["Händler unsicher", "bis 01.07.2024"]`` (``until``: the day dunning resumes), or just
+    the label when it has no end."""
+    if not hold:
+        return []
+    parts = [hold_label(hold.get("code"))]
+    if hold.get("code") == "promise_to_pay":
+        promised = hold.get("promised_amount")
+        by = _day(hold.get("promised_date"))
+        parts.append(
+            " ".join(
+                p
+                for p in (amount(promised, currency) if promised else "", f"bis {by}" if by else "")
+                if p
+            )
+        )
+    elif hold.get("until"):
+        parts.append(f"bis {_day(hold.get('until'))}")
+    return [p for p in parts if p]
+
+
 def actor_label(actor: dict[str, str]) -> str:
     role, ident = actor.get("role", ""), actor.get("id", "")
     if role == "support":
@@ -119,5 +173,9 @@ def filters() -> dict[str, Any]:
         "month_de": month_de,
         "status_label": status_label,
         "event_label": event_label,
+        "entry_label": entry_label,
+        "hold_label": hold_label,
+        "hold_parts": hold_parts,
+        "day_de": _day,
         "actor_label": actor_label,
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from starlette.datastructures import QueryParams
 from debtcases.api.schemas import ORDER_ID_PATTERN
 from debtcases.api.web.fmt import BERLIN
 from debtcases.domain.actors import Role
+from debtcases.domain.holds import HoldReason
 from debtcases.domain.rules import visible_status
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import CaseFilter, parse_period
@@ -22,6 +23,7 @@ from debtcases.projections.queries import CaseFilter, parse_period
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 MAX_USER_ID = 2**53
+MAX_HOLD_DAYS = 3660  # as the support list API takes it
 
 
 @dataclass
@@ -36,11 +38,21 @@ class ListQuery:
     order_id: str | None = None
     user_id: int | None = None
     matched: str = ""  # what the search matched, in words
+    # Support only (a vendor never sees a hold): the hold's reason code, and "ends within
+    # N days" (as typed, and the moment it means).
+    hold_reason: str | None = None
+    hold_days: str = ""
+    hold_ends_by: datetime | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
     def filter(self) -> CaseFilter:
         return CaseFilter(
-            order_id=self.order_id, user_id=self.user_id, statuses=self.statuses, period=self.period
+            order_id=self.order_id,
+            user_id=self.user_id,
+            statuses=self.statuses,
+            period=self.period,
+            hold_reason=self.hold_reason,
+            hold_ends_by=self.hold_ends_by,
         )
 
     def params(self, **override: Any) -> str:
@@ -49,6 +61,8 @@ class ListQuery:
             "q": self.q,
             "status": [s.value for s in self.statuses],
             "periode": self.period or "all",
+            "sperre": self.hold_reason,
+            "endet_in": self.hold_days,
             "seite": self.page,
             "groesse": self.page_size,
         }
@@ -64,9 +78,16 @@ class ListQuery:
         return urlencode(pairs)
 
 
-def parse_list_query(params: QueryParams, role: Role, has_case: Any) -> ListQuery:
+# The hold filters' query parameters (support's list and export only).
+HOLD_PARAMS = ("sperre", "endet_in")
+
+
+def parse_list_query(
+    params: QueryParams, role: Role, has_case: Any, now: datetime | None = None
+) -> ListQuery:
     """Read the list's query parameters. A malformed value is reported next to its field and
-    never widens the list: the list is then empty rather than unfiltered."""
+    never widens the list: the list is then empty rather than unfiltered. ``now`` is the
+    moment "the hold ends within N days" counts from (support only)."""
     lq = ListQuery(q=(params.get("q") or "").strip()[:100])
     statuses: list[Status] = []
     for raw in params.getlist("status"):
@@ -85,10 +106,31 @@ def parse_list_query(params: QueryParams, role: Role, has_case: Any) -> ListQuer
         lq.period = parse_period(params.get("periode"))
     except ValueError:
         lq.errors["periode"] = "Periode als Monat (JJJJ-MM) oder „Alle Perioden“."
+    if role is Role.SUPPORT:
+        _parse_hold_filters(lq, params, now)
     lq.page = _int(params.get("seite"), 1, 1, 1_000_000)
     lq.page_size = _int(params.get("groesse"), DEFAULT_PAGE_SIZE, 1, 500)
     _resolve_search(lq, role, has_case)
     return lq
+
+
+def _parse_hold_filters(lq: ListQuery, params: QueryParams, now: datetime | None) -> None:
+    """``sperre``: blocked cases whose hold has this reason code; ``endet_in=N``: blocked
+    cases whose hold ends by itself within N days (the support list API's ``hold_reason``
+    and ``hold_ends_within_days``)."""
+    reason = (params.get("sperre") or "").strip()
+    if reason:
+        if reason in {r.value for r in HoldReason}:
+            lq.hold_reason = reason
+        else:
+            lq.errors["sperre"] = f"Unbekannter Sperrgrund {reason!r}."
+    days = (params.get("endet_in") or "").strip()[:10]
+    lq.hold_days = days
+    if days:
+        if not (days.isascii() and days.isdigit()) or int(days) > MAX_HOLD_DAYS:
+            lq.errors["endet_in"] = f"Anzahl Tage als ganze Zahl von 0 bis {MAX_HOLD_DAYS}."
+        elif now is not None:
+            lq.hold_ends_by = now + timedelta(days=int(days))
 
 
 def _int(text: str | None, default: int, low: int, high: int) -> int:

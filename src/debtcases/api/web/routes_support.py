@@ -38,6 +38,7 @@ from debtcases.csvformat.parse import DEFAULT_IMPORT_REASON
 from debtcases.domain.actors import Role
 from debtcases.domain.admission import TEXT_LIMITS
 from debtcases.domain.eligibility import Verdict
+from debtcases.domain.holds import HoldReason
 from debtcases.projections.queries import CaseFilter
 
 router = APIRouter(prefix="/schulden", include_in_schema=False)
@@ -56,10 +57,11 @@ Support = Annotated[WebUser, Depends(support)]
 
 
 @router.get("")
-@takes_query("q", "status", "periode", "seite", "groesse")
+@takes_query("q", "status", "periode", "seite", "groesse", *lists.HOLD_PARAMS)
 def schulden(request: Request, user: Support) -> Response:
     container = container_of(request)
-    lq = lists.parse_list_query(request.query_params, Role.SUPPORT, container.cases.has_case)
+    now = container.clock()
+    lq = lists.parse_list_query(request.query_params, Role.SUPPORT, container.cases.has_case, now)
     result = lists.run_list(container.views, lq, Role.SUPPORT, None)
     access = None
     if lq.user_id is not None and not lq.errors:
@@ -87,23 +89,30 @@ def schulden(request: Request, user: Support) -> Response:
             "rows": rows,
             "access": access,
             "statuses": lists.shown_statuses(Role.SUPPORT),
-            "periods": lists.period_choices(container.clock()),
+            "periods": lists.period_choices(now),
             "page_sizes": lists.PAGE_SIZES,
+            "hold_codes": [(c.value, fmt.hold_label(c.value)) for c in HoldReason],
+            "max_hold_days": lists.MAX_HOLD_DAYS,
+            "now": now,
             "self_url": f"/schulden?{lq.params()}",
             "no_case_for_order": lq.order_id is not None
             and result.total == 0
             and not lq.statuses
-            and lq.period is None,
+            and lq.period is None
+            and lq.hold_reason is None
+            and not lq.hold_days,
         },
         user=user,
     )
 
 
 @router.get("/export.csv")
-@takes_query("q", "status", "periode", "seite", "groesse", "sicht")
+@takes_query("q", "status", "periode", "seite", "groesse", "sicht", *lists.HOLD_PARAMS)
 def export(request: Request, user: Support) -> Response:
     container = container_of(request)
-    lq = lists.parse_list_query(request.query_params, Role.SUPPORT, container.cases.has_case)
+    lq = lists.parse_list_query(
+        request.query_params, Role.SUPPORT, container.cases.has_case, container.clock()
+    )
     if lq.errors:
         return render(
             request,

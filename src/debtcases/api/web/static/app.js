@@ -12,9 +12,36 @@
     if (first) first.focus();
   }
 
+  // Fields that belong to one choice (the block form's promise to pay) are shown only when
+  // it is chosen: data-shown-if="code=promise_to_pay" (data-shown-unless: the opposite).
+  // Hidden fields are disabled too, so they are not sent. Without JavaScript every field is
+  // shown and the server checks that they fit the choice.
+  function syncShown(root) {
+    var parts = root.querySelectorAll("[data-shown-if], [data-shown-unless]");
+    Array.prototype.forEach.call(parts, function (el) {
+      var when = el.hasAttribute("data-shown-if");
+      var spec = (el.getAttribute(when ? "data-shown-if" : "data-shown-unless") || "").split("=");
+      var scope = el.closest("form") || root;
+      var chosen = scope.querySelector('input[name="' + spec[0] + '"]:checked, select[name="' + spec[0] + '"]');
+      var matches = !!chosen && chosen.value === spec[1];
+      var visible = when ? matches : !matches;
+      el.hidden = !visible;
+      Array.prototype.forEach.call(el.querySelectorAll("input, select, textarea"), function (f) {
+        f.disabled = !visible;
+      });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form) syncShown(form);
+  });
+  syncShown(document);
+
   function show(html, from) {
     var body = shared.querySelector(".dialog-body");
     body.innerHTML = html;
+    syncShown(body);
     var heading = body.querySelector("h1");
     if (heading) {
       heading.id = heading.id || "fragment-heading";
