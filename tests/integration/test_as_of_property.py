@@ -182,11 +182,7 @@ def _check_moment(
                 continue
             expected[order_id] = _model(role)(**shaped)
         # Only this example's cases: filter to them (earlier examples share the database).
-        listed = [
-            i
-            for i in views.iter_cases(f, role, vendor, as_of=at)
-            if i["order_id"] in states
-        ]
+        listed = [i for i in views.iter_cases(f, role, vendor, as_of=at) if i["order_id"] in states]
         assert {i["order_id"]: _model(role)(**i) for i in listed} == expected, (role, vendor, f)
         changed = [i["updated_at"] for i in listed]
         assert changed == sorted(changed, reverse=True), "newest change (then) first"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
-from debtcases.api.schemas import ORDER_ID_PATTERN, WS, OrderIdStr, trim
+from debtcases.api.schemas import AT_PATTERN, ORDER_ID_PATTERN, WS, OrderIdStr, trim
 from debtcases.domain.actors import Role
 from debtcases.domain.holds import HoldReason
 from debtcases.domain.statuses import Status, parse_statuses
@@ -127,6 +128,37 @@ HoldEndsQuery = Annotated[
     ),
 ]
 VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]
+
+
+def moment_query(description: str, alias: str | None = None) -> Any:
+    """A moment as a query parameter: ISO 8601 with a UTC offset (``AT_PATTERN``)."""
+    return Query(
+        alias=alias,
+        pattern=AT_PATTERN,
+        description=description
+        + " ISO 8601 with a UTC offset (`2024-06-01T00:00:00Z`, `2024-06-01T02:00:00+02:00`).",
+        examples=["2024-06-01T00:00:00Z"],
+    )
+
+
+AsOfQuery = Annotated[
+    str | None,
+    moment_query(
+        "The answer as it stood at this moment (each case replayed up to it; a vendor sees "
+        "it as they always do); default: now."
+    ),
+]
+
+
+def parse_moment(field: str, text: str | None) -> datetime | None:
+    """A moment the pattern let through, as a datetime (422 for an impossible one, such as
+    month 13)."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid_query(field, f"not a moment: {text!r}") from None
 
 
 def invalid_query(field: str, message: str) -> RequestValidationError:

@@ -4,13 +4,13 @@ Thin: parse, call ``container.orders``, answer."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from debtcases.api.deps import ContainerDep, SupportActor, require_roles
+from debtcases.api.filters import moment_query, parse_moment
 from debtcases.api.problems import problem
 from debtcases.api.routes_cases import _P, COMMON
 from debtcases.api.schemas import OrderIdStr
@@ -58,13 +58,6 @@ def _unknown(order_id: str) -> Response:
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_P, "description": "Unknown order"}}
-
-
-# A moment with a UTC offset, ASCII digits only (a number would be read as epoch seconds).
-AT_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-    r"(?:Z|[+-][0-9]{2}:[0-9]{2})$"
-)
 
 
 @router.post(
@@ -131,24 +124,9 @@ def eligibility(
     order_id: OrderIdStr,
     actor: SupportActor,
     container: ContainerDep,
-    at: Annotated[
-        str | None,
-        Query(
-            pattern=AT_PATTERN,
-            description="A moment, ISO 8601 with a UTC offset (`2024-06-01T00:00:00Z`, "
-            "`2024-06-01T02:00:00+02:00`); default: now",
-        ),
-    ] = None,
+    at: Annotated[str | None, moment_query("A moment; default: now.")] = None,
 ) -> EligibilityOut:
-    moment: datetime | None = None
-    if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            raise RequestValidationError(
-                [{"loc": ("query", "at"), "msg": f"not a moment: {at!r}", "type": "value_error"}]
-            ) from None
-    explanation, facts = container.orders.explain(order_id, actor, moment)
+    explanation, facts = container.orders.explain(order_id, actor, parse_moment("at", at))
     return EligibilityOut.of(explanation, facts)
 
 

@@ -47,6 +47,7 @@ from debtcases.domain.eligibility import (
     scheduler_reason,
 )
 from debtcases.domain.errors import ConcurrentModification, NotPermitted, OrderConflict
+from debtcases.domain.history import state_as_of, stream_up_to
 from debtcases.domain.order_facts import (
     FactsVersion,
     ManualAdmission,
@@ -54,7 +55,6 @@ from debtcases.domain.order_facts import (
     OrderFactsAggregate,
     facts_id_for,
 )
-from debtcases.domain.history import state_as_of, stream_up_to
 
 Clock = Callable[[], datetime]
 SCHEDULER = Actor.system("scheduler")

@@ -262,7 +262,7 @@ class CasesView(TableStore):
 
     def cases_ddl(self, gen: int) -> list[str]:
         ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
-        t, counts, totals, versions = tables_of(CASES, gen)
+        t, counts, totals, _ = tables_of(CASES, gen)
         return [
             f"CREATE TABLE IF NOT EXISTS {t} ({_case_columns_ddl(ts, b)}, "
             "PRIMARY KEY (case_id), UNIQUE (order_id))",
@@ -331,8 +331,7 @@ class CasesView(TableStore):
             f"CREATE TABLE IF NOT EXISTS {v} ({_case_columns_ddl(ts, b)}, "
             f"valid_from {ts} NOT NULL, valid_to {ts}, PRIMARY KEY (case_id, version))",
             # The writer's lookup: each case's current version.
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {v}_open ON {v} (case_id) "
-            "WHERE valid_to IS NULL",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {v}_open ON {v} (case_id) WHERE valid_to IS NULL",
             # As the live view's indexes: one per list filter, each ending in the list's
             # order, so an as-of page reads the index from the moment down and skips the
             # versions not valid then (few near the top).
