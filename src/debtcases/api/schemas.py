@@ -556,7 +556,8 @@ class ChangeOut(HistoryEntryOut):
 class ChangesOut(BaseModel):
     order_id: str
     from_: datetime | None = Field(
-        serialization_alias="from", description="The first moment (null: since the case was admitted)"
+        serialization_alias="from",
+        description="The first moment (null: since the case was admitted)",
     )
     to: datetime = Field(description="The second moment")
     before: SupportCaseOut | CaseOut | None = Field(
