@@ -148,13 +148,26 @@ def test_a_vendor_gets_the_changes_without_support_only_ones(
     assert all("hold" not in c["changed"] for c in out["changes"])
 
 
-def test_changes_from_after_to_is_refused(api: Api, story: dict[str, str]) -> None:
-    r = api.client.get(
-        "/api/v1/cases/B-1/changes",
-        params={"from": story["blocked"], "to": story["admitted"]},
-        headers=api.support,
-    )
-    assert r.status_code == 422
+def test_changes_between_two_moments_take_them_in_either_order(
+    api: Api, story: dict[str, str]
+) -> None:
+    def changes(start: str, end: str) -> Any:
+        return get(api, "/api/v1/cases/B-1/changes", api.support, **{"from": start, "to": end})
+
+    forward = changes(story["admitted"], story["corrected"])
+    assert forward == changes(story["corrected"], story["admitted"])
+    assert [c["event"] for c in forward["changes"]] == ["DunningStarted", "AddressCorrected"]
+
+
+def test_moments_beyond_the_calendar_in_utc_are_the_first_and_last_moments(
+    api: Api, story: dict[str, str]
+) -> None:
+    early, late = "0001-01-01T00:00+05:00", "9999-12-31T23:59-05:00"
+    r = api.client.get("/api/v1/cases/B-1", params={"as_of": early}, headers=api.support)
+    assert r.status_code == 404
+    assert get(api, "/api/v1/cases/B-1", api.support, as_of=late)["status"] == "BLOCKED"
+    page = get(api, SUPPORT_LIST, api.support, as_of=late, hold_ends_within_days=3660)
+    assert page["total"] == 1
 
 
 def test_the_lists_as_of_a_moment_are_the_lists_as_they_stood_then(

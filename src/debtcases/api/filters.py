@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -53,6 +53,7 @@ _STATUS = re.compile(STATUS_PATTERN)
 _VENDOR_STATUS = re.compile(VENDOR_STATUS_PATTERN)
 _PERIOD = re.compile(PERIOD_PATTERN)
 _SEARCH = re.compile(SEARCH_PATTERN)
+_AT = re.compile(AT_PATTERN)
 
 _STATUS_HELP = (
     "One status or several, comma-separated, by code or by label, in any case "
@@ -151,14 +152,30 @@ AsOfQuery = Annotated[
 
 
 def parse_moment(field: str, text: str | None) -> datetime | None:
-    """A moment the pattern let through, as a datetime (422 for an impossible one, such as
-    month 13)."""
+    """A moment (``AT_PATTERN``: only moments that exist) as a datetime in UTC. One whose
+    offset puts it before year 1 or after year 9999 in UTC is the earliest or latest
+    moment (nothing happened before or after either)."""
     if text is None:
         return None
+    if not _AT.fullmatch(text):
+        raise invalid_query(field, f"not a moment with a UTC offset: {text!r}")
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise invalid_query(field, f"not a moment: {text!r}") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
+def days_after(moment: datetime, days: int) -> datetime:
+    """``moment`` plus ``days``, at most the latest moment there is."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def invalid_query(field: str, message: str) -> RequestValidationError:

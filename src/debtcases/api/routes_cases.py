@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from debtcases.api.bodies import body_doc, json_body
 from debtcases.api.deps import ActorDep, ContainerDep, permitted
-from debtcases.api.filters import AsOfQuery, invalid_query, moment_query, parse_moment
+from debtcases.api.filters import AsOfQuery, moment_query, parse_moment
 from debtcases.api.openapi import CODES_KEY
 from debtcases.api.schemas import (
     AddressIn,
@@ -331,7 +331,8 @@ def _shaped(container: Any, state: CaseState, actor: Actor, at: datetime) -> Cas
     responses=COMMON,
     summary="What changed between two moments: status, address, amount, hold; who and why",
     description=_doc(DunningCases.changes)
-    + "\n\n422 when `from` is after `to`. Both moments are ISO 8601 with a UTC offset.",
+    + "\n\nThe two moments in either order (the earlier is `from`); both are ISO 8601 "
+    "with a UTC offset.",
 )
 def changes(
     order_id: OrderIdStr,
@@ -345,7 +346,7 @@ def changes(
     start = parse_moment("from", from_)
     end = parse_moment("to", to) or container.clock()
     if start is not None and start > end:
-        raise invalid_query("from", "`from` must not be after `to`")
+        start, end = end, start  # "between" two moments: in either order
     before, after, found = container.cases.changes(order_id, actor, start, end)
     return ChangesOut(
         order_id=order_id,

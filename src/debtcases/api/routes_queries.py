@@ -4,7 +4,7 @@ Thin: parse the query, ask the views, answer."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -24,6 +24,7 @@ from debtcases.api.filters import (
     VendorQuery,
     VendorStatusQuery,
     case_filter,
+    days_after,
     parse_moment,
     search_filter,
 )
@@ -127,7 +128,7 @@ def support_cases(
         hold_reason=hold_reason.value if hold_reason is not None else None,
         hold_ends_by=None
         if hold_ends_within_days is None
-        else (moment or container.clock()) + timedelta(days=hold_ends_within_days),
+        else days_after(moment or container.clock(), hold_ends_within_days),
     )
     if admitted == "manual":
         f = replace(f, order_ids=tuple(container.orders.manual_orders()))

@@ -72,9 +72,19 @@ def text_pattern(limit: int, *, required: bool = False, control_free: bool = Fal
 ORDER_ID_PATTERN = rules.ORDER_ID_PATTERN
 # A moment with a UTC offset, ASCII digits only (a number would be read as epoch seconds):
 # `?at=` of the eligibility explainer, `?as_of=` of the case and the lists, `?from=`/`?to=`.
+# The pattern admits exactly the moments that exist (no month 13, no 30 February, 29
+# February in leap years only, year 1 onwards), so what the document allows is served.
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
 AT_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-    r"(?:Z|[+-][0-9]{2}:[0-9]{2})$"
+    rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 ORDER_ID_DOC_PATTERN = trimmed(ORDER_ID_PATTERN.removeprefix("^").removesuffix("$"))
 # Trimmed, so " B-1001 " (pasted from a spreadsheet) is B-1001.
