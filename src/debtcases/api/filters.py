@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
-from debtcases.api.schemas import ORDER_ID_PATTERN, WS, OrderIdStr, trim
+from debtcases.api.schemas import AT_PATTERN, ORDER_ID_PATTERN, WS, OrderIdStr, trim
 from debtcases.domain.actors import Role
 from debtcases.domain.holds import HoldReason
 from debtcases.domain.statuses import Status, parse_statuses
@@ -53,6 +53,7 @@ _STATUS = re.compile(STATUS_PATTERN)
 _VENDOR_STATUS = re.compile(VENDOR_STATUS_PATTERN)
 _PERIOD = re.compile(PERIOD_PATTERN)
 _SEARCH = re.compile(SEARCH_PATTERN)
+_AT = re.compile(AT_PATTERN)
 
 _STATUS_HELP = (
     "One status or several, comma-separated, by code or by label, in any case "
@@ -128,6 +129,53 @@ HoldEndsQuery = Annotated[
     ),
 ]
 VendorQuery = Annotated[int | None, Query(gt=0, lt=2**53, description="Vendor User-ID")]
+
+
+def moment_query(description: str, alias: str | None = None) -> Any:
+    """A moment as a query parameter: ISO 8601 with a UTC offset (``AT_PATTERN``)."""
+    return Query(
+        alias=alias,
+        pattern=AT_PATTERN,
+        description=description
+        + " ISO 8601 with a UTC offset (`2024-06-01T00:00:00Z`, `2024-06-01T02:00:00+02:00`).",
+        examples=["2024-06-01T00:00:00Z"],
+    )
+
+
+AsOfQuery = Annotated[
+    str | None,
+    moment_query(
+        "The answer as it stood at this moment (each case replayed up to it; a vendor sees "
+        "it as they always do); default: now."
+    ),
+]
+
+
+def parse_moment(field: str, text: str | None) -> datetime | None:
+    """A moment (``AT_PATTERN``: only moments that exist) as a datetime in UTC. One whose
+    offset puts it before year 1 or after year 9999 in UTC is the earliest or latest
+    moment (nothing happened before or after either)."""
+    if text is None:
+        return None
+    if not _AT.fullmatch(text):
+        raise invalid_query(field, f"not a moment with a UTC offset: {text!r}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid_query(field, f"not a moment: {text!r}") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
+def days_after(moment: datetime, days: int) -> datetime:
+    """``moment`` plus ``days``, at most the latest moment there is."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def invalid_query(field: str, message: str) -> RequestValidationError:
@@ -246,41 +294,3 @@ def search_filter(
     if q is None or (_SEARCH.fullmatch(q) and not trim(q)):
         return Search(f, None)
     return resolve_search(views, q, f)
-
-
-# A moment (RFC 3339 date-time, as the document's `format: date-time` says): a full date,
-# `T`, a time with seconds and an optional fraction, and a UTC offset. Nothing else: a
-# number would otherwise be read as epoch seconds, a date alone as midnight somewhere.
-_MOMENT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def moment_query(description: str) -> Any:
-    """A query parameter holding a moment (parse it with ``parse_moment``)."""
-    return Query(description=description, json_schema_extra={"format": "date-time"})
-
-
-def parse_moment(field: str, text: str | None) -> datetime | None:
-    """The moment ``text`` means, or a 422 naming ``field``."""
-    if text is None:
-        return None
-    value = text.strip()
-    if _MOMENT.fullmatch(value):
-        date_part, rest = value[:10], value[11:]
-        time_part, offset = rest[:8], rest[8:]
-        fraction = ""
-        if offset.startswith("."):
-            digits = re.match(r"\.([0-9]+)", offset)
-            assert digits is not None
-            fraction = "." + digits[1][:6]
-            offset = offset[digits.end() :]
-        offset = "+00:00" if offset in ("Z", "z") else offset
-        try:
-            return datetime.fromisoformat(f"{date_part}T{time_part}{fraction}{offset}")
-        except ValueError:
-            pass
-    raise invalid_query(
-        field, f"not a moment: {text!r}; write e.g. 2024-06-01T00:00:00Z or ...+02:00"
-    )

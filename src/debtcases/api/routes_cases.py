@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
 from debtcases.api.bodies import body_doc, json_body
 from debtcases.api.deps import ActorDep, ContainerDep, permitted
+from debtcases.api.filters import AsOfQuery, moment_query, parse_moment
 from debtcases.api.openapi import CODES_KEY
 from debtcases.api.schemas import (
     AddressIn,
@@ -15,6 +17,8 @@ from debtcases.api.schemas import (
     BlockIn,
     CaseChangeOut,
     CaseOut,
+    ChangeOut,
+    ChangesOut,
     EmptyIn,
     HistoryEntryOut,
     HistoryOut,
@@ -30,6 +34,8 @@ from debtcases.api.schemas import (
 from debtcases.commands.app import Admission, DunningCases, Outcome
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.rules import Command
+from debtcases.domain.state import CaseState
+from debtcases.projections.queries import case_shape
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -311,9 +317,56 @@ def correct_address(
     response_model=AnyCase,
     responses=COMMON,
     summary="One case (support; vendor: own), in the same shape as in the lists",
+    description="`as_of`: the case as it was at that moment, replayed from its stream "
+    "(404 if it was not admitted yet). " + _doc(DunningCases.case_as_of),
 )
-def get_case(order_id: OrderIdStr, actor: ActorDep, container: ContainerDep) -> CaseOut:
-    return _case(container, container.cases.get_case(order_id, actor), actor)
+def get_case(
+    order_id: OrderIdStr, actor: ActorDep, container: ContainerDep, as_of: AsOfQuery = None
+) -> CaseOut:
+    moment = parse_moment("as_of", as_of)
+    if moment is None:
+        return _case(container, container.cases.get_case(order_id, actor), actor)
+    return _shaped(container, container.cases.case_as_of(order_id, actor, moment), actor, moment)
+
+
+def _shaped(container: Any, state: CaseState, actor: Actor, at: datetime) -> CaseOut:
+    model = CaseOut if actor.role is Role.VENDOR else SupportCaseOut
+    return model(**case_shape(state, actor.role, at, container.settings.stuck_after_hours))
+
+
+@router.get(
+    "/cases/{order_id}/changes",
+    response_model=ChangesOut,
+    responses=COMMON,
+    summary="What changed between two moments: status, address, amount, hold; who and why",
+    description=_doc(DunningCases.changes)
+    + "\n\nThe two moments in either order (the earlier is `from`); both are ISO 8601 "
+    "with a UTC offset.",
+)
+def changes(
+    order_id: OrderIdStr,
+    actor: ActorDep,
+    container: ContainerDep,
+    from_: Annotated[
+        str | None, moment_query("The first moment; default: since admission.", alias="from")
+    ] = None,
+    to: Annotated[str | None, moment_query("The second moment; default: now.")] = None,
+) -> ChangesOut:
+    start = parse_moment("from", from_)
+    end = parse_moment("to", to) or container.clock()
+    if start is not None and start > end:
+        start, end = end, start  # "between" two moments: in either order
+    before, after, found = container.cases.changes(order_id, actor, start, end)
+    return ChangesOut(
+        order_id=order_id,
+        from_=start,
+        to=end,
+        before=_shaped(container, before, actor, start)
+        if before is not None and start is not None
+        else None,
+        after=_shaped(container, after, actor, end) if after is not None else None,
+        changes=[ChangeOut.from_change(c) for c in found],
+    )
 
 
 @router.get(

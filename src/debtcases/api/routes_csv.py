@@ -4,6 +4,7 @@ command, answer)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +16,7 @@ from starlette.datastructures import UploadFile
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
     NO_CASE,
+    AsOfQuery,
     FellBackQuery,
     OrderQuery,
     PeriodQuery,
@@ -23,6 +25,7 @@ from debtcases.api.filters import (
     VendorQuery,
     VendorStatusQuery,
     case_filter,
+    parse_moment,
     search_filter,
 )
 from debtcases.api.openapi import CODES_KEY
@@ -80,8 +83,10 @@ def _export(
     headers: dict[str, str] | None = None,
     *,
     as_vendors: bool = False,
+    as_of: datetime | None = None,
 ) -> Response:
-    """``as_vendors``: every vendor's cases, each as its vendor sees it."""
+    """``as_vendors``: every vendor's cases, each as its vendor sees it. ``as_of``: the
+    list as it stood at that moment."""
     views = container.views
     if views is None or not hasattr(views, "iter_cases"):
         return problem(
@@ -92,9 +97,9 @@ def _export(
             headers={"Retry-After": "5"},
         )
     if as_vendors:
-        rows = views.iter_cases(case_filter, Role.VENDOR, None, every_vendor=True)
+        rows = views.iter_cases(case_filter, Role.VENDOR, None, every_vendor=True, as_of=as_of)
     else:
-        rows = views.iter_cases(case_filter, actor.role, actor.vendor_id)
+        rows = views.iter_cases(case_filter, actor.role, actor.vendor_id, as_of=as_of)
     name = export.export_filename(
         Role.VENDOR if as_vendors else actor.role,
         user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
@@ -130,10 +135,13 @@ def export_support(
     fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
     as_: AsQuery = "support",
+    as_of: AsOfQuery = None,
 ) -> Response:
     """Streamed (constant memory), newest change first; status labels as support sees
     them (BLOCKED = Blockiert); formula-like cells are neutralised with an apostrophe.
-    `as=vendor`: exactly the file that vendor would download (*send the vendor a list*)."""
+    `as=vendor`: exactly the file that vendor would download (*send the vendor a list*).
+    `as_of`: the list as it stood at that moment."""
+    moment = parse_moment("as_of", as_of)
     search = search_filter(
         container.views, actor.role, q, order_id, user_id, status, period, fell_back
     )
@@ -146,10 +154,10 @@ def export_support(
         as_vendor = NO_CASE if f.statuses and not seen else replace(f, statuses=seen)
         vendor = f.user_id
         if vendor is None:  # not one vendor: each case as its own vendor sees it
-            return _export(container, actor, as_vendor, sep, headers, as_vendors=True)
+            return _export(container, actor, as_vendor, sep, headers, as_vendors=True, as_of=moment)
         as_vendor = replace(as_vendor, user_id=None)  # the vendor's rows are theirs anyway
-        return _export(container, Actor.vendor(vendor), as_vendor, sep, headers)
-    return _export(container, actor, search.filter, sep, headers)
+        return _export(container, Actor.vendor(vendor), as_vendor, sep, headers, as_of=moment)
+    return _export(container, actor, search.filter, sep, headers, as_of=moment)
 
 
 @router.get(
@@ -166,11 +174,12 @@ def export_vendor(
     period: PeriodQuery = None,
     fell_back: FellBackQuery = None,
     sep: SepQuery = ";",
+    as_of: AsOfQuery = None,
 ) -> Response:
-    """Own cases only; a blocked case shows the status it had before the block."""
-    return _export(
-        container, actor, case_filter(actor.role, order_id, None, status, period, fell_back), sep
-    )
+    """Own cases only; a blocked case shows the status it had before the block. `as_of`:
+    the list as it stood at that moment, as the vendor saw it then."""
+    f = case_filter(actor.role, order_id, None, status, period, fell_back)
+    return _export(container, actor, f, sep, as_of=parse_moment("as_of", as_of))
 
 
 # ------------------------------------------------------------------------------ import

@@ -132,16 +132,9 @@ def eligibility(
     order_id: OrderIdStr,
     actor: SupportActor,
     container: ContainerDep,
-    at: Annotated[
-        str | None,
-        moment_query(
-            "A moment, RFC 3339 with a UTC offset (`2024-06-01T00:00:00Z`, "
-            "`2024-06-01T02:00:00+02:00`); default: now"
-        ),
-    ] = None,
+    at: Annotated[str | None, moment_query("A moment; default: now.")] = None,
 ) -> EligibilityOut:
-    moment = parse_moment("at", at)
-    explanation, facts = container.orders.explain(order_id, actor, moment)
+    explanation, facts = container.orders.explain(order_id, actor, parse_moment("at", at))
     return EligibilityOut.of(explanation, facts)
 
 

@@ -4,7 +4,7 @@ Thin: parse the query, ask the views, answer."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
+    AsOfQuery,
     FellBackQuery,
     HoldEndsQuery,
     HoldReasonQuery,
@@ -23,6 +24,8 @@ from debtcases.api.filters import (
     VendorQuery,
     VendorStatusQuery,
     case_filter,
+    days_after,
+    parse_moment,
     search_filter,
 )
 from debtcases.api.schemas import CaseOut, Problem, SupportCaseOut
@@ -110,23 +113,26 @@ def support_cases(
     admitted: AdmittedQuery = None,
     hold_reason: HoldReasonQuery = None,
     hold_ends_within_days: HoldEndsQuery = None,
+    as_of: AsOfQuery = None,
 ) -> CasePage:
     """Search by order id or vendor User-ID (one field `q`, or `order_id` / `user_id`),
     filter by status and period; newest change first. Statuses as support sees them
     (BLOCKED included). `admitted=manual`: only the orders support admitted by hand.
-    `hold_reason`, `hold_ends_within_days`: blocked cases by their hold."""
+    `hold_reason`, `hold_ends_within_days`: blocked cases by their hold. `as_of`: the list
+    as it stood at that moment (holds ending within N days of it; the total is counted)."""
     views = container.views
+    moment = parse_moment("as_of", as_of)
     search = search_filter(views, actor.role, q, order_id, user_id, status, period, fell_back)
     f = replace(
         search.filter,
         hold_reason=hold_reason.value if hold_reason is not None else None,
         hold_ends_by=None
         if hold_ends_within_days is None
-        else container.clock() + timedelta(days=hold_ends_within_days),
+        else days_after(moment or container.clock(), hold_ends_within_days),
     )
     if admitted == "manual":
         f = replace(f, order_ids=tuple(container.orders.manual_orders()))
-    items, total = views.page_cases(f, actor.role, None, page, page_size)
+    items, total = views.page_cases(f, actor.role, None, page, page_size, as_of=moment)
     return CasePage(
         items=[SupportCaseOut(**i) for i in items],
         total=total,
@@ -151,11 +157,16 @@ def vendor_cases(
     fell_back: FellBackQuery = None,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
+    as_of: AsOfQuery = None,
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
-    `status=` filters on that status); support-only details are absent."""
+    `status=` filters on that status); support-only details are absent. `as_of`: the list
+    as it stood at that moment, as the vendor saw it then."""
+    moment = parse_moment("as_of", as_of)
     f = case_filter(actor.role, order_id, None, status, period, fell_back)
-    items, total = container.views.page_cases(f, actor.role, actor.vendor_id, page, page_size)
+    items, total = container.views.page_cases(
+        f, actor.role, actor.vendor_id, page, page_size, as_of=moment
+    )
     return CasePage(
         items=[CaseOut(**i) for i in items], total=total, page=page, page_size=page_size
     )

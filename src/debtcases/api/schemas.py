@@ -26,7 +26,7 @@ from debtcases.domain import admission as rules
 from debtcases.domain.actors import Role
 from debtcases.domain.case import DunningCase
 from debtcases.domain.debtor import Debtor
-from debtcases.domain.history import HistoryEntry
+from debtcases.domain.history import Change, HistoryEntry
 from debtcases.domain.holds import Hold, HoldReason
 from debtcases.domain.statuses import Status
 from debtcases.projections.queries import case_shape
@@ -73,6 +73,22 @@ def text_pattern(limit: int, *, required: bool = False, control_free: bool = Fal
 
 
 ORDER_ID_PATTERN = rules.ORDER_ID_PATTERN
+# A moment with a UTC offset, ASCII digits only (a number would be read as epoch seconds):
+# `?at=` of the eligibility explainer, `?as_of=` of the case and the lists, `?from=`/`?to=`.
+# The pattern admits exactly the moments that exist (no month 13, no 30 February, 29
+# February in leap years only, year 1 onwards), so what the document allows is served.
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+AT_PATTERN = (
+    rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 ORDER_ID_DOC_PATTERN = trimmed(ORDER_ID_PATTERN.removeprefix("^").removesuffix("$"))
 # Trimmed, so " B-1001 " (pasted from a spreadsheet) is B-1001.
 OrderIdStr = Annotated[
@@ -597,6 +613,41 @@ class HistoryEntryOut(BaseModel):
 class HistoryOut(BaseModel):
     order_id: str
     entries: list[HistoryEntryOut]
+
+
+class FieldChangeOut(BaseModel):
+    before: Any = Field(description="The value before the change (null: none)")
+    after: Any = Field(description="The value after it (null: none)")
+
+
+class ChangeOut(HistoryEntryOut):
+    """One change between the two moments: the history entry (who, when, why) and what it
+    changed of the case's `status`, `debtor` (the address), `amount` and `hold` (support
+    only); fields it did not change are absent."""
+
+    changed: dict[str, FieldChangeOut]
+
+    @classmethod
+    def from_change(cls, c: Change) -> ChangeOut:
+        entry = HistoryEntryOut.from_entry(c.entry)
+        changed = {k: FieldChangeOut(before=b, after=a) for k, (b, a) in c.changed.items()}
+        return cls(**entry.model_dump(), changed=changed)
+
+
+class ChangesOut(BaseModel):
+    order_id: str
+    from_: datetime | None = Field(
+        serialization_alias="from",
+        description="The first moment (null: since the case was admitted)",
+    )
+    to: datetime = Field(description="The second moment")
+    before: SupportCaseOut | CaseOut | None = Field(
+        description="The case as it was at `from` (null: not admitted yet, or no `from`)"
+    )
+    after: SupportCaseOut | CaseOut | None = Field(
+        description="The case as it was at `to` (null: not admitted yet)"
+    )
+    changes: list[ChangeOut] = Field(description="Every change in between, oldest first")
 
 
 class Problem(BaseModel):

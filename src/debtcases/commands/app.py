@@ -23,9 +23,16 @@ from debtcases.domain.errors import (
     NotPermitted,
     OrderConflict,
 )
-from debtcases.domain.history import HistoryEntry, history_entries
+from debtcases.domain.history import (
+    Change,
+    HistoryEntry,
+    changes_between,
+    history_entries,
+    state_as_of,
+)
 from debtcases.domain.holds import Hold
 from debtcases.domain.rules import Command, may_issue
+from debtcases.domain.state import CaseState
 
 Clock = Callable[[], datetime]
 
@@ -435,6 +442,27 @@ class DunningCases(Application[UUID]):
         their view: no support-only entries, no BLOCKED status."""
         case = self.get_case(order_id, actor)
         return history_entries(self.events.get(case.id), actor.role)
+
+    def case_as_of(self, order_id: str, actor: Actor, at: datetime) -> CaseState:
+        """The case as it was at ``at``: its stream replayed up to that moment through the
+        one fold. Rules: who may read the case now may read it as it was (support: every
+        case; a vendor: their own, as they always see it); a case admitted after ``at``
+        was not there yet (not found)."""
+        case = self.get_case(order_id, actor)
+        state = state_as_of(self.events.get(case.id), at)
+        if state is None:
+            raise CaseNotFound(order_id)
+        return state
+
+    def changes(
+        self, order_id: str, actor: Actor, start: datetime | None, end: datetime
+    ) -> tuple[CaseState | None, CaseState | None, list[Change]]:
+        """What changed on the case between ``start`` (None: since it was admitted) and
+        ``end``: the case at each moment and every change in between (status, address,
+        amount, hold), with who and why. Rules: as ``history``; vendors get their view
+        (no support-only changes, no holds, never BLOCKED)."""
+        case = self.get_case(order_id, actor)
+        return changes_between(self.events.get(case.id), actor.role, start, end)
 
     def has_case(self, order_id: str) -> bool:
         try:

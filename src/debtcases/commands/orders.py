@@ -47,6 +47,7 @@ from debtcases.domain.eligibility import (
     scheduler_reason,
 )
 from debtcases.domain.errors import ConcurrentModification, NotPermitted, OrderConflict
+from debtcases.domain.history import state_as_of, stream_up_to
 from debtcases.domain.order_facts import (
     FactsVersion,
     ManualAdmission,
@@ -54,7 +55,6 @@ from debtcases.domain.order_facts import (
     OrderFactsAggregate,
     facts_id_for,
 )
-from debtcases.domain.state import CaseState, evolve
 
 Clock = Callable[[], datetime]
 SCHEDULER = Actor.system("scheduler")
@@ -251,16 +251,11 @@ class Orders:
     def case_as_of(self, order_id: str, at: datetime) -> CaseInfo | None:
         """The order's case as it was at ``at`` (None: no case yet), replayed with the one
         fold (``evolve``) from the case's own stream."""
-        state: CaseState | None = None
-        first: DunningCase.Event | None = None
-        for stored in self.cases.events.get(case_id_for(order_id)):
-            event = cast(DunningCase.Event, stored)
-            if event.timestamp > at:
-                break
-            if first is None:
-                first = event
-            state = evolve(state, event)
-        if state is None or first is None:
+        stream = stream_up_to(self.cases.events.get(case_id_for(order_id)), at)
+        if not stream:
+            return None
+        state, first = state_as_of(stream, at), cast(DunningCase.Event, stream[0])
+        if state is None:
             return None
         return CaseInfo(state.status, admission_of(first.reason, first.actor, first.timestamp))
 

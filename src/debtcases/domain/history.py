@@ -99,3 +99,83 @@ def history_entries(events: Iterable[Any], role: Role) -> list[HistoryEntry]:
         if entry.event == "Reopened" and corrected is not None:
             corrected.details["corrected_by_version"] = entry.version
     return entries
+
+
+# --------------------------------------------------------------------------- as of
+
+
+def stream_up_to(events: Iterable[Any], at: datetime) -> list[Any]:
+    """The case's stream as it stood at ``at``: its events up to the first one recorded
+    after ``at``. A clock that jumped back does not let a later event slip in before an
+    earlier one: the stream is a prefix, so a version becomes visible only once every
+    event before it is (its moment is the latest timestamp so far)."""
+    out: list[Any] = []
+    for event in events:
+        if event.timestamp > at:
+            break
+        out.append(event)
+    return out
+
+
+def state_as_of(events: Iterable[Any], at: datetime) -> CaseState | None:
+    """The case as it was at ``at`` (None: it did not exist yet): the one fold over the
+    stream up to ``at``."""
+    state: CaseState | None = None
+    for event in stream_up_to(events, at):
+        state = evolve(state, event)
+    return state
+
+
+# What a change between two moments reports, per field, as ``role`` sees it.
+CHANGE_FIELDS = ("status", "debtor", "amount", "hold")
+
+
+def _facts(state: CaseState | None, role: Role) -> dict[str, Any]:
+    if state is None:
+        return dict.fromkeys(CHANGE_FIELDS)
+    facts: dict[str, Any] = {
+        "status": state.status_for(role),
+        "debtor": state.debtor.as_dict(),
+        "amount": f"{state.amount:.2f}",
+        "hold": state.hold.as_dict() if state.hold is not None else None,
+    }
+    if role is Role.VENDOR:
+        del facts["hold"]  # a vendor never sees a hold
+    return facts
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change between two moments: the history entry (who, when, why) and what it
+    changed of the case's status, address (``debtor``), amount and hold, each as
+    ``(before, after)``."""
+
+    entry: HistoryEntry
+    changed: dict[str, tuple[Any, Any]]
+
+
+def changes_between(
+    events: Iterable[Any], role: Role, start: datetime | None, end: datetime
+) -> tuple[CaseState | None, CaseState | None, list[Change]]:
+    """What changed between the case as it was at ``start`` (None: before it existed) and
+    as it was at ``end``: (the case then, the case at ``end``, the changes in between,
+    oldest first), as ``role`` may see them (vendors: no support-only changes, no holds,
+    the statuses they see)."""
+    stream = stream_up_to(events, end)
+    first = len(stream_up_to(stream, start)) if start is not None else 0
+    entries = {e.version: e for e in history_entries(stream, role)}
+    state: CaseState | None = None
+    before_window: CaseState | None = None
+    out: list[Change] = []
+    for i, event in enumerate(stream):
+        before, state = state, evolve(state, event)
+        if i < first:
+            before_window = state
+            continue
+        entry = entries.get(int(event.originator_version))
+        if entry is None:  # not the role's to see
+            continue
+        old, new = _facts(before, role), _facts(state, role)
+        changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
+        out.append(Change(entry, changed))
+    return before_window, state, out

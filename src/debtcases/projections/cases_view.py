@@ -233,15 +233,11 @@ def fold_row(row: dict[str, Any] | None, event: Any, position: int) -> dict[str,
     return row_from_state(evolve(state_from_row(row), event), position)
 
 
-class CasesView(TableStore):
-    """The cases view's tables, written and read (mixed into the view store)."""
-
-    def cases_ddl(self, gen: int) -> list[str]:
-        ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
-        t, counts, totals = tables_of(CASES, gen)
-        return [
-            f"""CREATE TABLE IF NOT EXISTS {t} (
-                case_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE,
+def _case_columns_ddl(ts: str, b: str) -> str:
+    """The columns of a case row (CASE_COLUMNS) with their types, for the cases table and
+    its versions."""
+    return f"""
+                case_id TEXT NOT NULL, order_id TEXT NOT NULL,
                 user_id BIGINT NOT NULL, status TEXT NOT NULL, status_before_block TEXT,
                 vendor_status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,
                 debtor_name TEXT NOT NULL, debtor_street TEXT NOT NULL,
@@ -258,7 +254,18 @@ class CasesView(TableStore):
                 in_repair {b} NOT NULL, vendor_version INTEGER NOT NULL,
                 vendor_updated_at {ts} NOT NULL,
                 hold_reason TEXT, hold_until TEXT, hold_promised_amount TEXT,
-                hold_promised_date TEXT, hold_ends_at {ts})""",
+                hold_promised_date TEXT, hold_ends_at {ts}"""
+
+
+class CasesView(TableStore):
+    """The cases view's tables, written and read (mixed into the view store)."""
+
+    def cases_ddl(self, gen: int) -> list[str]:
+        ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
+        t, counts, totals, _ = tables_of(CASES, gen)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} ({_case_columns_ddl(ts, b)}, "
+            "PRIMARY KEY (case_id), UNIQUE (order_id))",
             *self._added_columns_ddl(t),
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
@@ -310,6 +317,33 @@ class CasesView(TableStore):
             f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
             f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
             "GROUP BY status, vendor_status, entered_month",
+            *self.versions_ddl(gen),
+        ]
+
+    def versions_ddl(self, gen: int) -> list[str]:
+        """The temporal view: one row per version of a case (the row as it was after each
+        of its events) valid from ``valid_from`` (the latest event time of the stream so
+        far) until ``valid_to`` (the next version's ``valid_from``; NULL: still current).
+        Written with the cases rows, in the same transaction; filled by a rebuild."""
+        ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
+        v = tables_of(CASES, gen)[3]
+        return [
+            f"CREATE TABLE IF NOT EXISTS {v} ({_case_columns_ddl(ts, b)}, "
+            f"valid_from {ts} NOT NULL, valid_to {ts}, PRIMARY KEY (case_id, version))",
+            # The writer's lookup: each case's current version.
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {v}_open ON {v} (case_id) WHERE valid_to IS NULL",
+            # As the live view's indexes: one per list filter, each ending in the list's
+            # order, so an as-of page reads the index from the moment down and skips the
+            # versions not valid then (few near the top).
+            f"CREATE INDEX IF NOT EXISTS {v}_recent ON {v} (updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_user ON {v} (user_id, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_vendor ON {v} "
+            "(user_id, vendor_updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_vendor_vstatus ON {v} "
+            "(user_id, vendor_status, vendor_updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_status ON {v} "
+            "(status, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_order ON {v} (lower(order_id), valid_from)",
         ]
 
     def _added_columns_ddl(self, table: str) -> list[str]:
@@ -348,7 +382,7 @@ class CasesView(TableStore):
         """Fold ``items`` into the rows of their cases and adjust the counts. ``refold``:
         ``items`` are a case's events from its first one (a parked event re-applied): the
         row is folded again from nothing, the counts move from the stored row to it."""
-        table, counts_t, totals_t = tables_of(CASES, gen)
+        table, counts_t, totals_t, versions_t = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
@@ -357,14 +391,17 @@ class CasesView(TableStore):
         if refold:
             current = {}
         changed: set[str] = set()
+        versions: list[tuple[dict[str, Any], datetime]] = []  # (row, its event's time)
         for position, event in items:
             cid = str(event.originator_id)
             new = fold_row(current.get(cid), event, position)
             if new is not None:
                 current[cid] = new
                 changed.add(cid)
+                versions.append((new, event.timestamp))
         rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
         self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
+        self._write_versions(cur, versions_t, versions, sorted(changed), refold=refold)
         deltas: dict[CountKey, int] = {}
         for c in changed:
             old, new_key = before.get(c), _count_key(current[c])  # type: ignore[arg-type]
@@ -374,6 +411,70 @@ class CasesView(TableStore):
                 deltas[old] = deltas.get(old, 0) - 1
             deltas[new_key] = deltas.get(new_key, 0) + 1
         self._add_counts(cur, counts_t, totals_t, deltas)
+
+    def _write_versions(
+        self,
+        cur: Any,
+        table: str,
+        versions: list[tuple[dict[str, Any], datetime]],
+        case_ids: list[str],
+        *,
+        refold: bool = False,
+    ) -> None:
+        """Append the new versions of the temporal view and close the ones they follow.
+        A version is valid from the latest event time of its stream so far (a clock that
+        went back does not reorder a case's versions: see ``stream_up_to``) until the next
+        version's; a version followed at once (same moment) is never valid, as the stream
+        up to any moment never ends with it. ``refold``: the case's versions are written
+        again from its first event."""
+        if not versions:
+            return
+        q = self.dialect.q
+        if refold:
+            for i in range(0, len(case_ids), 500):
+                clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
+                cur.execute(q(f"DELETE FROM {table} WHERE {clause}"), params)
+            open_from: dict[str, datetime] = {}
+        else:
+            open_from = {}
+            for i in range(0, len(case_ids), 500):
+                clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
+                cur.execute(
+                    q(
+                        f"SELECT case_id, valid_from FROM {table} "
+                        f"WHERE valid_to IS NULL AND {clause}"
+                    ),
+                    params,
+                )
+                for r in cur.fetchall():
+                    moment = self.dialect.ts_out(r["valid_from"])
+                    assert moment is not None
+                    open_from[r["case_id"]] = moment
+        closing = dict(open_from)  # case -> valid_from of its stored open version
+        closed: dict[str, datetime] = {}  # case -> when its stored open version ends
+        inserts: list[list[Any]] = []
+        pending: dict[str, list[Any]] = {}  # case -> its newest version in this batch
+        for row, at in versions:
+            cid = row["case_id"]
+            start = max(at, open_from[cid]) if cid in open_from else at
+            previous = pending.get(cid)
+            if previous is not None:
+                previous[-1] = self.dialect.ts_in(start)  # valid_to of the one before
+            elif cid in closing:
+                closed[cid] = start
+            values = [*self._case_to_db(row), self.dialect.ts_in(start), None]
+            inserts.append(values)
+            pending[cid] = values
+            open_from[cid] = start
+        if closed:
+            self._execute_many(
+                cur,
+                f"UPDATE {table} SET valid_to = %s WHERE case_id = %s AND valid_to IS NULL",
+                [(self.dialect.ts_in(at), cid) for cid, at in sorted(closed.items())],
+            )
+        cols = ", ".join((*CASE_COLUMNS, "valid_from", "valid_to"))
+        marks = ", ".join(["%s"] * (len(CASE_COLUMNS) + 2))
+        self._execute_many(cur, f"INSERT INTO {table} ({cols}) VALUES ({marks})", inserts)
 
     def _add_counts(
         self, cur: Any, counts_t: str, totals_t: str, deltas: dict[CountKey, int]
@@ -467,17 +568,42 @@ class CasesView(TableStore):
         """The column a list is ordered by: what the reader sees changed last."""
         return "updated_at" if vendor_id is None else "vendor_updated_at"
 
+    def _as_of(
+        self, gen: int, where: str, params: list[Any], vendor_id: int | None, at: datetime
+    ) -> tuple[str, str, list[Any]]:
+        """The versions table and the WHERE of the list as it stood at ``at``: each case's
+        version valid then. ``updated_at <= at`` (true of every version valid then) lets
+        the list's index start at the moment."""
+        changed = self._changed_column(vendor_id)
+        moment = self.dialect.ts_in(at)
+        return (
+            tables_of(CASES, gen)[3],
+            f"{where} AND {changed} <= %s AND valid_from <= %s "
+            "AND (valid_to IS NULL OR valid_to > %s)",
+            [*params, moment, moment, moment],
+        )
+
     def page_case_rows(
-        self, f: CaseFilter, vendor_id: int | None, page: int, page_size: int
+        self,
+        f: CaseFilter,
+        vendor_id: int | None,
+        page: int,
+        page_size: int,
+        as_of: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total. ``as_of``: the list as it stood then (the temporal
+        view; its total is counted from the versions, not from the counts tables)."""
         where, params = self._where(f, vendor_id)
         offset = (page - 1) * page_size
         changed = self._changed_column(vendor_id)
         with self.datastore.transaction(commit=False) as cur:
             gen = self.live_generation(CASES, cur)
+            table = f"view_cases_g{gen}"
+            if as_of is not None:
+                table, where, params = self._as_of(gen, where, params, vendor_id, as_of)
             cur.execute(
                 self.dialect.q(
-                    f"SELECT * FROM view_cases_g{gen} WHERE {where} "
+                    f"SELECT * FROM {table} WHERE {where} "
                     f"ORDER BY {changed} DESC, position DESC LIMIT %s OFFSET %s"
                 ),
                 [*params, page_size, offset],
@@ -485,6 +611,10 @@ class CasesView(TableStore):
             rows = [self._case_from_db(r) for r in cur.fetchall()]
             if 0 < len(rows) < page_size:
                 total = offset + len(rows)  # the last page: no need to count
+            elif as_of is not None:
+                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
+                cur.execute(self.dialect.q(sql), params)
+                total = int(cur.fetchone()["n"])
             else:
                 total = self._count(cur, gen, f, vendor_id)
         return rows, total
@@ -504,7 +634,7 @@ class CasesView(TableStore):
             return self._count(cur, gen, f, vendor_id)
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
-        cases_t, counts_t, totals_t = tables_of(CASES, gen)
+        cases_t, counts_t, totals_t, _ = tables_of(CASES, gen)
         if (
             f.order_id is not None
             or f.order_ids is not None
@@ -532,12 +662,16 @@ class CasesView(TableStore):
         batch_size: int = 1000,
         *,
         vendor_view: bool | None = None,
+        as_of: datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         """All matching rows, newest change first, in keyset batches (constant memory;
-        no transaction held open between batches)."""
+        no transaction held open between batches). ``as_of``: as the list stood then."""
         where, params = self._where(f, vendor_id, vendor_view)
-        table = f"view_cases_g{self.live_generation(CASES)}"
+        gen = self.live_generation(CASES)
+        table = f"view_cases_g{gen}"
         changed = self._changed_column(vendor_id)
+        if as_of is not None:
+            table, where, params = self._as_of(gen, where, params, vendor_id, as_of)
         after: tuple[Any, Any] | None = None
         while True:
             sql = f"SELECT * FROM {table} WHERE {where}"

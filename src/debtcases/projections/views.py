@@ -186,8 +186,9 @@ class Views:
 
     # ------------------------------------------------------------- queries
 
-    def _shape(self, row: dict[str, Any], role: Role) -> dict[str, Any]:
-        return case_item(row, role, self.clock(), self.stuck_after_hours)
+    def _shape(self, row: dict[str, Any], role: Role, as_of: datetime | None) -> dict[str, Any]:
+        # As of a moment, "stuck" is judged at that moment too.
+        return case_item(row, role, as_of or self.clock(), self.stuck_after_hours)
 
     def page_cases(
         self,
@@ -196,11 +197,15 @@ class Views:
         vendor_id: int | None,
         page: int = 1,
         page_size: int = 50,
+        *,
+        as_of: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of the case list, newest change first, and the total."""
+        """One page of the case list, newest change first, and the total. ``as_of``: the
+        list as it stood at that moment (each case as it was then, from the temporal
+        view; a vendor sees it as they always do)."""
         own = self._vendor_scope(role, vendor_id)
-        rows, total = self.recorder.page_case_rows(filter, own, page, page_size)
-        return [self._shape(r, role) for r in rows], total
+        rows, total = self.recorder.page_case_rows(filter, own, page, page_size, as_of)
+        return [self._shape(r, role, as_of) for r in rows], total
 
     def iter_cases(
         self,
@@ -209,16 +214,19 @@ class Views:
         vendor_id: int | None,
         *,
         every_vendor: bool = False,
+        as_of: datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every matching case, newest change first, streamed in keyset batches.
         ``every_vendor`` (role vendor, no ``vendor_id``): every vendor's cases, each as its
         vendor sees it (support's "as the vendors see it")."""
         if role is Role.VENDOR and every_vendor and vendor_id is None:
-            rows = self.recorder.iter_case_rows(filter, None, vendor_view=True)
+            rows = self.recorder.iter_case_rows(filter, None, vendor_view=True, as_of=as_of)
         else:
-            rows = self.recorder.iter_case_rows(filter, self._vendor_scope(role, vendor_id))
+            rows = self.recorder.iter_case_rows(
+                filter, self._vendor_scope(role, vendor_id), as_of=as_of
+            )
         for row in rows:
-            yield self._shape(row, role)
+            yield self._shape(row, role, as_of)
 
     @staticmethod
     def _vendor_scope(role: Role, vendor_id: int | None) -> int | None:
