@@ -137,7 +137,11 @@ class DunningCases(Application[UUID]):
         return case
 
     def _save(self, *cases: DunningCase) -> int | None:
-        recordings = self.save(*cases)
+        # The cases' pending events, not the cases: the library checks each object it is
+        # given against two runtime protocols (~21 us a case on Python 3.11, 10 % of the
+        # intake's time), an event against one. The aggregates themselves would only feed
+        # snapshots and the repository cache, which this application does not use.
+        recordings = self.save(*[event for case in cases for event in case.collect_events()])
         ids = [r.notification.id for r in recordings if r.notification is not None]
         return max(ids) if ids else None
 
