@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from debtcases.adapters.bulk import chunk_large_inserts
+from debtcases.adapters.bulk import bound_event_writes
 from debtcases.adapters.database import (
     Database,
     append_only_sql,
@@ -54,6 +54,8 @@ def database(settings: Settings) -> Database:
         settings.db_max_overflow,
         settings.db_connect_timeout,
         settings.database_owner_url,
+        lock_timeout=settings.db_lock_timeout_seconds,
+        idle_in_transaction_timeout=settings.db_idle_in_transaction_timeout_seconds,
     )
 
 
@@ -130,8 +132,9 @@ def build_cases_app(settings: Settings, clock: Clock = utc_now) -> DunningCases:
         reopen_window=timedelta(days=settings.reopen_window_days),
     )
     _guard_store(app, db, owned_elsewhere)
-    # A large save (a CSV import) in bounded statements, still one transaction.
-    chunk_large_inserts(app.recorder)
+    # A large save (a CSV import) in bounded statements, still one transaction; no write
+    # waits for or holds the events table's lock without bound.
+    bound_event_writes(app.recorder, settings.db_statement_timeout_seconds)
     return app
 
 
@@ -140,6 +143,7 @@ def build_order_facts_app(settings: Settings, db: Database) -> OrderFactsApp:
     env, owned_elsewhere = _store_env(db, OrderFactsApp.name)
     app = OrderFactsApp(env=env, max_attempts=settings.max_command_attempts)
     _guard_store(app, db, owned_elsewhere)
+    bound_event_writes(app.recorder, settings.db_statement_timeout_seconds)
     return app
 
 

@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     # Seconds to connect to PostgreSQL (and to wait for a pooled connection) before an
     # operation fails; the consumer and the runners then retry with back-off.
     db_connect_timeout: int = 10
+    # PostgreSQL, bounds on the events table's lock (every save takes it): a write waits at
+    # most this many whole seconds for it, then fails fast as "busy" (HTTP 503 `busy`,
+    # Retry-After), without the library's retries ...
+    db_lock_timeout_seconds: int = Field(default=5, ge=1)
+    # ... every statement of a save's transaction (a 50,000-row import: 50 statements of
+    # 1,000 events each) ends within this many seconds ...
+    db_statement_timeout_seconds: float = Field(default=15.0, gt=0)
+    # ... and the server ends a transaction idle this many whole seconds.
+    db_idle_in_transaction_timeout_seconds: int = Field(default=5, ge=1)
     # Unset: no Kafka (embedded mode).
     kafka_bootstrap_servers: str | None = None
     kafka_topic_handover: str = "diagonal.handover"
@@ -36,8 +45,12 @@ class Settings(BaseSettings):
     served_countries: list[str] = Field(default_factory=lambda: ["DE", "AT", "CH"])
     # Commands retry a conflicting save this many times, then answer 409.
     max_command_attempts: int = 5
-    # Request bodies above this are refused with 413.
+    # Request bodies above this are refused with 413 ...
     max_body_bytes: int = 1024 * 1024
+    # ... except the CSV import's (that route only): room for the row limit of the
+    # documented format, 50,000 rows of up to ~335 bytes (an exported row with a full
+    # address is ~130; every column near its usual length plus a reason, ~300).
+    max_import_bytes: int = 16 * 1024 * 1024
     # RUNNING longer than this without Diagonal's 'received' is flagged as stuck.
     stuck_after_hours: float = 48.0
     # Read-your-writes: how long a list query waits for the views to catch up.

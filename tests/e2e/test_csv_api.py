@@ -259,13 +259,42 @@ def test_only_support_may_import_or_export_the_schulden_list(api: Api) -> None:
     assert api.client.get("/api/v1/cases/B-1", headers=api.support).status_code == 404
 
 
-def test_a_file_above_the_body_limit_is_refused_with_413(api: Api) -> None:
-    data = HEADER.encode() + b"\n" + b"x" * (1024 * 1024 + 1)
+def test_a_file_above_the_import_limit_is_refused_with_413(api: Api) -> None:
+    """The import takes up to 16 MiB (room for its 50,000 rows); other routes 1 MiB."""
+    data = HEADER.encode() + b"\n" + b"x" * (16 * 1024 * 1024)
     answer = api.client.post(
         IMPORT, content=data, headers={**api.support, "Content-Type": "text/csv"}
     )
     assert answer.status_code == 413
     assert answer.json()["code"] == "payload_too_large"
+    assert str(16 * 1024 * 1024) in answer.json()["detail"]
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the same limit, read bounded
+        yield HEADER.encode() + b"\n"
+        for _ in range(16 * 1024 + 1):
+            yield b"x" * 1024
+
+    streamed = api.client.post(
+        IMPORT, content=chunked(), headers={**api.support, "Content-Type": "text/csv"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_an_import_over_one_mebibyte_is_read_and_other_bodies_are_not(api: Api) -> None:
+    rows = "".join(f"L-{i:06d};79424;1;EUR;A;B 1;10969;Berlin;DE;\n" for i in range(30_000))
+    data = f"{HEADER}\n{rows}".encode()
+    assert len(data) > 1024 * 1024
+    answer = api.client.post(
+        f"{IMPORT}?dry_run=true", content=data, headers={**api.support, "Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["created"] == 30_000
+    other = api.client.post(
+        "/api/v1/cases",
+        content=b"{" + b" " * (1024 * 1024) + b"}",
+        headers={**api.system, "Content-Type": "application/json"},
+    )
+    assert other.status_code == 413
 
 
 def test_the_openapi_document_describes_the_csv_endpoints(api: Api) -> None:

@@ -90,3 +90,16 @@ def test_cli_rejects_a_bad_file_with_the_row_report_and_exit_code_1(
 def test_cli_export_refuses_an_unknown_status_or_period(database: str) -> None:
     assert runner.invoke(app, ["export", "--status", "OPEN"]).exit_code == 2
     assert runner.invoke(app, ["export", "--period", "2024-13"]).exit_code == 2
+
+
+def test_cli_refuses_a_file_over_the_row_limit_naming_it(database: str, tmp_path: Path) -> None:
+    """The same 50,000-row limit as the API: nothing is imported."""
+    rows = "".join(f"L-{i:06d};79424;1;EUR;A;B 1;10969;Berlin;DE;\n" for i in range(50_001))
+    listing = write(tmp_path, "gross.csv", f"{HEADER}\n{rows}")
+    result = runner.invoke(app, ["import", listing])
+    assert result.exit_code == 1, result.output
+    assert "Too many rows: at most 50,000 per file; split it." in result.output
+    assert "REJECTED, nothing imported" in result.output
+    counted = runner.invoke(app, ["export", "--output", str(tmp_path / "out.csv")])
+    assert counted.exit_code == 0, counted.output
+    assert (tmp_path / "out.csv").read_bytes().count(b"\n") == 1  # the header only

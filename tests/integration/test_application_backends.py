@@ -10,8 +10,9 @@ import psycopg
 import pytest
 
 from debtcases.bootstrap import Container
-from debtcases.commands.app import Admission
+from debtcases.commands.app import AckInput, Admission
 from debtcases.domain.actors import Actor
+from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import ConcurrentModification, OrderConflict
 from debtcases.domain.statuses import Status
 from tests.builders import DEBTOR as GOOD
@@ -70,6 +71,44 @@ def test_a_batch_is_admitted_in_one_transaction_or_not_at_all(container: Contain
     assert [o.created for o in outcomes] == [True, True, False]
     positions = {o.position for o in outcomes if o.created}
     assert len(positions) == 1  # one commit
+
+
+def test_a_batch_reads_its_cases_together_and_answers_as_one_by_one(
+    container: Container,
+) -> None:
+    """admit_many and apply_acks read a batch's cases in one query: the answers are those
+    of loading each case on its own (its whole history, its corrected address)."""
+    cases = container.cases
+    cases.admit(_admission("B-1"), INTAKE)
+    cases.admit(_admission("B-2"), INTAKE)
+    cases.start_dunning("B-2", VENDOR)
+    moved = Debtor("Jana Schäfer", "Neue Straße 1", "10115", "Berlin", "DE")
+    cases.correct_address("B-2", SUPPORT, moved, "Umzug")
+    as_corrected = Admission("B-2", 79424, Decimal("49.90"), "EUR", moved, "Rücklastschrift")
+    outcomes = cases.admit_many([_admission("B-1"), as_corrected, _admission("B-3")], INTAKE)
+    assert [(o.created, o.changed) for o in outcomes] == [
+        (False, False),
+        (False, False),
+        (True, True),
+    ]
+    assert outcomes[1].case.version == 3 and outcomes[1].case.debtor == moved
+    assert outcomes[0].position is None and outcomes[2].position is not None
+    with pytest.raises(OrderConflict) as conflict:
+        cases.admit_many([_admission("B-4"), _admission("B-2", amount="1.00")], INTAKE)
+    assert conflict.value.order_id == "B-2" and conflict.value.fields == ["amount"]
+    assert not cases.has_case("B-4")
+
+    results = cases.apply_acks(
+        [
+            AckInput("B-2", "received", "m-1"),
+            AckInput("B-9", "received", "m-2"),
+            AckInput("B-2", "received", "m-1"),
+        ]
+    )
+    assert [r.result for r in results] == ["applied", "unknown_order", "duplicate"]
+    again = cases.apply_acks([AckInput("B-2", "received", "m-1"), AckInput("B-1", "closed", "m-3")])
+    assert [r.result for r in again] == ["duplicate", "applied"]
+    assert cases.get_case("B-2", SUPPORT).status is Status.HANDED_OVER  # received
 
 
 def _table(container: Container) -> str:

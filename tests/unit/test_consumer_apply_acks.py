@@ -73,13 +73,14 @@ def results(outcomes: list[AckResult]) -> list[tuple[str, str]]:
 
 
 def count_saves(app: DunningCases, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of aggregates of each ``save`` call from now on."""
+    """The number of cases each ``save`` call stores from now on (it is given the cases'
+    events, or the cases)."""
     saves: list[int] = []
     real_save = app.save
 
-    def save(*aggregates: Any, **kwargs: Any) -> Any:
-        saves.append(len(aggregates))
-        return real_save(*aggregates, **kwargs)
+    def save(*objs: Any, **kwargs: Any) -> Any:
+        saves.append(len({getattr(o, "originator_id", None) or o.id for o in objs}))
+        return real_save(*objs, **kwargs)
 
     monkeypatch.setattr(app, "save", save)
     return saves

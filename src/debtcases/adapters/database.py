@@ -39,12 +39,18 @@ def database_from_url(
     max_overflow: int = 10,
     connect_timeout: int = 10,
     owner_url: str | None = None,
+    lock_timeout: int = 5,
+    idle_in_transaction_timeout: int = 5,
 ) -> Database:
-    db = _database_from_url(url, pool_size, max_overflow, connect_timeout)
+    db = _database_from_url(
+        url, pool_size, max_overflow, connect_timeout, lock_timeout, idle_in_transaction_timeout
+    )
     if not owner_url:
         return db
     # The owner only runs the setup: one connection is enough.
-    owner = _database_from_url(owner_url, 1, 0, connect_timeout)
+    owner = _database_from_url(
+        owner_url, 1, 0, connect_timeout, lock_timeout, idle_in_transaction_timeout
+    )
     if not (db.is_postgres and owner.is_postgres):
         raise ValueError("an owner database URL applies to PostgreSQL only")
     where = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME")
@@ -56,7 +62,12 @@ def database_from_url(
 
 
 def _database_from_url(
-    url: str, pool_size: int, max_overflow: int, connect_timeout: int
+    url: str,
+    pool_size: int,
+    max_overflow: int,
+    connect_timeout: int,
+    lock_timeout: int = 5,
+    idle_in_transaction_timeout: int = 5,
 ) -> Database:
     parsed = urlparse(url)
     scheme = parsed.scheme.split("+")[0]
@@ -94,7 +105,11 @@ def _database_from_url(
                 "POSTGRES_MAX_OVERFLOW": str(max_overflow),
                 # Also how long a caller waits for a pooled connection before OperationalError.
                 "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout),
-                "POSTGRES_LOCK_TIMEOUT": "5",
+                # Whole seconds a write waits for the events table's lock (then "busy",
+                # not retried: adapters.bulk); a transaction idle this long is ended by the
+                # server, so a stuck client cannot keep the lock.
+                "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
+                "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(idle_in_transaction_timeout),
                 "POSTGRES_PRE_PING": "y",
             },
             url,

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from debtcases import __version__
+from debtcases.adapters.bulk import database_busy
 from debtcases.api import (
     routes_cases,
     routes_csv,
@@ -46,12 +47,16 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_problem_handlers(app)
-    limit = container.settings.max_body_bytes
+    body_limit = container.settings.max_body_bytes
+    import_limit = max(body_limit, container.settings.max_import_bytes)
 
     @app.middleware("http")
     async def limit_body_size(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # The CSV import (API and the web UI's upload) takes up to its row limit of the
+        # documented format; every other route 1 MiB.
+        limit = import_limit if request.url.path in IMPORT_PATHS else body_limit
         length = request.headers.get("content-length", "")
         if length.isdigit():
             if int(length) > limit:
@@ -69,6 +74,17 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        if database_busy(exc):
+            # Another write holds the events table (e.g. a large import) longer than the
+            # lock timeout, or a statement ran out of time: nothing was stored.
+            return problem(
+                503,
+                "Service busy",
+                "The case store is busy (another write holds it); nothing was changed. "
+                "Retry in a few seconds.",
+                "busy",
+                headers={"Retry-After": "2"},
+            )
         return problem(
             503,
             "Service unavailable",
@@ -89,6 +105,10 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(routes_support.router)
     install_openapi(app)
     return app
+
+
+# The routes that take a CSV file (the body limit is the import's, not 1 MiB).
+IMPORT_PATHS = frozenset({"/api/v1/support/cases/import", "/schulden/import"})
 
 
 def _too_large(limit: int) -> Response:

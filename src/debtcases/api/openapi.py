@@ -34,10 +34,18 @@ PROBLEMS: dict[int, tuple[tuple[str, ...], str]] = {
         "`invalid_transition` (with `from`, `to`, `command`), `concurrent_modification` or "
         "`order_conflict` (with `fields`)",
     ),
-    413: (("payload_too_large",), "`payload_too_large`: body over the limit (1 MiB)"),
+    413: (
+        ("payload_too_large",),
+        "`payload_too_large`: body over the limit (1 MiB; the CSV import 16 MiB)",
+    ),
     415: (("unsupported_media_type",), "`unsupported_media_type`"),
     422: (("validation_error",), "`validation_error`: invalid input, details in `errors`"),
-    503: (("unavailable",), "`unavailable`: the database is unreachable; retry later"),
+    503: (
+        ("unavailable", "busy"),
+        "`unavailable`: the database is unreachable; `busy`: another write holds the case "
+        "store longer than the lock timeout (a few seconds), nothing was changed; both with "
+        "`Retry-After`",
+    ),
 }
 # A route narrows the codes of one of its answers with this key in its `responses`.
 CODES_KEY = "x-problem-codes"

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from debtcases.adapters.bulk import select_events_of_many
 from debtcases.commands.transcodings import register_domain_transcodings
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.admission import Admission as Admission  # re-exported for callers
@@ -110,6 +111,22 @@ class DunningCases(Application[UUID]):
             raise CaseNotFound(order_id) from None
         return case
 
+    def _load_many(self, order_ids: Iterable[str]) -> dict[str, DunningCase | None]:
+        """Each order's case (None: no case), for a whole batch in one query (per 10,000
+        orders), instead of one query per case: what the repository would give one by one
+        (no snapshots, no cache here), replayed from the same stored events."""
+        case_ids = {case_id_for(o): o for o in order_ids}
+        stored = select_events_of_many(self.recorder, case_ids)
+        cases: dict[str, DunningCase | None] = {}
+        for case_id, order_id in case_ids.items():
+            events = stored.get(case_id)
+            cases[order_id] = (
+                project_aggregate(None, map(self.mapper.to_domain_event, events))
+                if events
+                else None
+            )
+        return cases
+
     def _load_visible(self, order_id: str, actor: Actor) -> DunningCase:
         """The case, if the actor may see it. A vendor's ownership is checked on the case's
         first stored event *before* the case is loaded: another vendor's order then costs
@@ -127,7 +144,11 @@ class DunningCases(Application[UUID]):
         return case
 
     def _save(self, *cases: DunningCase) -> int | None:
-        recordings = self.save(*cases)
+        # The cases' pending events, not the cases: the library checks each object it is
+        # given against two runtime protocols (~21 us a case on Python 3.11, 10 % of the
+        # intake's time), an event against one. The aggregates themselves would only feed
+        # snapshots and the repository cache, which this application does not use.
+        recordings = self.save(*[event for case in cases for event in case.collect_events()])
         ids = [r.notification.id for r in recordings if r.notification is not None]
         return max(ids) if ids else None
 
@@ -182,10 +203,10 @@ class DunningCases(Application[UUID]):
             at = now or self.clock()
             outcomes: list[Outcome] = []
             new_cases: list[DunningCase] = []
+            loaded = self._load_many(a.order_id for a in admissions)
             for a in admissions:
-                try:
-                    existing = self._load(a.order_id)
-                except CaseNotFound:
+                existing = loaded[a.order_id]
+                if existing is None:
                     case = DunningCase.admit(
                         order_id=a.order_id,
                         user_id=a.user_id,
@@ -396,14 +417,9 @@ class DunningCases(Application[UUID]):
     def _decide_acks(
         self, acks: Sequence[AckInput], at: datetime
     ) -> tuple[list[AckResult], list[DunningCase]]:
-        cases: dict[str, DunningCase | None] = {}
+        cases = self._load_many(ack.order_id for ack in acks)
         results: list[AckResult] = []
         for ack in acks:
-            if ack.order_id not in cases:
-                try:
-                    cases[ack.order_id] = self._load(ack.order_id)
-                except CaseNotFound:
-                    cases[ack.order_id] = None
             case = cases[ack.order_id]
             if case is None:
                 results.append(AckResult(ack, "unknown_order"))
@@ -436,6 +452,22 @@ class DunningCases(Application[UUID]):
         if actor.role not in (Role.SUPPORT, Role.VENDOR):
             raise NotPermitted(actor.role.value, "read cases")
         return self._load_visible(order_id, actor)
+
+    def find_cases(self, order_ids: Sequence[str], actor: Actor) -> dict[str, DunningCase]:
+        """The cases of those orders that have one the actor may see (same rules as
+        ``get_case``), read together: one query per 10,000 orders."""
+        if actor.role not in (Role.SUPPORT, Role.VENDOR):
+            raise NotPermitted(actor.role.value, "read cases")
+        found: dict[str, DunningCase] = {}
+        for order_id, case in self._load_many(order_ids).items():
+            if case is None:
+                continue
+            try:
+                case.ensure_visible_to(actor)
+            except CaseNotFound:  # another vendor's case: as if there were none
+                continue
+            found[order_id] = case
+        return found
 
     def history(self, order_id: str, actor: Actor) -> list[HistoryEntry]:
         """Every change to the case, oldest first, replayed from its stream. Vendors get

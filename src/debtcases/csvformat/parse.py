@@ -374,7 +374,7 @@ def _parse_into(result: ParsedImport, data: bytes, max_rows: int, default_reason
             result.row_count += 1
             if result.row_count > max_rows:
                 raise FileRejected(
-                    f"Too many rows: at most {max_rows} per file; split it.", line=line
+                    f"Too many rows: at most {max_rows:,} per file; split it.", line=line
                 )
             extra = [c for i, c in enumerate(cells) if i >= len(header) and c.strip()]
             if extra:
