@@ -186,7 +186,6 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-
 class Served:
     """`debtcases serve` as its own process on 127.0.0.1 (the deployment a user starts:
     uvicorn with the log runner in-process)."""
@@ -446,6 +445,35 @@ def list_pages(port: int, support: dict[str, str], vendors: list[dict[str, str]]
         )
         for k in labels
     ]
+
+
+def explain_lists(url: str) -> None:
+    """With BENCH_PROFILE: PostgreSQL's plans and timings of the list queries (what the
+    list pages send, and the alternatives issue 10 names), in BENCH_PROFILE/explain.txt."""
+    if not PROFILE:
+        return
+    with psycopg.connect(url) as conn:
+        gen = conn.execute("SELECT live FROM projection_generations WHERE view = 'cases'")
+        row = gen.fetchone()
+        assert row is not None
+        t = f"view_cases_g{row[0]}"
+        order = "ORDER BY updated_at DESC, position DESC LIMIT 50"
+        deep = max(0, min(1000, CASES // 50) - 1) * 50
+        queries = [
+            (
+                "status = ANY (what the list sends)",
+                f"WHERE status = ANY(%s) {order}",
+                [["RUNNING"]],
+            ),
+            ("status = (one status)", f"WHERE status = %s {order}", ["RUNNING"]),
+            (f"deep page, OFFSET {deep:,}", f"WHERE TRUE {order} OFFSET {deep}", []),
+            ("vendor list", f"WHERE user_id = %s {order}", [10001]),
+        ]
+        out = []
+        for title, where, params in queries:
+            plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM {t} {where}", params)
+            out.append(f"-- {title}\n" + "\n".join(r[0] for r in plan.fetchall()))
+        (Path(PROFILE) / "explain.txt").write_text("\n\n".join(out) + "\n")
 
 
 class RssSampler:
@@ -860,6 +888,7 @@ def main() -> None:
             vendors = [bearer(t) for t in vendor_tokens.values()]
             with phase("list pages"), profiled("lists", served.pid):
                 figures += list_pages(served.port, support, vendors)
+            explain_lists(url)
             with phase("csv export"):
                 figures += csv_export(served, support)
             with phase("command to visible"), profiled("visible", served.pid):
