@@ -226,6 +226,9 @@ class Served:
     def pid(self) -> int:
         return self.process.pid
 
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
@@ -486,7 +489,10 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            try:
+                self.peak = max(self.peak, rss_mb(self.pid))
+            except (KeyError, OSError):  # the process is gone
+                return
 
     def stop(self) -> float:
         self._stop.set()
@@ -886,15 +892,41 @@ def main() -> None:
                 rss_start = rss_mb(served.pid)
             support = bearer(support_token)
             vendors = [bearer(t) for t in vendor_tokens.values()]
-            with phase("list pages"), profiled("lists", served.pid):
-                figures += list_pages(served.port, support, vendors)
-            explain_lists(url)
-            with phase("csv export"):
-                figures += csv_export(served, support)
-            with phase("command to visible"), profiled("visible", served.pid):
-                figures += command_to_visible(c, url, served.port, vendor_tokens[10001], 10001)
-            with phase("commands under load"):
-                figures += commands_under_load(served, support)
+
+            def served_phase(name: str, measure: Callable[[Served], list[Figure]]) -> None:
+                """A figure on the served process; if it fails, a note (with serve's exit
+                code and log when it died) and the next figures on a fresh process."""
+                nonlocal served
+                assert served is not None
+                with phase(name):
+                    try:
+                        figures.extend(measure(served))
+                    except Exception as exc:
+                        note = f"{name}: failed ({type(exc).__name__}: {exc})"
+                        if served.process.poll() is not None:
+                            note += (
+                                f"; serve exited with {served.process.returncode};"
+                                f" its log ends:\n{served.log_tail()}"
+                            )
+                            served = Served(url, Path(tmp))
+                        notes.append(note)
+                        log(note)
+
+            def lists(s: Served) -> list[Figure]:
+                with profiled("lists", s.pid):
+                    found = list_pages(s.port, support, vendors)
+                explain_lists(url)
+                return found
+
+            def visible(s: Served) -> list[Figure]:
+                with profiled("visible", s.pid):
+                    return command_to_visible(c, url, s.port, vendor_tokens[10001], 10001)
+
+            served_phase("list pages", lists)
+            served_phase("csv export", lambda s: csv_export(s, support))
+            served_phase("command to visible", visible)
+            served_phase("commands under load", lambda s: commands_under_load(s, support))
+            assert served is not None
             status = proc_status(served.pid)
             figures.append(
                 Figure(
