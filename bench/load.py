@@ -25,9 +25,14 @@ class Connection:
     port: int
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
+    last_used: float = 0.0
+    # uvicorn closes a keep-alive connection idle for 5 s (timeout_keep_alive); a
+    # connection idle longer than this is reopened before the next request.
+    max_idle: float = 3.0
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.last_used = time.monotonic()
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -39,6 +44,8 @@ class Connection:
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: Any = None
     ) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.last_used > self.max_idle:
+            await self.close()
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
@@ -71,6 +78,7 @@ class Connection:
             data = b"".join(parts)
         else:
             data = await self.reader.readexactly(length or 0)
+        self.last_used = time.monotonic()
         if close:
             await self.close()
         return status, data
