@@ -2,7 +2,9 @@
 # `make bench`: the benchmarks (never part of `make test`). Starts a throwaway PostgreSQL
 # (and Kafka for the Kafka benchmark) unless DEBTCASES_TEST_DATABASE_URL /
 # DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS point at running ones; stops what it started.
-#   BENCH_CASES=1000000 make bench     # views at a million cases (takes long)
+#   BENCH_CASES=1000000 make bench     # every figure at a million cases (takes long)
+# One entry point, bench/run.py: one table (each figure beside its same-run baseline and
+# the target of issue 10), also written as JSON under bench/results/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,9 +31,10 @@ if [ -z "${DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     export DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS
 fi
 export PYTHONWARNINGS="ignore::DeprecationWarning"
-for bench in bench/bench_commands.py bench/bench_views.py bench/bench_kafka.py bench/bench_eligibility.py; do
-    if [ -f "$bench" ]; then
-        echo "== $bench"
-        "$PYTHON" "$bench"
-    fi
+# Every figure of the service beside a same-run baseline (one table, JSON in bench/results/),
+# then the eligibility explainer/scheduler and the as-of list pages (their own tables).
+"$PYTHON" -m bench.run
+for bench in bench/bench_eligibility.py bench/bench_as_of.py; do
+    echo "== $bench"
+    "$PYTHON" "$bench"
 done
