@@ -541,7 +541,13 @@ class CasesView(TableStore):
             params.append(f.order_id.lower())
         if f.statuses:
             column = "vendor_status" if vendor_view else "status"
-            clause, ps = self.dialect.in_list(column, sorted({s.value for s in f.statuses}))
+            values = sorted({s.value for s in f.statuses})
+            if len(values) == 1:
+                # One status: `=` keeps the (status, updated_at, position) index order, so
+                # the page is read in order; `= ANY(...)` sorts (profile: 2.1 vs 0.2 ms).
+                clause, ps = f"{column} = %s", values
+            else:
+                clause, ps = self.dialect.in_list(column, values)
             clauses.append(clause)
             params.extend(ps)
         if f.period is not None:
