@@ -353,3 +353,27 @@ def test_imported_cases_record_the_support_actor_and_the_reason(cases: DunningCa
     assert entry5.actor == {"role": "support", "id": "anna"}
     assert (entry5.reason, entry6.reason) == ("CSV-Import (liste.csv)", "Altfall")
     assert cases.get_case("B-6", SUPPORT).amount == Decimal("2.5")
+
+
+def test_other_scripts_digits_are_not_numbers_in_a_csv_file() -> None:
+    """Python's \\d and Decimal() read any script's digits; a User-ID, an amount and a
+    postal code are written with 0-9 (issue 7, point 13)."""
+    from debtcases.csvformat.parse import parse_import
+
+    header = "Bestell-ID;User-ID;Betrag;Währung;Name;Straße;PLZ;Ort;Land;Grund"
+    rows = [
+        "B-1;٧٩٤٢٤;49,90;EUR;Jana Schäfer;Lindenstraße 12;10969;Berlin;DE;x",
+        "B-2;79424;٤٩,٩٠;EUR;Jana Schäfer;Lindenstraße 12;10969;Berlin;DE;x",
+    ]
+    report = parse_import("\n".join([header, *rows, ""]).encode())
+    assert [(e.line, e.field) for e in report.errors] == [(2, "user_id"), (3, "amount")]
+
+
+def test_the_handover_check_wants_a_postal_code_and_house_number_in_0_to_9() -> None:
+    from decimal import Decimal
+
+    from debtcases.domain.debtor import Debtor, handover_errors
+
+    arabic = Debtor("Jana Schäfer", "Lindenstraße ١٢", "١٠٩٦٩", "Berlin", "DE")
+    errors = handover_errors(arabic, Decimal("49.90"), ["DE"])
+    assert any("Postleitzahl" in e for e in errors), errors

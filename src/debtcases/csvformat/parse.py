@@ -67,12 +67,12 @@ MAX_IMPORT_ROWS = 50_000
 DEFAULT_CURRENCY = "EUR"
 DEFAULT_IMPORT_REASON = "CSV-Import"
 
-_PLAIN_AMOUNT = re.compile(r"^\d+(?:[.,]\d+)?$")
-_DE_GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+,\d+$")
-_EN_GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+\.\d+$")
+_PLAIN_AMOUNT = re.compile(r"^[0-9]+(?:[.,][0-9]+)?$")
+_DE_GROUPED = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")
+_EN_GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+$")
 _SEP_HINT = re.compile(r"^sep=(.)$", re.IGNORECASE)
 # A User-ID cell: digits only; at most 15 of them (narrower than the domain's range).
-_USER_ID_CELL = re.compile(r"\d{1,15}")
+_USER_ID_CELL = re.compile(r"[0-9]{1,15}")
 
 # canonical column -> accepted header spellings (normalised by _header_key)
 _COLUMN_ALIASES: dict[str, tuple[str, ...]] = {

@@ -12,18 +12,18 @@ DEFAULT_SERVED_COUNTRIES: frozenset[str] = frozenset({"DE", "AT", "CH"})
 
 # Postal code shapes for the countries we know; others only need to be non-empty.
 POSTAL_CODE_PATTERNS: dict[str, re.Pattern[str]] = {
-    "DE": re.compile(r"\d{5}"),
-    "AT": re.compile(r"\d{4}"),
-    "CH": re.compile(r"\d{4}"),
-    "LI": re.compile(r"\d{4}"),
-    "LU": re.compile(r"\d{4}"),
-    "NL": re.compile(r"\d{4} ?[A-Z]{2}"),
-    "FR": re.compile(r"\d{5}"),
-    "IT": re.compile(r"\d{5}"),
-    "PL": re.compile(r"\d{2}-\d{3}"),
+    "DE": re.compile(r"[0-9]{5}"),
+    "AT": re.compile(r"[0-9]{4}"),
+    "CH": re.compile(r"[0-9]{4}"),
+    "LI": re.compile(r"[0-9]{4}"),
+    "LU": re.compile(r"[0-9]{4}"),
+    "NL": re.compile(r"[0-9]{4} ?[A-Z]{2}"),
+    "FR": re.compile(r"[0-9]{5}"),
+    "IT": re.compile(r"[0-9]{5}"),
+    "PL": re.compile(r"[0-9]{2}-[0-9]{3}"),
 }
 
-_HAS_DIGIT = re.compile(r"\d")
+_HAS_DIGIT = re.compile(r"[0-9]")
 
 
 @dataclass(frozen=True)
