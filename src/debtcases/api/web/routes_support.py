@@ -37,7 +37,7 @@ from debtcases.csvformat.export import export_csv, export_filename
 from debtcases.csvformat.parse import DEFAULT_IMPORT_REASON
 from debtcases.domain.actors import Role
 from debtcases.domain.admission import TEXT_LIMITS
-from debtcases.domain.eligibility import Verdict
+from debtcases.domain.eligibility_verdict import Verdict
 from debtcases.domain.holds import HoldReason
 from debtcases.projections.queries import CaseFilter
 
