@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from debtcases.bootstrap import Container
 from debtcases.domain.actors import Actor
 from debtcases.domain.case import DunningCase, case_id_for
-from debtcases.domain.eligibility import Verdict, berlin_date
+from debtcases.domain.eligibility_checks import berlin_date
+from debtcases.domain.eligibility_verdict import Verdict
 from tests.facts_builders import random_facts
 
 FACT_SETS = 10_000

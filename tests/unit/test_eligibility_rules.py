@@ -13,15 +13,9 @@ import pytest
 
 from debtcases.commands.orders import default_ruleset, load_ruleset_file, load_timeline
 from debtcases.domain.debtor import Debtor, handover_errors
-from debtcases.domain.eligibility import (
-    Context,
-    RuleSetError,
-    Timeline,
-    day_start,
-    due_of,
-    evaluate,
-    parse_ruleset,
-)
+from debtcases.domain.eligibility import due_of, evaluate
+from debtcases.domain.eligibility_checks import Context, day_start
+from debtcases.domain.eligibility_ruleset import RuleSetError, Timeline, parse_ruleset
 from debtcases.domain.order_facts import Failure, Reminder, ReminderKind
 from tests.facts_builders import returned_debit, unpaid_invoice
 

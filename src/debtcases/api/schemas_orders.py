@@ -31,7 +31,8 @@ from debtcases.api.schemas import (
 )
 from debtcases.domain import admission as rules
 from debtcases.domain.debtor import Debtor
-from debtcases.domain.eligibility import Explanation, Verdict, berlin_date
+from debtcases.domain.eligibility_checks import berlin_date
+from debtcases.domain.eligibility_verdict import Explanation, Verdict
 from debtcases.domain.order_facts import (
     INVOICE_NUMBER_LIMIT,
     MAX_REMINDERS,

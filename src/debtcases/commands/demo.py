@@ -16,7 +16,7 @@ from debtcases.commands.orders import Orders
 from debtcases.domain.actors import Actor
 from debtcases.domain.admission import Admission
 from debtcases.domain.debtor import Debtor
-from debtcases.domain.eligibility import BERLIN
+from debtcases.domain.eligibility_checks import BERLIN
 from debtcases.domain.holds import Hold, HoldReason
 from debtcases.domain.order_facts import (
     Failure,

@@ -29,20 +29,16 @@ from debtcases.commands.transcodings import register_domain_transcodings
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES
-from debtcases.domain.eligibility import (
+from debtcases.domain.eligibility import Due, due_of
+from debtcases.domain.eligibility_checks import Context
+from debtcases.domain.eligibility_ruleset import RuleSet, RuleSetError, Timeline, parse_ruleset
+from debtcases.domain.eligibility_verdict import (
     CaseInfo,
-    Context,
-    Due,
     Explanation,
-    RuleSet,
-    RuleSetError,
-    Timeline,
     Verdict,
     admission_of,
-    due_of,
     explain,
     manual_reason,
-    parse_ruleset,
     red_conditions,
     scheduler_reason,
 )

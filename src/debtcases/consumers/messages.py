@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
 
-from debtcases.domain.case import AckKind, DunningCase
+from debtcases.domain.case import DunningCase
+from debtcases.domain.case_acks import AckKind
 from debtcases.domain.statuses import Status
 
 # Logical destinations of outgoing messages; the Kafka topic names are settings.

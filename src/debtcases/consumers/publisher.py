@@ -20,7 +20,7 @@ from debtcases.adapters.threads import LoopWorker
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import PORTAL_ACCESS_TOPIC
-from debtcases.consumers.outbox import OutboxStoreMixin
+from debtcases.consumers.outbox_store import OutboxStoreMixin
 from debtcases.consumers.topics import ensure_topics, service_topics
 
 log = logging.getLogger(__name__)

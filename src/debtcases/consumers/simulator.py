@@ -20,7 +20,8 @@ from uuid import UUID, uuid5
 from debtcases.adapters.threads import LoopWorker
 from debtcases.commands.app import DunningCases
 from debtcases.consumers import metrics
-from debtcases.consumers.outbox import OutboxRow, OutboxStoreMixin
+from debtcases.consumers.outbox_rows import OutboxRow
+from debtcases.consumers.outbox_store import OutboxStoreMixin
 from debtcases.domain.errors import CaseNotFound
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
-from debtcases.consumers.outbox import OutboxProcessor, OutboxStoreMixin, outbox_store_for
+from debtcases.consumers.outbox import OutboxProcessor
+from debtcases.consumers.outbox_store import OutboxStoreMixin, outbox_store_for
 
 
 @dataclass

@@ -6,8 +6,7 @@ decisions take the actor and ``now`` as arguments and check the transition table
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -15,15 +14,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from debtcases.domain.actors import Actor, Role
-from debtcases.domain.debtor import DEFAULT_SERVED_COUNTRIES, Debtor, handover_errors
-from debtcases.domain.errors import (
-    CaseNotFound,
-    InvalidHold,
-    InvalidTransition,
-    NotPermitted,
-    ReasonRequired,
-    ReopenWindowClosed,
-)
+from debtcases.domain.case_acks import AckDecisions
+from debtcases.domain.case_handover import HandoverDecisions
+from debtcases.domain.case_holds import HoldDecisions
+from debtcases.domain.debtor import Debtor
+from debtcases.domain.errors import CaseNotFound, InvalidTransition, NotPermitted
 from debtcases.domain.holds import Hold
 from debtcases.domain.rules import TARGET, Command, allowed_from, already_there, may_issue
 from debtcases.domain.state import CaseState, evolve
@@ -37,16 +32,12 @@ def case_id_for(order_id: str) -> UUID:
     return uuid5(CASE_NAMESPACE, order_id)
 
 
-class AckKind:
-    RECEIVED = "received"
-    REJECTED = "rejected"
-    CLOSED = "closed"
-    ALL = frozenset({RECEIVED, REJECTED, CLOSED})
-
-
-class DunningCase(Aggregate):
+class DunningCase(HandoverDecisions, HoldDecisions, AckDecisions, Aggregate):
     """One order's dunning. Its state is a ``CaseState`` built by ``evolve`` (state.py);
-    the methods below are the decisions, each checked against the transition table."""
+    the methods below and its mixins are the decisions, each checked against the transition
+    table: sending to Diagonal (case_handover.py), holds and reopening (case_holds.py),
+    Diagonal's acknowledgements (case_acks.py). The events stay nested here: their topics
+    (``debtcases.domain.case:DunningCase.X``) are stored with every event."""
 
     class Event(Aggregate.Event):
         actor: Actor
@@ -327,65 +318,6 @@ class DunningCase(Aggregate):
         kwargs.setdefault("from_status", self.status)
         self.trigger_event(event_class, timestamp=now, **kwargs)
 
-    def _handover_checks(self, served_countries: Iterable[str]) -> list[str]:
-        return handover_errors(self.debtor, self.amount, served_countries)
-
-    def _fail_handover_checks(
-        self, actor: Actor, now: datetime, reason: str, errors: list[str]
-    ) -> None:
-        """Our own checks refused the handover: FAILED with the messages (the "!" popup)."""
-        self._trigger(
-            self.HandoverFailed,
-            now,
-            actor=actor,
-            reason=reason,
-            to_status=Status.FAILED,
-            errors=errors,
-            source="validation",
-            message_id=None,
-            fell_back=False,
-        )
-
-    def start_dunning(
-        self,
-        actor: Actor,
-        now: datetime,
-        reason: str = "",
-        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
-    ) -> None:
-        if not self._check(actor, Command.START):
-            return
-        errors = self._handover_checks(served_countries)
-        if errors:
-            self._fail_handover_checks(actor, now, reason, errors)
-        else:
-            self._trigger(
-                self.DunningStarted, now, actor=actor, reason=reason, to_status=Status.RUNNING
-            )
-
-    def hand_over(
-        self,
-        actor: Actor,
-        now: datetime,
-        reason: str,
-        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
-    ) -> None:
-        if not self._check(actor, Command.HAND_OVER):
-            return
-        errors = self._handover_checks(served_countries)
-        if errors:
-            self._fail_handover_checks(actor, now, reason, errors)
-        else:
-            self._trigger(
-                self.HandedToCollection,
-                now,
-                actor=actor,
-                reason=reason,
-                to_status=Status.HANDED_OVER,
-                source="support",
-                message_id=None,
-            )
-
     def cancel(self, actor: Actor, now: datetime, reason: str) -> None:
         if not self._check(actor, Command.CANCEL):
             return
@@ -396,85 +328,6 @@ class DunningCase(Aggregate):
             reason=reason,
             to_status=Status.CANCELLED,
             withdraw=self.handover_sent,
-        )
-
-    def block(self, actor: Actor, now: datetime, reason: str, hold: Hold | None = None) -> None:
-        terms = hold or Hold()
-        if not self._check(actor, Command.BLOCK):
-            if terms != self.state.hold:  # other terms: not the same ask
-                raise InvalidTransition(
-                    Command.BLOCK.value,
-                    self.status.value,
-                    Status.BLOCKED.value,
-                    "The case is blocked already with other terms; unblock it first.",
-                )
-            return
-        problems = terms.problems(now)
-        if problems:
-            raise InvalidHold(problems)
-        self._trigger(
-            self.Blocked, now, actor=actor, reason=reason, to_status=Status.BLOCKED, hold=terms
-        )
-
-    def expire_hold(self, actor: Actor, now: datetime) -> None:
-        """End the hold if its end has come at ``now`` (else nothing): the scheduler's
-        decision, so two schedulers end one hold once (the second finds it ended)."""
-        if not self._check(actor, Command.EXPIRE_HOLD):
-            return
-        hold, ends_at = self.state.hold, self.state.hold_ends_at
-        if hold is None or ends_at is None or ends_at > now:
-            return
-        assert self.status_before_block is not None
-        if hold.is_promise:
-            reason = (
-                f"Zahlungsversprechen über {hold.promised_amount} {self.currency} bis "
-                f"{hold.promised_date} nicht eingehalten: Mahnung läuft weiter."
-            )
-        else:
-            reason = f"Blockierung bis {hold.until} abgelaufen."
-        self._trigger(
-            self.HoldExpired,
-            now,
-            actor=actor,
-            reason=reason,
-            to_status=self.status_before_block,
-            hold=hold,
-            ended_at=ends_at,
-            promise_broken=hold.is_promise,
-        )
-
-    def reopen(self, actor: Actor, now: datetime, reason: str, window: timedelta) -> None:
-        """Correct a mistaken PAID or CANCELLED within ``window`` of it."""
-        if not self._check(actor, Command.REOPEN):
-            return
-        if not reason.strip():
-            raise ReasonRequired(Command.REOPEN.value)
-        closure = self.state.closure
-        assert closure is not None
-        if now - closure.at > window:
-            raise ReopenWindowClosed(
-                self.order_id, closure.at.isoformat(), window.total_seconds() / 86400
-            )
-        self._trigger(
-            self.Reopened,
-            now,
-            actor=actor,
-            reason=reason,
-            to_status=closure.status,
-            corrects_version=closure.version,
-            corrects_event=closure.event,
-            status_before_block=closure.status_before_block,
-            hold=closure.hold,
-            running_since=closure.running_since,
-            notify=closure.notified,
-        )
-
-    def unblock(self, actor: Actor, now: datetime, reason: str) -> None:
-        if not self._check(actor, Command.UNBLOCK):
-            return
-        assert self.status_before_block is not None
-        self._trigger(
-            self.Unblocked, now, actor=actor, reason=reason, to_status=self.status_before_block
         )
 
     def mark_paid(self, actor: Actor, now: datetime, reason: str, reference: str) -> None:
@@ -496,86 +349,3 @@ class DunningCase(Aggregate):
             reference=reference,
             notify=self.handover_sent,
         )
-
-    def correct_address(
-        self,
-        actor: Actor,
-        now: datetime,
-        debtor: Debtor,
-        reason: str,
-        served_countries: Iterable[str] = DEFAULT_SERVED_COUNTRIES,
-    ) -> None:
-        self._check(actor, Command.CORRECT_ADDRESS)  # never "already there"
-        errors = handover_errors(debtor, self.amount, served_countries)
-        self._trigger(
-            self.AddressCorrected,
-            now,
-            actor=actor,
-            reason=reason,
-            to_status=self.status,
-            debtor=debtor,
-            errors=errors,
-            notify=self.handover_sent,
-        )
-
-    def apply_ack(
-        self,
-        *,
-        kind: str,
-        message_id: str,
-        errors: list[str],
-        now: datetime,
-    ) -> bool:
-        """Apply one of Diagonal's acknowledgements. Never refuses: an ack that no longer
-        fits the case is recorded without changing it. Returns False for a duplicate
-        (same ``message_id`` seen before), which records nothing."""
-        if message_id in self.seen_messages:
-            return False
-        actor = Actor.diagonal(message_id)
-        status, before = self.status, self.status_before_block
-        effective = before if status == Status.BLOCKED else status
-        to_blocked = status == Status.BLOCKED
-        if kind == AckKind.RECEIVED and effective == Status.RUNNING:
-            self._trigger(
-                self.HandedToCollection,
-                now,
-                actor=actor,
-                reason="",
-                to_status=Status.BLOCKED if to_blocked else Status.HANDED_OVER,
-                source="diagonal",
-                message_id=message_id,
-            )
-        elif kind == AckKind.REJECTED and effective in (Status.RUNNING, Status.HANDED_OVER):
-            self._trigger(
-                self.HandoverFailed,
-                now,
-                actor=actor,
-                reason="",
-                to_status=Status.BLOCKED if to_blocked else Status.FAILED,
-                errors=list(errors) or ["Von Diagonal abgelehnt (ohne Angabe)."],
-                source="diagonal",
-                message_id=message_id,
-                fell_back=self.state.rejection_falls_back(),
-            )
-        elif kind == AckKind.CLOSED and status in (Status.CANCELLED, Status.PAID):
-            self._trigger(
-                self.ClosedAtDiagonal,
-                now,
-                actor=actor,
-                reason="",
-                to_status=status,
-                message_id=message_id,
-            )
-        else:
-            self._trigger(
-                self.AckRecorded,
-                now,
-                actor=actor,
-                reason="",
-                to_status=status,
-                kind=kind,
-                message_id=message_id,
-                note=f"'{kind}' received while the case is {status.value}: "
-                "recorded, status unchanged.",
-            )
-        return True

@@ -8,7 +8,7 @@ the version of the facts it used. Support's manual admission of an order is reco
 as well (``AdmittedByHand``: by whom, why, and which conditions were red).
 
 Dates are calendar dates (``date``); a time condition of the rule set turns green at
-00:00 Europe/Berlin of the date plus its offset (see ``domain/eligibility.py``).
+00:00 Europe/Berlin of the date plus its offset (see ``domain/eligibility_checks.py``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ from psycopg.sql import SQL
 
 from debtcases.adapters.sql import POSTGRES, SQLITE, Dialect
 from debtcases.commands.orders import OrderFactsApp
-from debtcases.domain.eligibility import Context, Timeline, due_of
+from debtcases.domain.eligibility import due_of
+from debtcases.domain.eligibility_checks import Context
+from debtcases.domain.eligibility_ruleset import Timeline
 from debtcases.domain.order_facts import OrderFacts, OrderFactsAggregate
 from debtcases.projections.runner import Items, Runner
 

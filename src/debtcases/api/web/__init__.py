@@ -12,7 +12,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from debtcases.api.web import routes_auth, routes_support, routes_vendor
+from debtcases.api.web import (
+    routes_auth,
+    routes_support,
+    routes_support_cases,
+    routes_support_eligibility,
+    routes_support_import,
+    routes_support_worklist,
+    routes_vendor,
+)
 from debtcases.api.web.core import (
     HERE,
     CsrfRejected,
@@ -116,7 +124,12 @@ def install_web(app: FastAPI) -> None:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="web-static")
     app.include_router(routes_auth.router)
+    # The Schulden tab, in the order its routes were declared when it was one module.
     app.include_router(routes_support.router)
+    app.include_router(routes_support_cases.router)
+    app.include_router(routes_support_eligibility.router)
+    app.include_router(routes_support_worklist.router)
+    app.include_router(routes_support_import.router)
     app.include_router(routes_vendor.router)
 
 

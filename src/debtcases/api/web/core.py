@@ -7,10 +7,10 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
@@ -110,6 +110,15 @@ async def read_form(request: Request) -> FormData:
     if not isinstance(token, str) or not codec_of(request).csrf_ok(session_of(request), token):
         raise CsrfRejected()
     return form
+
+
+def support(request: Request) -> WebUser:
+    return require(request, Role.SUPPORT)
+
+
+# The Schulden tab's route dependencies: the signed-in support user, the CSRF-checked form.
+Support = Annotated[WebUser, Depends(support)]
+Form = Annotated[FormData, Depends(read_form)]
 
 
 def field(form: FormData, name: str, limit: int = 1000) -> str:
