@@ -116,6 +116,7 @@ def test_support_blocks_with_a_promise_to_pay_and_sees_the_hold_in_the_list_and_
     )
     expect(dialog.locator(".facts .hold")).to_contain_text("vorher Laufend")
     page.keyboard.press("Escape")
+    expect(page.locator("#fragment-dialog")).to_be_hidden()
 
     # Filters: the reason code, and "ends within N days" (B-2024-000300 ends tomorrow).
     page.goto(f"{server.base}/schulden")
@@ -207,10 +208,12 @@ def test_the_vendor_sees_no_hold_no_hold_filter_and_no_hold_history(
         row(page, order_id).get_by_role("link", name=f"Verlauf von {order_id}").click()
         history = page.locator(DIALOG)
         expect(history).to_contain_text("Änderungsverlauf")
+        expect(history).to_contain_text(order_id)  # this case's history, not the last one's
         text = history.inner_text()
         for word in ("Blockiert", "Sperre", "Zahlungszusage", "Händler unsicher", "75,00"):
             assert word not in text, (order_id, word)
         page.keyboard.press("Escape")
+        expect(history).to_be_hidden()  # closed before the next click (it covers the page)
     # The hold filters are not the vendor's: refused, never applied.
     for query in ("sperre=promise_to_pay", "endet_in=7"):
         answer = page.request.get(f"{server.base}/inkasso-beta?{query}")

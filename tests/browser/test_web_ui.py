@@ -73,6 +73,7 @@ def test_support_repairs_a_failed_case_end_to_end_and_the_history_lists_each_ste
     expect(dialog.get_by_label("Name", exact=True)).to_have_value("Tobias Weiß")
     expect(dialog.get_by_label("Straße und Hausnummer")).to_have_value("Musterweg")
     page.keyboard.press("Escape")
+    expect(page.locator("#fragment-dialog")).to_be_hidden()
     _act(
         page,
         "B-2024-000201",
@@ -302,6 +303,7 @@ def test_a_vendor_never_sees_blockiert_and_gets_403_on_every_support_page_and_ac
     expect(page.locator("#fragment-dialog")).to_contain_text("Änderungsverlauf")
     assert "Blockiert" not in page.locator("#fragment-dialog").inner_text()
     page.keyboard.press("Escape")
+    expect(page.locator("#fragment-dialog")).to_be_hidden()
     with page.expect_download() as info:
         page.get_by_role("button", name="CSV exportieren").click()
     assert "Blockiert" not in info.value.path().read_text(encoding="utf-8-sig")
@@ -444,6 +446,7 @@ def test_every_page_has_no_serious_accessibility_violation_and_is_screenshotted(
                     problems["dialog-adresse"] = found
                 shoot(page, "dialog-adresse")
                 page.keyboard.press("Escape")
+                expect(page.locator("#fragment-dialog")).to_be_hidden()
                 page.get_by_role("link", name="Warum nicht im Mahnwesen?").click()
                 dialog = page.locator("#fragment-dialog")
                 dialog.get_by_role("textbox", name="Bestell-ID").fill("B-2024-000502")
