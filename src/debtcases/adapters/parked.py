@@ -10,8 +10,9 @@ apart); each writes it on its own connection, inside its own transactions.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from debtcases.adapters.sql import Dialect
+
+log = logging.getLogger(__name__)
 
 PARKED_TABLE = "parked_events"
 MAX_ERROR_CHARS = 2000
@@ -216,3 +219,31 @@ class Savepoint:
         else:
             self.cur.execute(f"ROLLBACK TO SAVEPOINT {self.name}")
             self.cur.execute(f"RELEASE SAVEPOINT {self.name}")
+
+
+def write_or_park(
+    items: Sequence[tuple[int, Any]],
+    write: Callable[[Sequence[tuple[int, Any]]], int],
+    park: Callable[[tuple[int, Any], BaseException], int],
+    who: str,
+) -> int:
+    """Write a batch of (notification id, event) with ``write``; when that fails for
+    anything but the database being away, bisect the batch down to the one event that
+    cannot be written and hand it to ``park`` (which records it with the tracking that
+    skips it), so the rest goes on. Returns the position reached; a ``write`` that returns
+    less than its last item's id (e.g. a rebuild switched generations) stops the bisection
+    there, and the runner selects again from it. The one home of this rule for every
+    processor on the log runner (the views and the outbox)."""
+    try:
+        return write(items)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        if len(items) == 1:
+            log.warning("%s: parking notification %s: %s", who, items[0][0], error_text(exc))
+            return park(items[0], exc)
+    middle = len(items) // 2
+    reached = write_or_park(items[:middle], write, park, who)
+    if reached < items[middle - 1][0]:
+        return reached
+    return write_or_park(items[middle:], write, park, who)

@@ -21,7 +21,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from debtcases.adapters.parked import ParkedEvent, error_text, is_transient
+from debtcases.adapters.parked import ParkedEvent, is_transient, write_or_park
 from debtcases.commands.app import DunningCases
 from debtcases.consumers.messages import Outgoing, calls_for_message, hold_change, messages_for
 from debtcases.consumers.outbox_rows import HoldChange
@@ -50,27 +50,17 @@ class OutboxProcessor:
         return self.store.max_tracking_id(PROCESSOR_NAME) or 0
 
     def process(self, items: Items) -> int:
-        """Record the batch's messages. A batch that fails for anything but the database
-        being away is bisected down to the event that cannot be recorded; that event is
+        """Record the batch's messages; an event whose messages cannot be recorded is
         parked (with the tracking that skips it) and the others' messages go out."""
+        return write_or_park(items, self._process_batch, self._park, "outbox")
+
+    def _park(self, item: tuple[int, Any], exc: BaseException) -> int:
+        tracking = Tracking(PROCESSOR_NAME, item[0])
         try:
-            return self._process_batch(items)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(items) == 1:
-                log.warning("outbox: parking notification %s: %s", items[0][0], error_text(exc))
-                tracking = Tracking(PROCESSOR_NAME, items[0][0])
-                try:
-                    self.store.record([], tracking, self.app.clock(), parked=(*items[0], exc))
-                except IntegrityError:
-                    return self.position()
-                return items[0][0]
-        middle = len(items) // 2
-        reached = self.process(items[:middle])
-        if reached < items[middle - 1][0]:
-            return reached
-        return self.process(items[middle:])
+            self.store.record([], tracking, self.app.clock(), parked=(*item, exc))
+        except IntegrityError:
+            return self.position()
+        return int(item[0])
 
     def _messages(
         self, notification_id: int, event: Any

@@ -27,7 +27,7 @@ from debtcases.domain.order_facts import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
-_HAS_DIGIT = re.compile(r"\d")
+_HAS_DIGIT = re.compile(r"[0-9]")  # 0-9 only: other scripts' digits are no house number
 
 
 def day_start(day: date) -> datetime:

@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
-from debtcases.adapters.parked import ParkedEvent, error_text, is_transient
+from debtcases.adapters.parked import ParkedEvent, write_or_park
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status
 from debtcases.projections.generations import PostgresViewRecorder, SQLiteViewRecorder, ViewStore
@@ -77,22 +77,14 @@ class Views:
         return min(self.recorder.positions().values(), default=0)
 
     def process(self, items: Items) -> int:
-        """Write ``items`` to every view. When the batch fails for anything but the
-        database being away, it is bisected down to the event no view transaction can
-        take; that event is parked (per view, with its error) and the views go on."""
-        try:
-            return self._process_batch(items)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(items) == 1:
-                log.warning("views: parking notification %s: %s", items[0][0], error_text(exc))
-                return self._process_batch(items, park_at=self.clock())
-        middle = len(items) // 2
-        reached = self.process(items[:middle])
-        if reached < items[middle - 1][0]:
-            return reached  # not applied (a rebuild switched): the runner selects again
-        return self.process(items[middle:])
+        """Write ``items`` to every view; an event no view transaction can take is parked
+        (per view, with its error) and the views go on."""
+        return write_or_park(
+            items,
+            self._process_batch,
+            lambda item, _exc: self._process_batch([item], park_at=self.clock()),
+            "views",
+        )
 
     def _process_batch(self, items: Items, park_at: datetime | None = None) -> int:
         for attempt in range(2):
