@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from debtcases.api.schemas import CaseOut, SupportCaseOut
+from debtcases.api.responses import CaseOut, SupportCaseOut
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role

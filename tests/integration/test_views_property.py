@@ -129,7 +129,7 @@ def _run(
 
 def _check_lists(container: Container, order_ids: list[str]) -> None:
     """The list items match the single-case answer for each role, vendor isolation holds."""
-    from debtcases.api.schemas import CaseOut
+    from debtcases.api.responses import CaseOut
 
     views: Any = container.views
     app = container.cases

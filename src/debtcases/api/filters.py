@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
-from debtcases.api.schemas import AT_PATTERN, ORDER_ID_PATTERN, WS, OrderIdStr, trim
+from debtcases.api.fields import AT_PATTERN, ORDER_ID_PATTERN, WS, OrderIdStr, trim
 from debtcases.domain.actors import Role
 from debtcases.domain.holds import HoldReason
 from debtcases.domain.statuses import Status, parse_statuses

@@ -9,28 +9,23 @@ from fastapi import APIRouter, Response
 
 from debtcases.api.bodies import body_doc, json_body
 from debtcases.api.deps import ActorDep, ContainerDep, permitted
+from debtcases.api.fields import OrderIdStr
 from debtcases.api.filters import AsOfQuery, moment_query, parse_moment
 from debtcases.api.openapi import CODES_KEY
-from debtcases.api.schemas import (
-    AddressIn,
-    AdmitIn,
-    BlockIn,
+from debtcases.api.responses import (
     CaseChangeOut,
     CaseOut,
     ChangeOut,
     ChangesOut,
-    EmptyIn,
     HistoryEntryOut,
     HistoryOut,
-    MarkPaidIn,
-    OrderIdStr,
     Problem,
-    ReasonIn,
     SupportCaseChangeOut,
     SupportCaseOut,
     TransitionProblem,
     case_out,
 )
+from debtcases.api.schemas import AddressIn, AdmitIn, BlockIn, EmptyIn, MarkPaidIn, ReasonIn
 from debtcases.commands.app import Admission, DunningCases, Outcome
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.rules import Command

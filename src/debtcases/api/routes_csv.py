@@ -30,7 +30,7 @@ from debtcases.api.filters import (
 )
 from debtcases.api.openapi import CODES_KEY
 from debtcases.api.problems import problem
-from debtcases.api.schemas import Problem
+from debtcases.api.responses import Problem
 from debtcases.commands.imports import import_cases
 from debtcases.csvformat import export, parse
 from debtcases.domain.actors import Actor, Role

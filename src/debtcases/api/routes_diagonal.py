@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from debtcases.api.deps import ContainerDep, SupportActor
-from debtcases.api.schemas import ORDER_ID_PATTERN, Problem
+from debtcases.api.fields import ORDER_ID_PATTERN
+from debtcases.api.responses import Problem
 
 router = APIRouter(prefix="/api/v1/support/diagonal", tags=["diagonal"])
 

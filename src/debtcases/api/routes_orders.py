@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from debtcases.api.deps import ContainerDep, SupportActor, require_roles
+from debtcases.api.fields import OrderIdStr
 from debtcases.api.filters import moment_query, parse_moment
 from debtcases.api.openapi import CODES_KEY
 from debtcases.api.problems import problem
 from debtcases.api.routes_cases import _P, COMMON
-from debtcases.api.schemas import OrderIdStr
 from debtcases.api.schemas_orders import (
     AdmitByHandIn,
     AdmitDueOut,

@@ -28,7 +28,7 @@ from debtcases.api.filters import (
     parse_moment,
     search_filter,
 )
-from debtcases.api.schemas import CaseOut, Problem, SupportCaseOut
+from debtcases.api.responses import CaseOut, Problem, SupportCaseOut
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from debtcases.api.deps import ContainerDep, SupportActor
-from debtcases.api.schemas import Problem
+from debtcases.api.responses import Problem
 
 router = APIRouter(prefix="/api/v1/support", tags=["support"])
 

@@ -16,12 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from debtcases.api.schemas import (
-    ActorOut,
+from debtcases.api.fields import (
     Amount,
     Day,
-    DebtorIn,
-    DebtorOut,
     OrderIdStr,
     Reason,
     Strict,
@@ -29,6 +26,8 @@ from debtcases.api.schemas import (
     free_text,
     text_pattern,
 )
+from debtcases.api.responses import ActorOut, DebtorOut
+from debtcases.api.schemas import DebtorIn
 from debtcases.domain import admission as rules
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.eligibility_checks import berlin_date

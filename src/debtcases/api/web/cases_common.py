@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from debtcases.api.schemas import case_out
+from debtcases.api.responses import case_out
 from debtcases.api.web import actions as act
 from debtcases.api.web import fmt
 from debtcases.api.web.core import (

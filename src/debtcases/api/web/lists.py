@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-from debtcases.api.schemas import ORDER_ID_PATTERN
+from debtcases.api.fields import ORDER_ID_PATTERN
 from debtcases.api.web.fmt import BERLIN
 from debtcases.domain.actors import Role
 from debtcases.domain.holds import HoldReason

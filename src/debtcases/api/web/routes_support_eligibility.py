@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from debtcases.api.fields import ORDER_ID_PATTERN
 from debtcases.api.query_guard import takes_query
-from debtcases.api.schemas import ORDER_ID_PATTERN
 from debtcases.api.schemas_orders import EligibilityOut
 from debtcases.api.web import fmt
 from debtcases.api.web.core import Form, Support, field, render
