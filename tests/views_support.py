@@ -8,7 +8,7 @@ from typing import Any
 from debtcases.commands.app import DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.statuses import Status
-from debtcases.projections.cases_view import entered_month
+from debtcases.projections.cases_rows import entered_month
 
 SUPPORT = Actor.support("anna")
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from debtcases.bootstrap import Container
-from debtcases.commands.app import AckInput, Admission
+from debtcases.commands.acks import AckInput
+from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.errors import ConcurrentModification, OrderConflict

@@ -22,6 +22,7 @@ from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import case_id_for
 from debtcases.domain.debtor import Debtor
 from debtcases.projections import cases_view
+from debtcases.projections.cases_rows import CASE_COLUMNS
 from debtcases.projections.queries import CaseFilter
 from debtcases.projections.rebuild import rebuild
 from tests.views_support import SUPPORT, assert_views_equal_fold
@@ -151,8 +152,8 @@ def test_a_row_that_violates_a_view_constraint_is_parked(
     with recorder.datastore.transaction(commit=True) as cur:
         cur.execute(
             recorder.dialect.q(
-                f"INSERT INTO view_cases_g1 ({', '.join(cases_view.CASE_COLUMNS)}) "
-                f"VALUES ({', '.join(['%s'] * len(cases_view.CASE_COLUMNS))})"
+                f"INSERT INTO view_cases_g1 ({', '.join(CASE_COLUMNS)}) "
+                f"VALUES ({', '.join(['%s'] * len(CASE_COLUMNS))})"
             ),
             recorder._case_to_db(row),
         )

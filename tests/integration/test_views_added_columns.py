@@ -10,7 +10,7 @@ from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.debtor import Debtor
-from debtcases.projections.cases_view import ADDED_CASE_COLUMNS
+from debtcases.projections.cases_rows import ADDED_CASE_COLUMNS
 from debtcases.projections.queries import CaseFilter
 
 INTAKE = Actor.system("intake")

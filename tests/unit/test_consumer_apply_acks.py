@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debtcases.bootstrap import utc_now
-from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
+from debtcases.commands.acks import AckInput, AckResult
+from debtcases.commands.app import Admission, DunningCases
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.errors import CaseNotFound

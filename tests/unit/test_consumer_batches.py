@@ -15,7 +15,8 @@ from eventsourcing.persistence import OperationalError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from debtcases.bootstrap import utc_now
-from debtcases.commands.app import AckInput, AckResult, Admission, DunningCases
+from debtcases.commands.acks import AckInput, AckResult
+from debtcases.commands.app import Admission, DunningCases
 from debtcases.config import Settings
 from debtcases.consumers.consumer import AckConsumer
 from debtcases.domain.actors import Actor

@@ -6,13 +6,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from debtcases.adapters.bulk import select_events_of_many
+from debtcases.commands.acks import AckBatches
+from debtcases.commands.case_queries import CaseQueries
 from debtcases.commands.transcodings import register_domain_transcodings
 from debtcases.domain.actors import Actor, Role
 from debtcases.domain.admission import Admission as Admission  # re-exported for callers
@@ -24,16 +26,8 @@ from debtcases.domain.errors import (
     NotPermitted,
     OrderConflict,
 )
-from debtcases.domain.history import (
-    Change,
-    HistoryEntry,
-    changes_between,
-    history_entries,
-    state_as_of,
-)
 from debtcases.domain.holds import Hold
 from debtcases.domain.rules import Command, may_issue
-from debtcases.domain.state import CaseState
 
 Clock = Callable[[], datetime]
 
@@ -49,36 +43,7 @@ class Outcome:
     changed: bool = True
 
 
-@dataclass(frozen=True)
-class AckInput:
-    """One of Diagonal's acknowledgements as it arrived (``kind``: received, rejected,
-    closed)."""
-
-    order_id: str
-    kind: str
-    message_id: str
-    errors: Sequence[str] = ()
-
-
-AckResultKind = Literal["applied", "duplicate", "unknown_order"]
-
-
-@dataclass(frozen=True)
-class AckResult:
-    """What became of one ack of a batch: ``applied`` (an event was stored: the ack's
-    effect, or ``AckRecorded`` when it no longer fits the case), ``duplicate`` (its
-    message_id was applied before; nothing stored) or ``unknown_order`` (no such case;
-    nothing stored)."""
-
-    ack: AckInput
-    result: AckResultKind
-
-    @property
-    def changed(self) -> bool:
-        return self.result == "applied"
-
-
-class DunningCases(Application[UUID]):
+class DunningCases(CaseQueries, AckBatches, Application[UUID]):
     """Every unpaid order's dunning case, as an event stream."""
 
     name = "DunningCases"  # table prefix: dunningcases_events
@@ -385,120 +350,3 @@ class DunningCases(Application[UUID]):
             lambda c, t: c.apply_ack(kind=kind, message_id=message_id, errors=errors or [], now=t),
             now,
         )
-
-    def apply_acks(self, acks: Sequence[AckInput], now: datetime | None = None) -> list[AckResult]:
-        """Apply a batch of Diagonal's acknowledgements in one transaction (e.g. one Kafka
-        poll); one result per ack, in the same order.
-
-        Rules: each ack has the effect ``apply_ack`` gives it, as if the acks were applied
-        one by one in the order given (several acks for one case build on each other); a
-        message_id already in the case's stream, earlier in the batch included, is a
-        ``duplicate`` and stores nothing; an ack for an unknown order is reported as
-        ``unknown_order`` and does not stop the others. Every case is loaded once and all
-        changed cases are saved together, all or none. If one of them was changed
-        meanwhile, the whole batch is reloaded and decided again (``max_attempts`` times),
-        then applied one ack at a time with ``apply_ack``'s own retries (which end in
-        ``ConcurrentModification``; the acks applied until then stay applied, so calling
-        again with the same batch is safe).
-        """
-        for attempt in range(1, self.max_attempts + 1):
-            results, changed = self._decide_acks(acks, now or self.clock())
-            if not changed:
-                return results
-            try:
-                self._save(*changed)
-            except IntegrityError:
-                # Someone saved one of these cases in between: reload and decide again.
-                time.sleep(0.002 * attempt)
-                continue
-            return results
-        return [self._apply_ack_alone(ack, now) for ack in acks]
-
-    def _decide_acks(
-        self, acks: Sequence[AckInput], at: datetime
-    ) -> tuple[list[AckResult], list[DunningCase]]:
-        cases = self._load_many(ack.order_id for ack in acks)
-        results: list[AckResult] = []
-        for ack in acks:
-            case = cases[ack.order_id]
-            if case is None:
-                results.append(AckResult(ack, "unknown_order"))
-                continue
-            applied = case.apply_ack(
-                kind=ack.kind, message_id=ack.message_id, errors=list(ack.errors), now=at
-            )
-            results.append(AckResult(ack, "applied" if applied else "duplicate"))
-        changed = [c for c in cases.values() if c is not None and c.pending_events]
-        return results, changed
-
-    def _apply_ack_alone(self, ack: AckInput, now: datetime | None) -> AckResult:
-        try:
-            outcome = self.apply_ack(
-                ack.order_id,
-                kind=ack.kind,
-                message_id=ack.message_id,
-                errors=list(ack.errors),
-                now=now,
-            )
-        except CaseNotFound:
-            return AckResult(ack, "unknown_order")
-        return AckResult(ack, "applied" if outcome.changed else "duplicate")
-
-    # ------------------------------------------------------------ queries
-
-    def get_case(self, order_id: str, actor: Actor) -> DunningCase:
-        """One case. Rules: support sees every case, a vendor only their own (another
-        vendor's case is 'not found'); integrations do not read cases."""
-        if actor.role not in (Role.SUPPORT, Role.VENDOR):
-            raise NotPermitted(actor.role.value, "read cases")
-        return self._load_visible(order_id, actor)
-
-    def find_cases(self, order_ids: Sequence[str], actor: Actor) -> dict[str, DunningCase]:
-        """The cases of those orders that have one the actor may see (same rules as
-        ``get_case``), read together: one query per 10,000 orders."""
-        if actor.role not in (Role.SUPPORT, Role.VENDOR):
-            raise NotPermitted(actor.role.value, "read cases")
-        found: dict[str, DunningCase] = {}
-        for order_id, case in self._load_many(order_ids).items():
-            if case is None:
-                continue
-            try:
-                case.ensure_visible_to(actor)
-            except CaseNotFound:  # another vendor's case: as if there were none
-                continue
-            found[order_id] = case
-        return found
-
-    def history(self, order_id: str, actor: Actor) -> list[HistoryEntry]:
-        """Every change to the case, oldest first, replayed from its stream. Vendors get
-        their view: no support-only entries, no BLOCKED status."""
-        case = self.get_case(order_id, actor)
-        return history_entries(self.events.get(case.id), actor.role)
-
-    def case_as_of(self, order_id: str, actor: Actor, at: datetime) -> CaseState:
-        """The case as it was at ``at``: its stream replayed up to that moment through the
-        one fold. Rules: who may read the case now may read it as it was (support: every
-        case; a vendor: their own, as they always see it); a case admitted after ``at``
-        was not there yet (not found)."""
-        case = self.get_case(order_id, actor)
-        state = state_as_of(self.events.get(case.id), at)
-        if state is None:
-            raise CaseNotFound(order_id)
-        return state
-
-    def changes(
-        self, order_id: str, actor: Actor, start: datetime | None, end: datetime
-    ) -> tuple[CaseState | None, CaseState | None, list[Change]]:
-        """What changed on the case between ``start`` (None: since it was admitted) and
-        ``end``: the case at each moment and every change in between (status, address,
-        amount, hold), with who and why. Rules: as ``history``; vendors get their view
-        (no support-only changes, no holds, never BLOCKED)."""
-        case = self.get_case(order_id, actor)
-        return changes_between(self.events.get(case.id), actor.role, start, end)
-
-    def has_case(self, order_id: str) -> bool:
-        try:
-            self._load(order_id)
-        except CaseNotFound:
-            return False
-        return True

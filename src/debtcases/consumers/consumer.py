@@ -22,7 +22,8 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from debtcases.adapters.threads import BackgroundThread
-from debtcases.commands.app import AckInput, AckResult, DunningCases
+from debtcases.commands.acks import AckInput, AckResult
+from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
 from debtcases.consumers import metrics
 from debtcases.consumers.messages import BadAck, parse_ack

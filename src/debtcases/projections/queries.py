@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from debtcases.domain.actors import Role
 from debtcases.domain.state import CaseState
 from debtcases.domain.statuses import Status
+from debtcases.projections.cases_rows import state_from_row
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the period filter's calendar (see entered_month)
 
@@ -111,6 +112,4 @@ def case_item(
     row: dict[str, Any], role: Role, now: datetime, stuck_after_hours: float
 ) -> dict[str, Any]:
     """A cases-view row as a list item: ``case_shape`` of the state the row holds."""
-    from debtcases.projections.cases_view import state_from_row  # it imports this module
-
     return case_shape(state_from_row(row), role, now, stuck_after_hours)
