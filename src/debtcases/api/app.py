@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,7 +16,7 @@ from debtcases.api import (
     routes_service,
     routes_support,
 )
-from debtcases.api.metrics import observe_request
+from debtcases.api.asgi import BodyLimit, RequestMetrics
 from debtcases.api.openapi import install_openapi
 from debtcases.api.problems import install_problem_handlers, problem
 from debtcases.api.query_guard import OPENAPI_NOTE, reject_unknown_query_parameters
@@ -50,27 +48,6 @@ def create_app(container: Container) -> FastAPI:
     body_limit = container.settings.max_body_bytes
     import_limit = max(body_limit, container.settings.max_import_bytes)
 
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # The CSV import (API and the web UI's upload) takes up to its row limit of the
-        # documented format; every other route 1 MiB.
-        limit = import_limit if request.url.path in IMPORT_PATHS else body_limit
-        length = request.headers.get("content-length", "")
-        if length.isdigit():
-            if int(length) > limit:
-                return _too_large(limit)
-        elif request.method in ("POST", "PUT", "PATCH"):
-            # No (usable) length, e.g. a chunked upload: read the body, bounded.
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return _too_large(limit)
-            request._body = body
-        return await call_next(request)
-
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -93,8 +70,18 @@ def create_app(container: Container) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    # Registered last, so it runs first and times everything, the body limit included.
-    app.middleware("http")(observe_request)
+    # Pure ASGI (no BaseHTTPMiddleware task and stream per request). Added last, so the
+    # metrics run first and time everything, the body limit included. The CSV import (API
+    # and the web UI's upload) takes up to its row limit of the documented format; every
+    # other route 1 MiB.
+    app.add_middleware(
+        BodyLimit,
+        limit=body_limit,
+        larger=IMPORT_PATHS,
+        larger_limit=import_limit,
+        too_large=_too_large,
+    )
+    app.add_middleware(RequestMetrics)
     app.include_router(routes_cases.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_csv.router)

@@ -3,14 +3,12 @@
 Every label has a bounded set of values, whatever clients send: the route template (not the
 raw path, so order ids do not explode the series; `unmatched` for any path no route knows),
 the method (`OTHER` for anything but the standard ones: a client inventing methods must not
-add series) and the status code."""
+add series) and the status code. Recorded by ``api/asgi.RequestMetrics``."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import Request, Response
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
@@ -30,26 +28,12 @@ OTHER_METHOD = "OTHER"
 UNMATCHED_ROUTE = "unmatched"
 
 
-def _method(request: Request) -> str:
-    method = request.method.upper()
+def known_method(method: str) -> str:
+    method = method.upper()
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-def _route(request: Request) -> str:
-    route = request.scope.get("route")
+def route_label(scope: Any) -> str:
+    """The matched route's template (the router puts the route into the scope)."""
+    route = scope.get("route")
     return str(getattr(route, "path", UNMATCHED_ROUTE))
-
-
-async def observe_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route, method = _route(request), _method(request)
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(method, route).observe(time.perf_counter() - started)
