@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from debtcases.api.query_guard import takes_query
 from debtcases.api.web import fmt, lists
 from debtcases.api.web.actions import allowed_actions, label_for
 from debtcases.api.web.core import Support, container_of, render
-from debtcases.csvformat.export import export_csv, export_filename
+from debtcases.api.web.exports import csv_download, export_refused
 from debtcases.domain.actors import Role
 from debtcases.domain.holds import HoldReason
 
@@ -80,33 +80,9 @@ def export(request: Request, user: Support) -> Response:
         request.query_params, Role.SUPPORT, container.cases.has_case, container.clock()
     )
     if lq.errors:
-        return render(
-            request,
-            "message.html",
-            {
-                "title": "Export nicht möglich",
-                "message": " ".join(lq.errors.values()),
-                "back": f"/schulden?{lq.params()}",
-            },
-            status_code=422,
-            user=user,
-        )
+        return export_refused(request, user, lq.errors, f"/schulden?{lq.params()}")
     as_vendor = request.query_params.get("sicht") == "haendler"
     rows: Iterator[dict[str, Any]] = container.views.iter_cases(lq.filter(), Role.SUPPORT, None)
     if as_vendor:
         rows = (lists.as_vendor_sees(r) for r in rows)
-    name = export_filename(
-        Role.VENDOR if as_vendor else Role.SUPPORT,
-        user_id=lq.user_id,
-        order_id=lq.order_id,
-        statuses=lq.statuses,
-        period=lq.period,
-    )
-    return StreamingResponse(
-        export_csv(rows, ";"),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_download(rows, Role.VENDOR if as_vendor else Role.SUPPORT, lq, lq.user_id)

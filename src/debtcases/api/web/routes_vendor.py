@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from debtcases.api.query_guard import takes_query
 from debtcases.api.web import cases_common, lists
 from debtcases.api.web.actions import PLAY, allowed_actions
 from debtcases.api.web.core import WebUser, container_of, read_form, render, require
-from debtcases.csvformat.export import export_csv, export_filename
+from debtcases.api.web.exports import csv_download, export_refused
 from debtcases.domain.actors import Role
 from debtcases.domain.rules import Command, allowed_from
 from debtcases.domain.statuses import Status
@@ -71,33 +71,9 @@ def export(request: Request, user: Vendor) -> Response:
     container = container_of(request)
     lq = lists.parse_list_query(request.query_params, Role.VENDOR, container.cases.has_case)
     if lq.errors:
-        return render(
-            request,
-            "message.html",
-            {
-                "title": "Export nicht möglich",
-                "message": " ".join(lq.errors.values()),
-                "back": f"/inkasso-beta?{lq.params()}",
-            },
-            status_code=422,
-            user=user,
-        )
+        return export_refused(request, user, lq.errors, f"/inkasso-beta?{lq.params()}")
     rows = container.views.iter_cases(lq.filter(), Role.VENDOR, user.actor.vendor_id)
-    name = export_filename(
-        Role.VENDOR,
-        user_id=user.actor.vendor_id,
-        order_id=lq.order_id,
-        statuses=lq.statuses,
-        period=lq.period,
-    )
-    return StreamingResponse(
-        export_csv(rows, ";"),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_download(rows, Role.VENDOR, lq, user.actor.vendor_id)
 
 
 @router.get("/faelle/{order_id}/verlauf")
