@@ -16,7 +16,7 @@ from debtcases.adapters.parked import ParkedEvent, write_or_park
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status
 from debtcases.projections.generations import PostgresViewRecorder, SQLiteViewRecorder, ViewStore
-from debtcases.projections.queries import CaseFilter, case_item
+from debtcases.projections.queries import CaseFilter, CaseListPage, Keyset, case_item
 from debtcases.projections.runner import Items
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,26 @@ class Views:
         own = self._vendor_scope(role, vendor_id)
         rows, total = self.recorder.page_case_rows(filter, own, page, page_size, as_of)
         return [self._shape(r, role, as_of) for r in rows], total
+
+    def list_cases(
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        page_size: int = 50,
+        *,
+        page: int = 1,
+        after: Keyset | None = None,
+        as_of: datetime | None = None,
+    ) -> CaseListPage:
+        """``page_cases`` with where the next page starts; ``after``: the page right after
+        that key (keyset pagination; ``page`` is then not used)."""
+        own = self._vendor_scope(role, vendor_id)
+        found = self.recorder.list_case_rows(
+            filter, own, page_size, offset=(page - 1) * page_size, after=after, as_of=as_of
+        )
+        items = [self._shape(r, role, as_of) for r in found.items]
+        return CaseListPage(items, found.total, found.next_after)
 
     def iter_cases(
         self,
