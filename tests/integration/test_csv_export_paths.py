@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from debtcases.api.web.lists import as_vendor_sees
 from debtcases.bootstrap import Container
@@ -300,3 +303,127 @@ def test_postgresql_and_sqlite_export_the_same_bytes(
             on_postgres = _fast(postgres, variant, sep, middle)
             # PostgreSQL's text has no NUL: the view stores U+FFFD there instead.
             assert on_sqlite.replace(b"\x00", "\ufffd".encode()) == on_postgres, variant[0]
+
+
+def test_an_abandoned_export_stops_reading_ahead(
+    pg_url: str, make_container: Callable[..., Container], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads the next batch in a thread meanwhile: a download given up stops
+    it (and returns its connection), however many rows were left."""
+    import threading
+    import time
+
+    _small_batches(monkeypatch)
+    container = make_container(pg_url)
+    seed(container)
+    views: Any = container.views
+    reading = lambda: [t for t in threading.enumerate() if t.name == "csv-export-read-ahead"]  # noqa: E731
+    assert not reading()
+    rows = views.export_rows(CaseFilter(), Role.SUPPORT, None)
+    next(rows)
+    assert reading(), "the next batch is being read"
+    rows.close()
+    deadline = time.monotonic() + 10
+    while reading() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not reading()
+
+
+_TEXT = st.text(
+    st.one_of(
+        st.sampled_from(list(";,\"\r\n\t=+-@' |[]\\{}ÄöüßЖ東😀\x01\x1f\x7f\u2028")),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    ),
+    max_size=12,
+)
+_ROWS = st.lists(
+    st.tuples(
+        st.lists(_TEXT, min_size=7, max_size=7),  # order id, currency, the debtor's five
+        st.one_of(st.sampled_from(AMOUNTS), st.decimals(-(10**6), 10**6, places=2).map(str)),
+        st.lists(_TEXT, max_size=3),  # handover errors
+        st.datetimes(datetime(1900, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+        st.integers(-5, 2**40),  # user id
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_any_text_and_any_moment_export_as_the_list_items_did(
+    backend: str,
+    tmp_path: Any,
+    request: pytest.FixtureRequest,
+    make_container: Callable[..., Container],
+) -> None:
+    """Property: whatever text the cells hold (separators, quotes, line breaks, formula
+    characters, control characters, any script) and whenever the case changed (1900-2100,
+    both sides of every DST switch), the fast path writes the bytes the list items did,
+    on SQLite and on PostgreSQL (which formats the times itself)."""
+    url = (
+        f"sqlite:///{tmp_path}/cases.sqlite"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
+    container = make_container(url)
+    store: Any = container.views.recorder  # type: ignore[union-attr]
+    gen = store.live_generation(CASES)
+    support = VARIANTS[0]
+    vendor = next(v for v in VARIANTS if v[0] == "every vendor")
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=_ROWS)
+    def check(rows: list[tuple[list[str], str, list[str], datetime, int]]) -> None:
+        with store.datastore.transaction(commit=True) as cur:
+            cur.execute(f"DELETE FROM view_cases_g{gen}")
+            for k, (texts, amount, errors, moment, user_id) in enumerate(rows):
+                row = _row(k, texts, amount, errors, moment, user_id)
+                cols = ", ".join(CASE_COLUMNS)
+                marks = ", ".join(["%s"] * len(CASE_COLUMNS))
+                sql = f"INSERT INTO view_cases_g{gen} ({cols}) VALUES ({marks})"
+                cur.execute(store.dialect.q(sql), store._case_to_db(row))
+        for variant in (support, vendor):
+            for sep in (";", ","):
+                want = _reference(container, variant, sep, datetime.now(UTC))
+                assert want.count(b"\r\n") > len(rows)  # not vacuous: every row is there
+                assert _fast(container, variant, sep, datetime.now(UTC)) == want
+
+    check()
+
+
+def _row(
+    k: int, texts: list[str], amount: str, errors: list[str], moment: datetime, user_id: int
+) -> dict[str, Any]:
+    order_id, currency, name, street, postal_code, city, country = texts
+    return {
+        **dict.fromkeys(CASE_COLUMNS),
+        "case_id": str(uuid.UUID(int=k)),
+        "order_id": f"{order_id}{k}",  # unique
+        "user_id": user_id,
+        "status": ("LOCKED", "BLOCKED", "FAILED")[k % 3],
+        "status_before_block": "RUNNING" if k % 3 == 1 else None,
+        "vendor_status": "LOCKED",
+        "amount": amount,
+        "currency": currency,
+        "debtor_name": name,
+        "debtor_street": street,
+        "debtor_postal_code": postal_code,
+        "debtor_city": city,
+        "debtor_country": country,
+        "errors": errors,
+        "created_at": moment,
+        "updated_at": moment + timedelta(seconds=k),
+        "entered_month": "2024-01",
+        "last_event": "Locked",
+        "last_actor_role": "system",
+        "last_actor_id": "t",
+        "last_reason": "",
+        "at_diagonal": False,
+        "awaiting_diagonal_close": False,
+        "fell_back": False,
+        "version": 1,
+        "position": k,
+        "in_repair": False,
+        "vendor_version": 1,
+        "vendor_updated_at": moment,
+    }

@@ -201,7 +201,7 @@ def export_csv_rows(
         # cells and the times (digits first) never start with a formula character.
         user = str(user_id)
         error = "" if errors == "[]" else errors_cell(errors)
-        label, code = statuses[status] if status in statuses else _status_cells(status)
+        label, code = statuses.get(status) or _status_cells(status)
         append(
             (
                 "'" + order_id if order_id.startswith(triggers) else order_id,
