@@ -112,13 +112,15 @@ CHUNK_BYTES = 128 * 1024
 # Rows handed to csv.writer at once (its C loop) between checks of the chunk size.
 _WRITE_ROWS = 256
 
-# Status code -> its (label, code) cells; no label starts with a formula character.
-_STATUS_CELLS: dict[str, tuple[str, str]] = {s.value: (s.label, s.value) for s in Status}
+# Status code -> its (label, code) cells, neutralised (none needs it today).
+_STATUS_CELLS: dict[str, tuple[str, str]] = {
+    s.value: (neutralise(s.label), neutralise(s.value)) for s in Status
+}
 
 
 def _status_cells(code: Any) -> tuple[str, str]:
     status = Status(str(code))  # an unknown code raises, as it always did
-    return status.label, status.value
+    return _STATUS_CELLS[status.value]
 
 
 def errors_cell(errors: str | Sequence[Any] | None) -> str:

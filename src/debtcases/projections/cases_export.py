@@ -131,8 +131,8 @@ _END = object()
 def _read_ahead(batches: Iterator[list[Any]]) -> Generator[list[Any], None, None]:
     """``batches``, the next one read by a thread while the caller writes this one (the
     export waited on PostgreSQL for half its time: the query and the formatting now
-    overlap). At most two batches in memory; closing this generator (a download
-    abandoned) stops the thread after its current query."""
+    overlap). At most three batches in memory (this one, the next, the one being read);
+    closing this generator (a download abandoned) stops the thread after its query."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
