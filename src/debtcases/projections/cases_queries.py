@@ -93,9 +93,7 @@ class CasesQueries(CaseVersions):
             if 0 < len(rows) < page_size:
                 total = offset + len(rows)  # the last page: no need to count
             elif as_of is not None:
-                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
-                cur.execute(self.dialect.q(sql), params)
-                total = int(cur.fetchone()["n"])
+                total = self._as_of_total(cur, gen, f, vendor_id, as_of, where, params)
             else:
                 total = self._count(cur, gen, f, vendor_id)
         return rows, total
@@ -115,7 +113,7 @@ class CasesQueries(CaseVersions):
             return self._count(cur, gen, f, vendor_id)
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
-        cases_t, counts_t, totals_t, _ = tables_of(CASES, gen)
+        cases_t, counts_t, totals_t, *_ = tables_of(CASES, gen)
         if (
             f.order_id is not None
             or f.order_ids is not None
