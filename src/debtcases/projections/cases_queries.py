@@ -1,6 +1,6 @@
 """The cases view's reads: the Schulden / Inkasso-Beta lists (a page and its total from
-the counts tables, or as of a moment from the versions), all rows in keyset batches, the
-watchdog's stuck cases and the hold scheduler's due holds."""
+the counts tables, or as of a moment from the versions and the as-of counts), all rows in
+keyset batches, the watchdog's stuck cases and the hold scheduler's due holds."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class CasesQueries(CaseVersions):
         as_of: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page and the total. ``as_of``: the list as it stood then (the temporal
-        view; its total is counted from the versions, not from the counts tables)."""
+        view; its total from the as-of counts or the versions: ``_as_of_total``)."""
         where, params = self._where(f, vendor_id)
         offset = (page - 1) * page_size
         changed = self._changed_column(vendor_id)
