@@ -1,6 +1,6 @@
 """The cases view's reads: the Schulden / Inkasso-Beta lists (a page and its total from
-the counts tables, or as of a moment from the versions), all rows in keyset batches, the
-watchdog's stuck cases and the hold scheduler's due holds."""
+the counts tables, or as of a moment from the versions and the as-of counts), all rows in
+keyset batches, the watchdog's stuck cases and the hold scheduler's due holds."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class CasesQueries(CaseVersions):
         as_of: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page and the total. ``as_of``: the list as it stood then (the temporal
-        view; its total is counted from the versions, not from the counts tables)."""
+        view; its total from the as-of counts or the versions: ``_as_of_total``)."""
         found = self.list_case_rows(
             f, vendor_id, page_size, offset=(page - 1) * page_size, as_of=as_of
         )
@@ -113,9 +113,7 @@ class CasesQueries(CaseVersions):
             elif after is None and not rows and not offset:
                 total = 0
             elif as_of is not None:
-                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
-                cur.execute(self.dialect.q(sql), params)
-                total = int(cur.fetchone()["n"])
+                total = self._as_of_total(cur, gen, f, vendor_id, as_of, where, params)
             else:
                 total = self._count(cur, gen, f, vendor_id)
         last = rows[-1] if more else None
@@ -159,7 +157,7 @@ class CasesQueries(CaseVersions):
             return self._count(cur, gen, f, vendor_id)
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
-        cases_t, counts_t, totals_t, _ = tables_of(CASES, gen)
+        cases_t, counts_t, totals_t, *_ = tables_of(CASES, gen)
         if (
             f.order_id is not None
             or f.order_ids is not None

@@ -26,7 +26,7 @@ class CasesView(CasesQueries):
 
     def cases_ddl(self, gen: int) -> list[str]:
         ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
-        t, counts, totals, _ = tables_of(CASES, gen)
+        t, counts, totals, *_ = tables_of(CASES, gen)
         return [
             f"CREATE TABLE IF NOT EXISTS {t} ({case_columns_ddl(ts, b)}, "
             "PRIMARY KEY (case_id), UNIQUE (order_id))",
@@ -120,7 +120,7 @@ class CasesView(CasesQueries):
         """Fold ``items`` into the rows of their cases and adjust the counts. ``refold``:
         ``items`` are a case's events from its first one (a parked event re-applied): the
         row is folded again from nothing, the counts move from the stored row to it."""
-        table, counts_t, totals_t, versions_t = tables_of(CASES, gen)
+        table, counts_t, totals_t, *_ = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
@@ -139,7 +139,7 @@ class CasesView(CasesQueries):
                 versions.append((new, event.timestamp))
         rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
         self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
-        self._write_versions(cur, versions_t, versions, sorted(changed), refold=refold)
+        self._write_versions(cur, gen, versions, sorted(changed), refold=refold)
         deltas: dict[CountKey, int] = {}
         for c in changed:
             old, new_key = before.get(c), count_key(current[c])  # type: ignore[arg-type]
