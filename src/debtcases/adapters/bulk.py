@@ -149,7 +149,9 @@ def bound_event_writes(recorder: Any, statement_timeout: float, chunk: int = CHU
 
     def insert_rows(curs: Any, stored_events: Sequence[StoredEvent]) -> None:
         # One array per column instead of the library's array of a composite type: psycopg
-        # dumps those natively, the composite row by row in Python (~20 % of the intake).
+        # dumps those natively, the composite row by row in Python (~20 % of the intake);
+        # in binary (``%b``): the text form quotes and escapes every element of the arrays
+        # in Python (the states' bytes as hex), 14 % of admit_many, 2-3x the binary form.
         curs.execute(
             insert,
             (
@@ -194,11 +196,11 @@ def bound_event_writes(recorder: Any, statement_timeout: float, chunk: int = CHU
 
 def _insert_statement(recorder: PostgresApplicationRecorder) -> SQL | Any:
     """The library's insert (same columns, ``RETURNING notification_id`` in input order)
-    over one array per column."""
+    over one array per column, sent in binary."""
     id_type = "uuid" if recorder.datastore.originator_id_type == "uuid" else "text"
     return SQL(
         "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
-        "SELECT * FROM unnest(%s::{2}[], %s::bigint[], %s::text[], %s::bytea[]) "
+        "SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[]) "
         "RETURNING notification_id"
     ).format(
         Identifier(recorder.datastore.schema),

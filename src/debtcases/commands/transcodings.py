@@ -27,7 +27,15 @@ class DebtorAsDict(Transcoding):
     name = "debtor"
 
     def encode(self, obj: Debtor) -> dict[str, str]:
-        return obj.as_dict()
+        # ``Debtor.as_dict`` field by field: ``dataclasses.asdict`` (recursive, deep
+        # copies) takes ~9 us, 40 % of encoding a new case's event.
+        return {
+            "name": obj.name,
+            "street": obj.street,
+            "postal_code": obj.postal_code,
+            "city": obj.city,
+            "country": obj.country,
+        }
 
     def decode(self, data: Any) -> Debtor:
         return Debtor.from_dict(data)
