@@ -111,3 +111,19 @@ def test_apply_acks_stores_what_one_ack_at_a_time_stores(
     assert stores[0] == stores[1]
     assert stores[0][0].count("duplicate") == 1 + 40  # the repeated message ids
     assert sum(row[0] == str(case_id_for("O-00000")) for row in stores[0][1]) == 4
+
+
+def test_the_batch_paths_take_their_connections_without_the_pre_ping(
+    pg_url: str, make_container: Callable[..., Container]
+) -> None:
+    """They retry a broken connection themselves; a single case read keeps the pre-ping."""
+    c = make_container(pg_url)
+    check = c.cases.recorder.datastore.pool._check  # type: ignore[attr-defined]
+    pings: list[object] = []
+    real = check.check
+    check.check = lambda conn: (pings.append(conn), real(conn))[1]
+    c.cases.admit_many(_batch(0, 10), INTAKE, now=NOW)
+    c.cases.apply_acks([AckInput("O-00001", "received", "m-1")], now=NOW)
+    assert pings == []
+    c.cases.get_case("O-00001", SUPPORT)
+    assert len(pings) == 1

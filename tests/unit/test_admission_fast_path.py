@@ -10,13 +10,14 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debtcases.bootstrap import utc_now
 from debtcases.commands.app import Admission, DunningCases, admission_event
-from debtcases.commands.transcodings import DebtorAsDict
+from debtcases.commands.transcodings import ActorAsDict, DebtorAsDict
 from debtcases.domain.actors import Actor
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.debtor import Debtor
@@ -123,3 +124,16 @@ def test_a_batch_loads_each_case_as_the_repository_does() -> None:
             expected.version,
             expected.state,
         )
+
+
+@given(st.sampled_from(["support", "vendor", "system", "diagonal"]), st.integers(1, 2**53 - 1))
+def test_the_actor_transcoding_decodes_what_from_dict_gives(role: str, n: int) -> None:
+    data = {"role": role, "id": str(n)}
+    decoded = ActorAsDict().decode(data)
+    assert decoded == Actor.from_dict(data)
+    assert type(decoded.role) is type(Actor.from_dict(data).role)
+
+
+def test_the_actor_transcoding_refuses_an_unknown_role_as_from_dict_does() -> None:
+    with pytest.raises(ValueError, match="'boss' is not a valid Role"):
+        ActorAsDict().decode({"role": "boss", "id": "x"})
