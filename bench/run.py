@@ -736,10 +736,10 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
         first: float | None = None
         last: float | None = None
 
-        def _handle_partition(self, tp: Any, records: list[Any]) -> bool:
+        def _handle_batch(self, batch: Any) -> bool:
             if self.first is None:
                 self.first = time.perf_counter()
-            done = super()._handle_partition(tp, records)
+            done = super()._handle_batch(batch)
             self.last = time.perf_counter()
             return done
 

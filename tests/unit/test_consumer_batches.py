@@ -151,3 +151,47 @@ def test_stopping_during_an_outage_commits_nothing(
     assert not consumer._handle_partition(TP, [ack(0, "A", "received", "m1")])
     assert journal.entries == []
     assert consumer.processed == 0
+
+
+def test_a_poll_of_several_partitions_is_one_transaction_and_one_commit_past_each(
+    app: DunningCases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer, _journal = consumer_for(app)
+    other = TopicPartition(TP.topic, 2)
+    calls: list[list[str]] = []
+    commits: list[dict[TopicPartition, int]] = []
+    dead: list[tuple[int, int]] = []
+    real = app.apply_acks
+
+    def apply_acks(acks: list[AckInput], now: datetime | None = None) -> list[AckResult]:
+        calls.append([a.message_id for a in acks])
+        return real(acks, now)
+
+    class Broker:
+        def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+            commits.append({tp: o.offset for tp, o in offsets.items()})
+
+        def send(self, topic: str, *, key: Any, value: bytes, headers: Any) -> Delivered:
+            h = dict(headers)
+            dead.append((int(h["original_partition"]), int(h["original_offset"])))
+            return Delivered()
+
+    monkeypatch.setattr(app, "apply_acks", apply_acks)
+    consumer.consumer = consumer.dlq = Broker()  # type: ignore[assignment]
+    on_other = [
+        Record(5, ack(5, "B", "received", "m3").value, b"B", partition=2),
+        Record(6, b"[]", b"B", partition=2),
+        Record(7, ack(7, "B", "rejected", "m4").value, b"B", partition=2),
+    ]
+    batch = {
+        TP: [ack(20, "A", "received", "m1"), Record(21, b"{"), ack(22, "A", "rejected", "m2")],
+        other: on_other,
+    }
+    assert consumer._handle_batch(batch)
+
+    assert calls == [["m1", "m2", "m3", "m4"]]  # one transaction, each partition in order
+    assert dead == [(1, 21), (2, 6)]
+    assert commits == [{TP: 23, other: 8}]
+    assert consumer.processed == 6
+    assert app.get_case("A", SUPPORT).status is Status.FAILED  # received, then rejected
+    assert app.get_case("B", SUPPORT).status is Status.FAILED

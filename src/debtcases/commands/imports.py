@@ -139,5 +139,5 @@ def import_cases(
         sum(1 for o in outcomes if not o.created),
         (),
         max(positions) if positions else None,
-        tuple((o.case.order_id, o.case.user_id) for o in outcomes),
+        tuple((o.order_id, o.user_id) for o in outcomes),
     )

@@ -6,9 +6,11 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from debtcases.domain.actors import Actor
+from debtcases.domain.actors import Actor, Role, VendorId
 from debtcases.domain.debtor import Debtor
 from debtcases.domain.holds import Hold
+
+_ROLES = {role.value: role for role in Role}
 
 
 class ActorAsDict(Transcoding):
@@ -19,7 +21,14 @@ class ActorAsDict(Transcoding):
         return obj.as_dict()
 
     def decode(self, data: Any) -> Actor:
-        return Actor.from_dict(data)
+        # Actor.from_dict with the role looked up in a dict: calling the enum class takes
+        # ~1.5 us, and every stored event carries an actor (its only other difference
+        # would be the error for an unknown role, which from_dict still raises).
+        role = _ROLES.get(data["role"])
+        if role is None:
+            return Actor.from_dict(data)
+        vendor_id = VendorId(int(data["id"])) if role is Role.VENDOR else None
+        return Actor(role, data["id"], vendor_id)
 
 
 class DebtorAsDict(Transcoding):
@@ -27,7 +36,15 @@ class DebtorAsDict(Transcoding):
     name = "debtor"
 
     def encode(self, obj: Debtor) -> dict[str, str]:
-        return obj.as_dict()
+        # ``Debtor.as_dict`` field by field: ``dataclasses.asdict`` (recursive, deep
+        # copies) takes ~9 us, 40 % of encoding a new case's event.
+        return {
+            "name": obj.name,
+            "street": obj.street,
+            "postal_code": obj.postal_code,
+            "city": obj.city,
+            "country": obj.country,
+        }
 
     def decode(self, data: Any) -> Debtor:
         return Debtor.from_dict(data)

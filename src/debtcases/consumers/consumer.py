@@ -1,18 +1,19 @@
 """Diagonal's acknowledgements in: a Kafka consumer group on diagonal.acks.
 
-Per poll and partition: parse every record; the valid acks go to ``apply_acks`` in one
-transaction (each case de-duplicates by message_id in its own event stream, so a re-delivered
-record is applied once); malformed records and acks for unknown orders go to
-diagonal.acks.dlq (header ``reason``, original key and value), in offset order; then the
-offset past the batch is committed. So an offset is committed only after the effects of the
-records before it are stored (or dead-lettered). A database that is briefly unreachable is
-retried with back-off on the same batch: never skipped, never committed past.
+Per poll: parse every record; the valid acks of all the poll's partitions go to
+``apply_acks`` in one transaction, each partition's in offset order (each case de-duplicates
+by message_id in its own event stream, so a re-delivered record is applied once); malformed
+records and acks for unknown orders go to diagonal.acks.dlq (header ``reason``, original key
+and value), in offset order; then the offsets past the batch are committed, in one request.
+So an offset is committed only after the effects of the records before it are stored (or
+dead-lettered). A database that is briefly unreachable is retried with back-off on the same
+batch: never skipped, never committed past.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -67,8 +68,8 @@ class AckConsumer(BackgroundThread):
         self.session_timeout_ms = session_timeout_ms
         self.max_backoff = max_backoff
         self.poll_timeout_ms = poll_timeout_ms
-        # A poll's records of a partition are applied in one transaction (each case loaded
-        # once per batch), so larger polls mean fewer loads and commits when lagging.
+        # A poll's records are applied in one transaction (each case loaded once per
+        # batch), so larger polls mean fewer round trips and commits when lagging.
         self.max_poll_records = max_poll_records
         self.consumer: KafkaConsumer | None = None
         self.dlq: KafkaProducer | None = None
@@ -153,46 +154,59 @@ class AckConsumer(BackgroundThread):
                         return
                     continue
                 idle = 0
-                for tp, records in batch.items():
-                    if not self._handle_partition(tp, records):
-                        return  # stopping mid-retry: uncommitted records come again
+                if not self._handle_batch(batch):
+                    return  # stopping mid-retry: uncommitted records come again
                 self._update_lag()
         finally:
             self._close_clients()
 
     def _handle_partition(self, tp: TopicPartition, records: list[Any]) -> bool:
-        """One poll's records of one partition: the valid acks applied in one transaction,
-        the others to the DLQ in offset order, then one commit past them all. False if
-        stopped meanwhile (nothing committed: the records come again, and the cases'
-        de-duplication makes that harmless)."""
+        """``_handle_batch`` of one partition's records."""
+        return self._handle_batch({tp: records})
+
+    def _handle_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> bool:
+        """One poll's records: the valid acks of every partition applied in one
+        transaction (each partition's in offset order, so each order's acks in the order
+        they were sent: an order's acks share its partition), the others to the DLQ in
+        offset order, then one commit past them all. False if stopped meanwhile (nothing
+        committed: the records come again, and the cases' de-duplication makes that
+        harmless)."""
         assert self.consumer is not None
-        if not records:
+        parts = [(tp, records) for tp, records in batch.items() if records]
+        if not parts:
             return True
         parsed: list[tuple[Any, AckInput | BadAck]] = []
-        for record in records:
-            metrics.ACKS_CONSUMED.inc()
-            try:
-                ack = parse_ack(record.value)
-            except BadAck as bad:
-                parsed.append((record, bad))
-            else:
-                parsed.append(
-                    (record, AckInput(ack.order_id, ack.type, ack.message_id, tuple(ack.errors)))
-                )
+        for _tp, records in parts:
+            metrics.ACKS_CONSUMED.inc(len(records))
+            for record in records:
+                try:
+                    ack = parse_ack(record.value)
+                except BadAck as bad:
+                    parsed.append((record, bad))
+                else:
+                    parsed.append(
+                        (
+                            record,
+                            AckInput(ack.order_id, ack.type, ack.message_id, tuple(ack.errors)),
+                        )
+                    )
         valid = [item for _, item in parsed if isinstance(item, AckInput)]
-        what = f"acks {tp.topic}/{tp.partition}@{records[0].offset}..{records[-1].offset}"
+        what = "acks " + ", ".join(
+            f"{tp.topic}/{tp.partition}@{records[0].offset}..{records[-1].offset}"
+            for tp, records in parts
+        )
         outcomes = self._retrying(what, lambda: self._apply(valid)) if valid else []
         if outcomes is None:
             return False
+        applied = sum(1 for o in outcomes if isinstance(o, AckResult) and o.changed)
+        duplicate = sum(1 for o in outcomes if isinstance(o, AckResult) and o.result == "duplicate")
+        self.processed += applied + duplicate
+        metrics.ACKS_APPLIED.inc(applied)
+        metrics.ACKS_DUPLICATE.inc(duplicate)
         pending = iter(outcomes)
         for record, item in parsed:
             outcome = next(pending) if isinstance(item, AckInput) else item
             if isinstance(outcome, AckResult) and outcome.result != "unknown_order":
-                self.processed += 1
-                if outcome.changed:
-                    metrics.ACKS_APPLIED.inc()
-                else:
-                    metrics.ACKS_DUPLICATE.inc()
                 continue
             reason, detail = self._dlq_reason(outcome)
             sent = self._retrying(
@@ -201,12 +215,13 @@ class AckConsumer(BackgroundThread):
             )
             if sent is None:
                 return False
+        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in parts}
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+            self.consumer.commit(offsets)
         except CommitFailedError as exc:
-            # The partition moved to another member meanwhile; it re-reads these
+            # A partition moved to another member meanwhile; it re-reads these
             # records and the cases' de-duplication makes that harmless.
-            log.info("commit for %s refused (%s)", tp, exc)
+            log.info("commit for %s refused (%s)", list(offsets), exc)
         return True
 
     def _apply(self, acks: list[AckInput]) -> list[AckResult | BadAck]:
