@@ -65,6 +65,12 @@ class KeyStore(Protocol):
         the hash, and re-checks it on every request, so a revoked key signs the user out)."""
         ...
 
+    def cached(self, token: str) -> tuple[bool, ApiKey | None]:
+        """What ``lookup(token)`` answers, if that is known without I/O: (True, key or
+        None); (False, None) when it must be looked up (the API then does so in a worker
+        thread, and on the event loop otherwise)."""
+        ...
+
     def list(self) -> list[dict[str, Any]]:
         """Every key ever created (no secrets: a hash prefix identifies each)."""
         ...
@@ -146,6 +152,9 @@ class InMemoryKeyStore:
 
     def lookup(self, token: str) -> ApiKey | None:
         return self.lookup_by_hash(hash_token(token))
+
+    def cached(self, token: str) -> tuple[bool, ApiKey | None]:
+        return True, self.lookup(token)
 
     def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
         key, revoked = self._keys.get(token_hash, (None, None))
@@ -277,6 +286,12 @@ class SqlKeyStore:
 
     def lookup(self, token: str) -> ApiKey | None:
         return self.lookup_by_hash(hash_token(token))
+
+    def cached(self, token: str) -> tuple[bool, ApiKey | None]:
+        hit = self._cache.get(hash_token(token))
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
+            return True, hit[1]
+        return False, None
 
     def lookup_by_hash(self, token_hash: str) -> ApiKey | None:
         # Cache age on the monotonic clock: it measures elapsed time, not a business instant.

@@ -1,6 +1,11 @@
-"""create_app(container): the FastAPI application."""
+"""create_app(container): the FastAPI application; ``worker_app()``: the same for each
+worker process of `serve --processes N` (uvicorn imports it by name in every process)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request, Response
@@ -33,7 +38,29 @@ Errors are `application/problem+json` with a machine-readable `code`.
 """
 
 
-def create_app(container: Container) -> FastAPI:
+def worker_app() -> FastAPI:
+    """The application of one worker process of `serve --processes N`: a container of its
+    own, built from the environment's settings, without the background workers (the log
+    runner, the outbox, Kafka and the schedulers run once, in the supervising process or
+    beside it), closed when the process shuts down."""
+    from debtcases.bootstrap import build_container
+    from debtcases.config import Settings
+
+    settings = Settings()
+    settings.run_workers = False
+    container = build_container(settings)
+
+    @asynccontextmanager
+    async def closing(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            container.close()
+
+    return create_app(container, lifespan=closing)
+
+
+def create_app(container: Container, *, lifespan: Any = None) -> FastAPI:
     # The web UI serves /docs with its vendored Swagger UI; ReDoc would need a CDN.
     app = FastAPI(
         title="debtcases",
@@ -42,6 +69,7 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
+        lifespan=lifespan,
     )
     app.state.container = container
     install_problem_handlers(app)

@@ -1,10 +1,17 @@
-"""Request dependencies: the container and the calling actor (bearer token)."""
+"""Request dependencies: the container and the calling actor (bearer token).
+
+They are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, a hand-off
+to a worker thread and back per dependency and request (with the route's own, 11 % of
+`serve`'s GIL samples under 32 clients). None of them blocks: the token's key comes from
+the key store's cache, and only a miss (once per token per cache period) is looked up in
+the thread pool."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from debtcases.bootstrap import Container
@@ -17,12 +24,16 @@ IN_PROCESS_ACTOR = "debtcases.in_process_actor"
 _bearer = HTTPBearer(auto_error=False, description="API token from `debtcases keys create`")
 
 
-def get_container(request: Request) -> Container:
+def container_of(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-def current_actor(
+async def get_container(request: Request) -> Container:
+    return container_of(request)
+
+
+async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -33,7 +44,10 @@ def current_actor(
         return in_process
     if credentials is None or not credentials.credentials:
         raise HTTPException(401, "Missing bearer token.", headers={"WWW-Authenticate": "Bearer"})
-    key = get_container(request).keys.lookup(credentials.credentials)
+    keys = container_of(request).keys
+    known, key = keys.cached(credentials.credentials)
+    if not known:
+        key = await run_in_threadpool(keys.lookup, credentials.credentials)
     if key is None:
         raise HTTPException(401, "Invalid bearer token.", headers={"WWW-Authenticate": "Bearer"})
     return key.actor()
@@ -46,7 +60,7 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     """A dependency refusing (403) every role but ``roles``."""
 
-    def _check(actor: ActorDep) -> Actor:
+    async def _check(actor: ActorDep) -> Actor:
         if actor.role not in roles:
             raise HTTPException(403, f"Role {actor.role.value!r} may not call this endpoint.")
         return actor
@@ -62,7 +76,7 @@ def permitted(command: Command):  # type: ignore[no-untyped-def]
     """The caller, if their role may ever issue ``command`` (403 otherwise). Declared before
     the body, so a role that may never act learns nothing about the body it sent."""
 
-    def _check(actor: ActorDep) -> Actor:
+    async def _check(actor: ActorDep) -> Actor:
         if not may_issue(actor.role, command):
             raise NotPermitted(actor.role.value, command.value)
         return actor

@@ -38,7 +38,18 @@ def takes_query(*names: str) -> Callable[[F], F]:
 
 
 def declared_query_parameters(route: APIRoute) -> frozenset[str]:
-    """The query parameter names a route takes (aliases, as a client spells them)."""
+    """The query parameter names a route takes (aliases, as a client spells them); worked
+    out once per route, not per request (a route's parameters do not change)."""
+    known: frozenset[str] | None = route.__dict__.get(_DECLARED)
+    if known is None:
+        known = route.__dict__[_DECLARED] = _declared(route)
+    return known
+
+
+_DECLARED = "debtcases_query_parameters"
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
     names: set[str] = set(getattr(route.endpoint, "query_parameters", ()))
     stack = [route.dependant]
     while stack:

@@ -1,5 +1,12 @@
 """`serve` (the HTTP API and UI with the workers beside it) and `demo` (the demo data and
-its login tokens)."""
+its login tokens).
+
+`serve --processes N` (N > 1, PostgreSQL only): N uvicorn worker processes answer HTTP, each
+with a container of its own (``api.app.worker_app``); this process supervises them and runs
+the background workers (the log runner with the views and the outbox, Kafka's publisher and
+consumer, the schedulers) exactly once, unless ``--no-workers`` (then run `debtcases project`
+and the rest beside it). Read-your-writes in the worker processes waits for the runner's
+announcements (``Runner.wait_for``)."""
 
 from __future__ import annotations
 
@@ -27,26 +34,66 @@ def serve(
             help="Embedded mode: answer handover messages with the built-in Diagonal simulator",
         ),
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Processes answering HTTP (uvicorn workers; more than 1 needs PostgreSQL). "
+            "With more than 1, this process supervises them and runs the background workers",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (and UI), with the background workers beside it."""
-    import uvicorn
 
     from debtcases.api.app import create_app
-    from debtcases.bootstrap import build_container
+    from debtcases.bootstrap import build_container, database
 
     settings = Settings()
     settings.run_workers = workers
     settings.diagonal_simulator = diagonal_sim or settings.diagonal_simulator
-    container = build_container(settings)
+    if processes > 1 and not database(settings).is_postgres:
+        typer.echo(
+            f"error: --processes {processes} needs PostgreSQL (DEBTCASES_DATABASE_URL="
+            "postgresql://...): the processes share the database and learn of each other's "
+            "writes through it. SQLite (the embedded default) and memory:// serve from one "
+            "process: leave --processes at 1.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    # With several processes this one answers no request: its workers retry what fails, so
+    # its pools hand out connections unchecked (bootstrap.database).
+    container = build_container(settings, pre_ping=processes == 1)
     if demo or settings.demo:
         _seed_and_print_tokens(container)
-    container.start_workers()
-    app = create_app(container)
     typer.echo(f"Anmelden (Web-Oberfläche): http://{host}:{port}/anmelden")
+    if processes == 1:
+        import uvicorn
+
+        container.start_workers()
+        app = create_app(container)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+        finally:
+            container.close()
+        return
+    from debtcases.api.web.session import load_secret
+
+    # The workers read one secret (a generated one is written once, here, before them).
+    load_secret(settings.session_secret)
+    if workers:
+        container.start_workers()
+    else:
+        container.close()  # it only set up the database (and seeded the demo data)
+    from debtcases.cli.processes import run_worker_processes
+
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        code = run_worker_processes(processes, host, port)
     finally:
-        container.close()
+        if workers:
+            container.close()
+    if code:
+        raise typer.Exit(code)
 
 
 def _seed_and_print_tokens(container: object) -> None:

@@ -6,6 +6,12 @@ notification once, and hands every processor the part of the batch it has not pr
 a processor writes its part together with its tracking record in one transaction, so a
 crash or a second runner never applies an event twice. On PostgreSQL the runner wakes on
 the library's NOTIFY channel; elsewhere it polls.
+
+Read-your-writes across processes (``serve --processes N``: the runner in one process, the
+requests in others): on PostgreSQL a runner that shares its progress announces each
+processor's new position on a channel of its own (``<events channel>_progress``) once the
+batch is committed, and a process without a runner thread waits for those announcements on
+one LISTENing connection instead of polling the tracking tables per request.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class Runner:
         batch_size: int = 500,
         poll_interval: float = 0.05,
         inline: bool = True,
+        share_progress: bool = False,
     ) -> None:
         self.app = app
         self.processors = list(processors)
@@ -89,6 +96,12 @@ class Runner:
         self.poll_interval = poll_interval
         # This process is meant to project: without the thread, wait_for catches up itself.
         self.inline = inline
+        # PostgreSQL: announce positions (NOTIFY) and wait for others' announcements (LISTEN).
+        channel = getattr(app.recorder, "channel_name", None) if share_progress else None
+        self.progress_channel: str | None = f"{channel}_progress" if channel else None
+        self._heard: dict[str, int] = {}  # positions announced by any runner (monotonic)
+        self._hearing = False  # the progress listener is LISTENing (and has read the start)
+        self._hearer: threading.Thread | None = None
         self.errors = 0
         self.watch = ProgressWatch()
         self._positions: dict[str, int] | None = None  # cache; None: read again
@@ -149,6 +162,7 @@ class Runner:
                 mine = [item for item in items if item[0] > after[p.name]]
                 if mine:
                     after[p.name] = p.process(mine)
+                    self._announce(p.name, after[p.name])
         except BaseException:
             self._positions = None  # whatever happened, read the positions again
             raise
@@ -195,6 +209,9 @@ class Runner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._hearer is not None:
+            self._hearer.join(timeout=5)
+            self._hearer = None
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """Follow the log until stopped. PostgreSQL: sleep on the library's LISTEN/NOTIFY
@@ -257,13 +274,15 @@ class Runner:
     ) -> bool:
         """Block (bounded) until the processors named in ``only`` (default: all) have
         processed ``position``. Works whether the runner thread is in this process or in
-        another one (then it polls the tracking tables). False on timeout."""
+        another one: then it waits for that runner's announcements (PostgreSQL, with
+        ``share_progress``) or polls the tracking tables. False on timeout."""
         if position is None:
             return True
         names = set(only) or {p.name for p in self.processors}
         deadline = time.monotonic() + timeout
-        delay = 0.005
+        delay = 0.002
         first = True
+        next_read = time.monotonic() + 1.0
         while True:
             if self.running:
                 with self._progress:
@@ -291,15 +310,100 @@ class Runner:
                     if time.monotonic() >= deadline:
                         return False
                     time.sleep(0.01)
+            elif self._hearing:
+                # Another process runs the runner and announces its progress: sleep until
+                # an announcement gets there (read the tracking tables now and then too,
+                # in case a runner that does not announce wrote them).
+                with self._progress:
+                    if self._heard_reach(position, names):
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._progress.wait(min(remaining, 1.0))
+                if not self._heard_reach(position, names) and time.monotonic() >= next_read:
+                    self._hear_positions(self.positions())
+                    next_read = time.monotonic() + 1.0
             else:
-                stored = self.positions()
-                if all(stored[n] >= position for n in names):
+                if first and self.progress_channel is not None:
+                    self._start_hearing()
+                first = False
+                self._hear_positions(self.positions())
+                if self._heard_reach(position, names):
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 time.sleep(min(delay, remaining))
-                delay = min(delay * 2, 0.1)
+                delay = min(delay * 2, 0.05)
+        # Out of time while listening: the tracking tables have the last word.
+        self._hear_positions(self.positions())
+        return self._heard_reach(position, names)
+
+    # ------------------------------------------- progress across processes
+
+    def _announce(self, name: str, position: int) -> None:
+        """Tell every listening process that ``name`` has stored up to ``position``
+        (called after the processor's transaction committed)."""
+        if self.progress_channel is None:
+            return
+        try:
+            with self.app.recorder.datastore.get_connection() as conn:
+                conn.execute(
+                    "SELECT pg_notify(%s, %s)", (self.progress_channel, f"{name} {position}")
+                )
+        except Exception:  # the waiters read the tracking tables instead, a moment later
+            log.warning("log runner: announcing progress failed", exc_info=True)
+
+    def _start_hearing(self) -> None:
+        with self._progress:
+            if self._hearer is not None and self._hearer.is_alive():
+                return
+            self._hearer = threading.Thread(
+                target=self._hear, name="log-progress-listen", daemon=True
+            )
+            self._hearer.start()
+
+    def _hear(self) -> None:
+        """LISTEN for the runners' announcements (the thread of a process that waits for
+        read-your-writes without a runner of its own)."""
+        from psycopg import sql
+
+        assert self.progress_channel is not None
+        datastore = self.app.recorder.datastore
+        while not self._stop.is_set():
+            try:
+                with datastore.get_connection() as conn:
+                    conn.execute(
+                        sql.SQL("LISTEN {0}").format(sql.Identifier(self.progress_channel))
+                    )
+                    # Read after LISTEN: whatever was committed before is in the tables.
+                    self._hear_positions(self.positions())
+                    self._hearing = True
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            name, _, position = note.payload.rpartition(" ")
+                            if position.isdigit():
+                                self._hear_positions({name: int(position)})
+            except Exception:
+                if not self._stop.is_set():
+                    log.exception("log runner: LISTEN for progress failed; polling meanwhile")
+            finally:
+                self._hearing = False
+                with self._progress:
+                    self._progress.notify_all()  # the waiters poll meanwhile
+            self._stop.wait(1.0)
+
+    def _hear_positions(self, positions: dict[str, int]) -> None:
+        """Merge positions read or announced (they only grow); wake the waiters."""
+        with self._progress:
+            for name, position in positions.items():
+                if position > self._heard.get(name, 0):
+                    self._heard[name] = position
+            self._progress.notify_all()
+
+    def _heard_reach(self, position: int, names: set[str]) -> bool:
+        return all(self._heard.get(n, 0) >= position for n in names)
 
     def _reached(self, position: int, names: set[str]) -> bool:
         cached = self._positions

@@ -6,12 +6,12 @@ queries only (no SQL, no business rule here)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 
+from debtcases.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from debtcases.api.web import (
     routes_auth,
     routes_support,
@@ -46,6 +46,48 @@ _CSP_DOCS = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+)
+
+
+class WebSession:
+    """The web pages' session and security headers, as pure ASGI middleware (see
+    api/asgi.py: no task and stream per request, and the API's requests pass straight
+    through): the session from its signed cookie (a fresh anonymous one when there is
+    none, set as a cookie on the answer), in ``request.state.web_session``."""
+
+    def __init__(self, app: ASGIApp, codec: SessionCodec) -> None:
+        self.app = app
+        self.codec = codec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(_NOT_WEB):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        session = self.codec.decode(request.cookies.get(COOKIE_NAME))
+        state = scope.setdefault("state", {})
+        state["web_session"] = session or Session.anonymous()
+        csp = _CSP_DOCS if path == "/docs" else _CSP_PAGES
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if session is None and "set-cookie" not in headers:
+                    cookie = Response()
+                    set_session_cookie(request, cookie, state["web_session"])
+                    headers.append("set-cookie", cookie.headers["set-cookie"])
+                for name, value in _SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+                headers.setdefault("Content-Security-Policy", csp)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def install_web(app: FastAPI) -> None:
@@ -54,26 +96,7 @@ def install_web(app: FastAPI) -> None:
     codec = SessionCodec(secret)
     app.state.web_codec = codec
 
-    @app.middleware("http")
-    async def web_session(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path.startswith(_NOT_WEB):
-            return await call_next(request)
-        session = codec.decode(request.cookies.get(COOKIE_NAME))
-        request.state.web_session = session or Session.anonymous()
-        response = await call_next(request)
-        if session is None and "set-cookie" not in response.headers:
-            set_session_cookie(request, response, request.state.web_session)
-        response.headers.setdefault(
-            "Content-Security-Policy", _CSP_DOCS if path == "/docs" else _CSP_PAGES
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(WebSession, codec=codec)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:

@@ -1,0 +1,107 @@
+"""The worker processes of `serve --processes N`: N uvicorn servers, each in a process of its
+own with its own listening socket on the same port (``SO_REUSEPORT``), kept running by the
+process that started them.
+
+Why not ``uvicorn.run(..., workers=N)``: its processes share one listening socket, and when
+32 keep-alive clients connect at once the first process to wake accepts them all (measured:
+one process served nearly every request, the other idled). With a socket each, the kernel
+spreads the connections over the processes. And uvicorn binds that socket with protocol 0,
+so asyncio never turns TCP_NODELAY on for the accepted connections (uvicorn issue #3149):
+every keep-alive request after the first waited ~40 ms for the client's delayed ACK.
+
+The sockets stay open here, so a connection made while a worker restarts waits in its
+socket's backlog for the replacement. A worker that dies is replaced; one that cannot start
+(uvicorn's startup failure: the app factory failed, e.g. the database is unreachable)
+stops them all, as uvicorn's own supervisor does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+APP = "debtcases.api.app:worker_app"
+
+log = logging.getLogger("uvicorn.error")
+
+
+def listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` that others may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(config: Any, sock: socket.socket) -> None:
+    """One worker process: uvicorn on its own socket (in a spawned interpreter)."""
+    import uvicorn
+
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):  # stopped by the supervisor: nothing to say
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_worker_processes(processes: int, host: str, port: int) -> int:
+    """Serve ``APP`` from ``processes`` processes until SIGINT/SIGTERM; returns the exit
+    code (0, or 1 when a worker could not start)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    config = uvicorn.Config(APP, factory=True, host=host, port=port, log_level="info")
+    first = listener(host, port)
+    port = first.getsockname()[1]  # (port 0 asked for a free one: the others take it too)
+    sockets = [first, *(listener(host, port) for _ in range(processes - 1))]
+    log.info("Uvicorn running on http://%s:%d with %d processes", host, port, processes)
+    spawn = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+
+    def start(i: int) -> BaseProcess:
+        process = spawn.Process(
+            target=_serve, args=(config, sockets[i]), name=f"debtcases-http-{i}"
+        )
+        process.start()
+        return process
+
+    workers = [start(i) for i in range(processes)]
+    code = 0
+    try:
+        while not stop.wait(0.5):
+            for i, process in enumerate(workers):
+                if process.is_alive():
+                    continue
+                if process.exitcode == STARTUP_FAILURE:
+                    log.error("worker process [%s] failed to start; stopping", process.pid)
+                    code = 1
+                    stop.set()
+                    break
+                log.warning(
+                    "worker process [%s] died (%s); starting another", process.pid, process.exitcode
+                )
+                workers[i] = start(i)
+    finally:
+        for process in workers:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        for process in workers:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sock in sockets:
+            sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
