@@ -129,7 +129,11 @@ def _go_live(views: Views, app: Any, name: str, gen: int, position: int, batch_s
 
 
 def rebuild_with_progress_bar(
-    views: Views, app: Any, names: Sequence[str] | None = None, batch_size: int = 5000
+    views: Views,
+    app: Any,
+    names: Sequence[str] | None = None,
+    batch_size: int = 5000,
+    max_cases_in_memory: int = MAX_CASES_IN_MEMORY,
 ) -> list[RebuildResult]:
     """``rebuild`` with a rich progress bar per view (the CLI)."""
     from rich.progress import (
@@ -158,4 +162,11 @@ def rebuild_with_progress_bar(
                 tasks[view] = bar.add_task(f"rebuild {view}", total=head)
             bar.update(tasks[view], completed=done, total=head)  # type: ignore[arg-type]
 
-        return rebuild(views, app, names, batch_size=batch_size, progress=report)
+        return rebuild(
+            views,
+            app,
+            names,
+            batch_size=batch_size,
+            progress=report,
+            max_cases_in_memory=max_cases_in_memory,
+        )
