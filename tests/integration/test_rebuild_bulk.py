@@ -119,3 +119,19 @@ def test_an_event_the_bulk_rebuild_cannot_fold_is_parked_and_the_rebuild_goes_on
     monkeypatch.setattr(bulk, "fold_state", real)
     assert views.retry_parked() == (1, 0)
     assert_views_equal_fold(views, container.cases, order_ids)
+
+
+def test_rebuilding_one_view_alone_equals_the_runners_tables(
+    database_url: str, make_container: Callable[..., Container]
+) -> None:
+    container = make_container(database_url, run_workers=False)
+    views: Any = container.views
+    cases, history = _history(seed=12, cases=20, steps=90)
+    _run(container, "A", cases, history)
+    container.runner.catch_up()
+    for view in VIEW_NAMES:
+        before = views.recorder.generations()[view]
+        incremental = _snapshot(views, view, before)
+        rebuild(views, container.cases, [view], batch_size=6, max_cases_in_memory=5)
+        assert views.recorder.generations()[view] == before + 1
+        assert _snapshot(views, view, before + 1) == incremental

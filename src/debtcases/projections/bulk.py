@@ -54,6 +54,8 @@ MAX_CASES_IN_MEMORY = 200_000
 
 # (notification id, event, its case id as text): a batch, each case id made text once.
 Keyed = Sequence[tuple[int, Any, str]]
+# The cases view's state after each item of a batch (None: it did not apply the item).
+Folded = list[CaseState | None] | None
 # (view, notification id, event, error): park the event for the view's fresh generation.
 Park = Callable[[str, int, Any, Exception], None]
 
@@ -114,7 +116,7 @@ class FreshView(Protocol):
     pending_keys: list[str]  # DDL of the keys the tables were created without
 
     def held_cases(self) -> int: ...
-    def apply(self, cur: Any, items: Keyed, park: Park) -> None: ...
+    def apply(self, cur: Any, items: Keyed, park: Park, folded: Folded = None) -> Folded: ...
     def spill(self, cur: Any) -> None: ...
     def finish(self, cur: Any) -> None: ...
 
@@ -137,20 +139,22 @@ class FreshCases:
     def held_cases(self) -> int:
         return len(self.held)
 
-    def apply(self, cur: Any, items: Keyed, park: Park) -> None:
-        """Fold ``items`` into the held cases; write the versions they close."""
+    def apply(self, cur: Any, items: Keyed, park: Park, folded: Folded = None) -> Folded:
+        """Fold ``items`` into the held cases; write the versions they close. Returns the
+        state after each item (None: not applied) for the vendor-access view."""
         store, held = self.store, self.held
         ts_in = store.dialect.ts_in
         if self.spilled:
             self._read_back(cur, _to_read_back(items, held))
         closed: list[list[Any]] = []
-        for position, event, cid in items:
+        states: list[CaseState | None] = [None] * len(items)
+        for i, (position, event, cid) in enumerate(items):
             before = held.get(cid)
             try:
-                folded = fold_state(before[0] if before else None, event, position)
-                if folded is None:
+                new = fold_state(before[0] if before else None, event, position)
+                if new is None:
                     continue
-                values = store._case_to_db(folded[1])
+                values = store._case_to_db(new[1])
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -166,9 +170,11 @@ class FreshCases:
                 closed.append(before[1])
             values.append(ts_in(start))
             values.append(None)
-            held[cid] = (folded[0], values, start)
+            held[cid] = (new[0], values, start)
+            states[i] = new[0]
         if closed:
             insert_rows(cur, store.dialect, self.versions, VERSION_COLUMNS, closed)
+        return states
 
     def _read_back(self, cur: Any, ids: list[str]) -> None:
         """Cases written out before: their open versions (which hold their rows) back."""
@@ -215,22 +221,40 @@ class FreshAccess:
         self.pending_keys = store.keys_ddl(VENDOR_ACCESS, gen)
         self.held: dict[str, dict[str, Any] | None] = {}
         self.vendors: dict[int, dict[str, Any]] = {}
+        self.diverged: set[str] = set()  # cases whose cases-view fold this view can't take
         self.spilled = False
 
     def held_cases(self) -> int:
         return len(self.held)
 
-    def apply(self, cur: Any, items: Keyed, park: Park) -> None:
-        held = self.held
+    def apply(self, cur: Any, items: Keyed, park: Park, folded: Folded = None) -> Folded:
+        """Fold ``items`` into the held per-case states and the vendors. ``folded``: the
+        cases view's states after each item, when it is rebuilt in the same pass: where it
+        applied an event, this view's state is taken from it (the same columns ``evolve``
+        gives this view's kept state: its status, handed_over_at and at_diagonal follow
+        from the event and those alone) instead of folding again. A case where the two
+        views ever differed (one parked or skipped an event the other applied) is folded
+        here from then on."""
+        held, diverged = self.held, self.diverged
         if self.spilled:
             ids = _to_read_back(items, held)
             if ids:
                 for r in _take_back(cur, self.store.dialect, self.cases_t, ids, "*"):
                     held[r["case_id"]] = self.store._access_case_from_db(r)
         before: dict[str, dict[str, Any] | None] = {}
-        for position, event, cid in items:
+        for i, (position, event, cid) in enumerate(items):
             if cid not in before:
                 before[cid] = held.get(cid)
+            state = folded[i] if folded is not None and cid not in diverged else None
+            if state is not None:
+                held[cid] = {
+                    "case_id": cid,
+                    "user_id": state.user_id,
+                    "status": state.status.value,
+                    "handed_over_at": state.handed_over_at,
+                    "at_diagonal": state.at_diagonal,
+                }
+                continue
             try:
                 new = fold_access(held.get(cid), event)
             except Exception as exc:
@@ -240,8 +264,11 @@ class FreshAccess:
                 continue
             if new is not None:
                 held[cid] = new
+                if folded is not None:
+                    diverged.add(cid)  # applied here, not in the cases view
         changed = [c for c in sorted(before) if held.get(c) is not None and held[c] != before[c]]
         count_access_changes(self.vendors, before, held, changed)
+        return None
 
     def spill(self, cur: Any) -> None:
         self._write_cases(cur)

@@ -52,16 +52,16 @@ class CasesView(CasesQueries):
             *self.versions_tables_ddl(gen, keys=keys),
         ]
 
-    def cases_keys_ddl(self, gen: int) -> list[str]:
+    def cases_keys_ddl(self, gen: int, *, versions: bool = True) -> list[str]:
         """The keys ``cases_tables_ddl(keys=False)`` left out (PostgreSQL: the same
         constraints, by the same names, as created with the tables)."""
         t = tables_of(CASES, gen)[0]
         return [
             f"ALTER TABLE {t} ADD PRIMARY KEY (case_id), ADD UNIQUE (order_id)",
-            *self.versions_keys_ddl(gen),
+            *(self.versions_keys_ddl(gen) if versions else []),
         ]
 
-    def cases_after_load_ddl(self, gen: int) -> list[str]:
+    def cases_after_load_ddl(self, gen: int, *, versions: bool = True) -> list[str]:
         """The list indexes, and the counts of a generation that has rows but no counts
         (one filled before the counts existed, or by a rebuild's bulk load): idempotent."""
         t, counts, totals, _ = tables_of(CASES, gen)
@@ -104,7 +104,7 @@ class CasesView(CasesQueries):
             f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
             f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
             "GROUP BY status, vendor_status, entered_month",
-            *self.versions_after_load_ddl(gen),
+            *(self.versions_after_load_ddl(gen) if versions else []),
         ]
 
     def _added_columns_ddl(self, table: str) -> list[str]:

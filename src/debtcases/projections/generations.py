@@ -10,6 +10,7 @@ fresh generation from the event store and then switches the pointer in one trans
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,11 @@ from debtcases.projections.tables import (
     tables_of,
     tracking_key,
 )
+
+
+def analyze(tables: Iterable[str]) -> list[str]:
+    return [f"ANALYZE {t}" for t in tables]
+
 
 # The processor name the views' parked events are recorded under.
 PROCESSOR = "views"
@@ -82,9 +88,25 @@ class ViewStore(CasesView, AccessView):
             return []
         return self.cases_keys_ddl(gen) if view == CASES else self.access_keys_ddl(gen)
 
-    def after_load_ddl(self, view: str, gen: int) -> list[str]:
-        """What a bulk-loaded generation still needs: its indexes and counts."""
-        return self.cases_after_load_ddl(gen) if view == CASES else []
+    def after_load_ddl(self, view: str, gen: int, *, keys: bool) -> list[list[str]]:
+        """What a bulk-loaded generation still needs (``keys``: its keys too): indexes,
+        counts, planner statistics; in groups of statements on different tables, which
+        may run at the same time."""
+        tables = tables_of(view, gen)
+        if view != CASES:
+            return [[*(self.access_keys_ddl(gen) if keys else []), *analyze(tables)]]
+        return [
+            [
+                *(self.cases_keys_ddl(gen, versions=False) if keys else []),
+                *self.cases_after_load_ddl(gen, versions=False),
+                *analyze(tables[:3]),
+            ],
+            [
+                *(self.versions_keys_ddl(gen) if keys else []),
+                *self.versions_after_load_ddl(gen),
+                *analyze(tables[3:]),
+            ],
+        ]
 
     def setup(self) -> None:
         """Create the pointer table and, for a view seen the first time, generation 1."""
@@ -223,8 +245,9 @@ class ViewStore(CasesView, AccessView):
                 )
 
             batch = keyed(items)
+            folded = None  # the cases view's states (it comes first), for vendor access
             for f in fresh:
-                f.apply(cur, batch, park_event)
+                folded = f.apply(cur, batch, park_event, folded)
                 if f.held_cases() > max_cases:
                     f.spill(cur)
                     # Read back from now on: by key, so the keys come now.
@@ -241,9 +264,19 @@ class ViewStore(CasesView, AccessView):
                 f.finish(cur)
                 if position:
                     self._insert_tracking(cur, Tracking(tracking_key(f.view, f.gen), position))
+        groups = [
+            g for f in fresh for g in self.after_load_ddl(f.view, f.gen, keys=bool(f.pending_keys))
+        ]
         for f in fresh:
-            self._execute_ddl([*f.pending_keys, *self.after_load_ddl(f.view, f.gen)])
             f.pending_keys = []
+        self._execute_fresh_ddl(groups)
+
+    def _execute_fresh_ddl(self, groups: list[list[str]]) -> None:
+        """Run groups of DDL on a fresh generation's tables, one transaction each."""
+        for statements in groups:
+            with self.datastore.transaction(commit=True) as cur:
+                for statement in statements:
+                    cur.execute(statement)
 
     def _begin_bulk(self, cur: Any) -> None:
         """A bulk transaction writes a generation nothing reads yet: a crash loses at most
@@ -409,6 +442,19 @@ class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
 
     def _tracking_table(self) -> str:
         return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
+
+    def _execute_fresh_ddl(self, groups: list[list[str]]) -> None:
+        # Index builds of different tables run side by side (one connection each, so
+        # PostgreSQL can use more than one core); nothing else uses a fresh generation's
+        # tables, so no advisory lock.
+        def run(statements: list[str]) -> None:
+            with self.datastore.transaction(commit=True) as cur:
+                for statement in statements:
+                    cur.execute(statement)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(run, g) for g in groups]:
+                done.result()
 
     def _execute_ddl(self, statements: Iterable[str]) -> None:
         # Several processes may set up at once: serialise DDL on an advisory lock.

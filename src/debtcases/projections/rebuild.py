@@ -82,7 +82,6 @@ def rebuild(
     written = time.perf_counter()
     tails = {f.view: _go_live(views, app, f.view, f.gen, position, batch_size) for f in fresh}
     for f in fresh:
-        recorder.analyze(f.view, f.gen)
         recorder.drop_generations_before(f.view, f.gen - 1)
     seconds = time.perf_counter() - started
     logger.info(
