@@ -1,6 +1,9 @@
 """Property: for any command sequence with clock jumps (also backwards), the case and the
 lists ``as_of=t`` equal replaying the event streams up to ``t``, on SQLite and PostgreSQL:
-each item, the list membership for both roles and filters, and the totals."""
+each item, the list membership for both roles and filters, and the totals (of this
+example's cases, and of every case in the database: the unfiltered and status/period
+support totals come from the as-of counts, so moments are also taken at the edges of
+their hour, day and month buckets)."""
 
 from __future__ import annotations
 
@@ -49,14 +52,24 @@ op = st.one_of(st.sampled_from(("start_vendor", "hand_over")), st.sampled_from(O
 # (operation, which case, clock jump in hours: mostly forward, sometimes back, sometimes
 # none at all, so several events share a moment)
 jump = st.one_of(st.integers(0, 72), st.integers(-48, 0), st.just(0))
-commands = st.lists(st.tuples(op, st.integers(0, 3), jump), min_size=1, max_size=25)
+# ... and minutes on top, so events fall within an hour, not only on it.
+minutes = st.one_of(st.just(0), st.integers(0, 59))
+commands = st.lists(st.tuples(op, st.integers(0, 3), jump, minutes), min_size=1, max_size=25)
 admissions = st.lists(
     st.tuples(st.sampled_from(VENDORS), st.booleans(), st.integers(-20, 60)),
     min_size=1,
     max_size=4,
 )
-# Moments to look at: around event times (just before, at, just after) and in between.
-probes = st.lists(st.tuples(st.integers(0, 60), st.sampled_from((-1, 0, 1, 3600))), max_size=6)
+# Moments to look at: around event times (just before, at, just after) and in between, or
+# around the start of the event's hour, day or month (the as-of counts' bucket edges).
+probes = st.lists(
+    st.tuples(
+        st.integers(0, 60),
+        st.sampled_from((-1, 0, 1, 3600)),
+        st.sampled_from((None, "hour", "day", "month")),
+    ),
+    max_size=6,
+)
 list_filters = st.lists(
     st.tuples(
         st.sampled_from((None, *VENDORS)),  # who asks: support or a vendor
@@ -73,7 +86,7 @@ def _run(
     container: Container,
     prefix: str,
     cases: list[tuple[int, bool, int]],
-    history: list[tuple[str, int, int]],
+    history: list[tuple[str, int, int, int]],
 ) -> tuple[list[str], int | None]:
     app = container.cases
     order_ids = [f"{prefix}-{i}" for i in range(len(cases))]
@@ -86,8 +99,8 @@ def _run(
         )
         last = out.position or last
     now = START + timedelta(days=30)
-    for step, (op, index, hours) in enumerate(history):
-        now += timedelta(hours=hours)  # the clock jumps (back too)
+    for step, (op, index, hours, mins) in enumerate(history):
+        now += timedelta(hours=hours, minutes=mins)  # the clock jumps (back too)
         order_id = order_ids[index % len(order_ids)]
         vendor = Actor.vendor(cases[index % len(cases)][0])
         try:
@@ -142,15 +155,27 @@ def _model(role: Role) -> type[CaseOut]:
     return CaseOut if role is Role.VENDOR else SupportCaseOut
 
 
+def _edge(moment: datetime, grain: str | None) -> datetime:
+    """The start of ``moment``'s hour, day or month (UTC), or the moment itself."""
+    if grain is None:
+        return moment
+    start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if grain in ("day", "month"):
+        start = start.replace(hour=0)
+    return start.replace(day=1) if grain == "month" else start
+
+
 def _check_moment(
     container: Container,
     order_ids: list[str],
     at: datetime,
     filters: list[tuple[int | None, int | None, list[Status], str | None]],
+    everything: list[str],
 ) -> None:
     views: Any = container.views
     app = container.cases
-    states = {o: replayed(container, o, at) for o in order_ids}
+    every_state = {o: replayed(container, o, at) for o in everything}
+    states = {o: every_state[o] for o in order_ids}
     for order_id, state in states.items():
         owner = Actor.vendor(next(iter(app.events.get(case_id_for(order_id)))).user_id)
         for actor in (SUPPORT, owner):
@@ -167,8 +192,8 @@ def _check_moment(
         role = Role.VENDOR if vendor is not None else Role.SUPPORT
         f = CaseFilter(user_id=user_id if vendor is None else None, statuses=tuple(statuses))
         f = CaseFilter(user_id=f.user_id, statuses=f.statuses, period=period)
-        expected = {}
-        for order_id, state in states.items():
+        expected, in_database = {}, 0
+        for order_id, state in every_state.items():
             if state is None:
                 continue
             shaped = case_shape(state, role, at, 48.0)
@@ -180,7 +205,9 @@ def _check_moment(
                 continue
             if period is not None and shaped["entered_month"] != period:
                 continue
-            expected[order_id] = _model(role)(**shaped)
+            in_database += 1
+            if order_id in states:
+                expected[order_id] = _model(role)(**shaped)
         # Only this example's cases: filter to them (earlier examples share the database).
         listed = [i for i in views.iter_cases(f, role, vendor, as_of=at) if i["order_id"] in states]
         assert {i["order_id"]: _model(role)(**i) for i in listed} == expected, (role, vendor, f)
@@ -193,12 +220,16 @@ def _check_moment(
             items, total = views.page_cases(scoped, role, vendor, 1, page_size, as_of=at)
             assert total == len(expected), (role, vendor, scoped, page_size)
             assert {i["order_id"] for i in items} <= set(expected)
+        # The whole list's total (every example's cases): page size 1 so it is counted.
+        total = views.page_cases(f, role, vendor, 1, 1, as_of=at)[1]
+        assert total == in_database, (role, vendor, f, at)
 
 
 def test_as_of_equals_replaying_the_streams_up_to_that_moment(
     database_url: str, make_container: Callable[..., Container]
 ) -> None:
     container = make_container(database_url, run_workers=True)
+    everything: list[str] = []  # the cases of every example so far (one database)
 
     @settings(
         max_examples=20,
@@ -208,19 +239,21 @@ def test_as_of_equals_replaying_the_streams_up_to_that_moment(
     @given(cases=admissions, history=commands, moments=probes, filters=list_filters)
     def check(
         cases: list[tuple[int, bool, int]],
-        history: list[tuple[str, int, int]],
-        moments: list[tuple[int, int]],
+        history: list[tuple[str, int, int, int]],
+        moments: list[tuple[int, int, str | None]],
         filters: list[tuple[int | None, int | None, list[Status], str | None]],
     ) -> None:
         order_ids, last = _run(container, uuid.uuid4().hex[:8], cases, history)
+        everything.extend(order_ids)
         assert container.runner.wait_for(last, 10)
         times = sorted(
             {e.timestamp for o in order_ids for e in container.cases.events.get(case_id_for(o))}
         )
         looked_at = [START - timedelta(days=30), times[-1] + timedelta(days=1)]
-        for index, offset in moments:
-            looked_at.append(times[index % len(times)] + timedelta(microseconds=offset))
+        for index, offset, grain in moments:
+            edge = _edge(times[index % len(times)], grain)
+            looked_at.append(edge + timedelta(microseconds=offset))
         for at in looked_at:
-            _check_moment(container, order_ids, at, filters)
+            _check_moment(container, order_ids, at, filters, everything)
 
     check()

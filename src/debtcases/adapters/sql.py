@@ -45,6 +45,15 @@ class Dialect:
             return value
         return datetime.fromisoformat(value)
 
+    def utc_prefix(self, column: str, length: int) -> str:
+        """SQL: the first ``length`` (at most 13) characters of a timestamp column as UTC
+        ISO text, ``YYYY-MM-DDTHH``: what Python's ``isoformat`` of the moment in UTC starts
+        with (and what SQLite stores, see ``ts_in``)."""
+        if self.kind == "postgres":
+            text = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')"
+            return f"substr({text}, 1, {length})"
+        return f"substr({column}, 1, {length})"
+
     def text_in(self, value: str) -> str:
         """Free text as this backend can store it: PostgreSQL's text refuses NUL, so a NUL
         (which the event store keeps, JSON-escaped) is written to a view as U+FFFD."""

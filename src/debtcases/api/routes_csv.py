@@ -88,7 +88,7 @@ def _export(
     """``as_vendors``: every vendor's cases, each as its vendor sees it. ``as_of``: the
     list as it stood at that moment."""
     views = container.views
-    if views is None or not hasattr(views, "iter_cases"):
+    if views is None or not hasattr(views, "export_rows"):
         return problem(
             503,
             "Service unavailable",
@@ -97,9 +97,9 @@ def _export(
             headers={"Retry-After": "5"},
         )
     if as_vendors:
-        rows = views.iter_cases(case_filter, Role.VENDOR, None, every_vendor=True, as_of=as_of)
+        rows = views.export_rows(case_filter, Role.VENDOR, None, every_vendor=True, as_of=as_of)
     else:
-        rows = views.iter_cases(case_filter, actor.role, actor.vendor_id, as_of=as_of)
+        rows = views.export_rows(case_filter, actor.role, actor.vendor_id, as_of=as_of)
     name = export.export_filename(
         Role.VENDOR if as_vendors else actor.role,
         user_id=case_filter.user_id if actor.role is not Role.VENDOR else actor.vendor_id,
@@ -108,7 +108,7 @@ def _export(
         period=case_filter.period,
     )
     return StreamingResponse(
-        export.export_csv(rows, sep),
+        export.export_csv_rows(rows, sep),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

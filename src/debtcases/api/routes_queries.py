@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from debtcases.api.cursors import AFTER_PATTERN, decode_cursor, encode_cursor
+from debtcases.api.cursors import LENGTH as CURSOR_LENGTH
 from debtcases.api.deps import ContainerDep, SupportActor, VendorActor
 from debtcases.api.filters import (
     AsOfQuery,
@@ -25,10 +27,13 @@ from debtcases.api.filters import (
     VendorStatusQuery,
     case_filter,
     days_after,
+    invalid_query,
     parse_moment,
     search_filter,
 )
 from debtcases.api.responses import CaseOut, Problem, SupportCaseOut
+from debtcases.domain.actors import Actor, Role
+from debtcases.projections.queries import CaseFilter, CaseListPage
 
 router = APIRouter(tags=["queries"])  # full paths: /metrics lives at the root
 
@@ -50,10 +55,19 @@ class CasePage(BaseModel):
         "CaseOut (the vendor's fields) for a vendor"
     )
     total: int
-    page: int
+    page: int = Field(
+        description="This page's number: `page`, or with `after` the number the cursor "
+        "carries (one more than the page it came from)"
+    )
     page_size: int
     matched: Matched | None = Field(
         default=None, description="With `q`: whether it was taken as an order id or a User-ID"
+    )
+    next_after: str | None = Field(
+        default=None,
+        pattern=AFTER_PATTERN,
+        description="The cursor of the next page: pass it as `after` with the same filters "
+        "(null: this is the last page)",
     )
 
 
@@ -85,7 +99,20 @@ class CollectionAccessOut(BaseModel):
 
 
 PageQuery = Annotated[
-    int, Query(ge=1, le=1_000_000, description="1-based page (at most 1,000,000)")
+    int,
+    Query(ge=1, le=1_000_000, description="1-based page (at most 1,000,000); ignored with `after`"),
+]
+AfterQuery = Annotated[
+    str | None,
+    Query(
+        min_length=CURSOR_LENGTH,
+        max_length=CURSOR_LENGTH,
+        pattern=AFTER_PATTERN,
+        description="Keyset pagination: the page after this cursor (a list's `next_after`, "
+        "opaque), read straight from the index however deep (`page` is then ignored). Send "
+        "it with the same filters: it only says where in the order to start, so with other "
+        "filters it starts there in that list and never shows a case outside them.",
+    ),
 ]
 PageSizeQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1..500)")]
 AdmittedQuery = Annotated[
@@ -114,12 +141,14 @@ def support_cases(
     hold_reason: HoldReasonQuery = None,
     hold_ends_within_days: HoldEndsQuery = None,
     as_of: AsOfQuery = None,
+    after: AfterQuery = None,
 ) -> CasePage:
     """Search by order id or vendor User-ID (one field `q`, or `order_id` / `user_id`),
     filter by status and period; newest change first. Statuses as support sees them
     (BLOCKED included). `admitted=manual`: only the orders support admitted by hand.
     `hold_reason`, `hold_ends_within_days`: blocked cases by their hold. `as_of`: the list
-    as it stood at that moment (holds ending within N days of it; the total is counted)."""
+    as it stood at that moment (holds ending within N days of it; the total is counted).
+    `after`: the page after a cursor (`next_after`), with any of these filters."""
     views = container.views
     moment = parse_moment("as_of", as_of)
     search = search_filter(views, actor.role, q, order_id, user_id, status, period, fell_back)
@@ -132,13 +161,14 @@ def support_cases(
     )
     if admitted == "manual":
         f = replace(f, order_ids=tuple(container.orders.manual_orders()))
-    items, total = views.page_cases(f, actor.role, None, page, page_size, as_of=moment)
+    found, number = _page(container, f, actor, page, page_size, after, moment)
     return CasePage(
-        items=[SupportCaseOut(**i) for i in items],
-        total=total,
-        page=page,
+        items=[SupportCaseOut(**i) for i in found.items],
+        total=found.total,
+        page=number,
         page_size=page_size,
         matched=search.matched,
+        next_after=_next(found, number),
     )
 
 
@@ -158,18 +188,53 @@ def vendor_cases(
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
     as_of: AsOfQuery = None,
+    after: AfterQuery = None,
 ) -> CasePage:
     """Only the vendor's own cases; a blocked case shows the status before the block (and
     `status=` filters on that status); support-only details are absent. `as_of`: the list
-    as it stood at that moment, as the vendor saw it then."""
+    as it stood at that moment, as the vendor saw it then. `after`: the page after a
+    cursor (`next_after`); never another vendor's cases, whatever the cursor."""
     moment = parse_moment("as_of", as_of)
     f = case_filter(actor.role, order_id, None, status, period, fell_back)
-    items, total = container.views.page_cases(
-        f, actor.role, actor.vendor_id, page, page_size, as_of=moment
-    )
+    found, number = _page(container, f, actor, page, page_size, after, moment)
     return CasePage(
-        items=[CaseOut(**i) for i in items], total=total, page=page, page_size=page_size
+        items=[CaseOut(**i) for i in found.items],
+        total=found.total,
+        page=number,
+        page_size=page_size,
+        next_after=_next(found, number),
     )
+
+
+def _page(
+    container: Any,
+    f: CaseFilter,
+    actor: Actor,
+    page: int,
+    page_size: int,
+    after: str | None,
+    moment: datetime | None,
+) -> tuple[CaseListPage, int]:
+    """The page the request asks for (by ``after`` if given, else by ``page``) and its
+    number."""
+    vendor_id = actor.vendor_id if actor.role is Role.VENDOR else None
+    if after is None:
+        found = container.views.list_cases(
+            f, actor.role, vendor_id, page_size, page=page, as_of=moment
+        )
+        return found, page
+    try:
+        cursor = decode_cursor(after)
+    except ValueError as exc:
+        raise invalid_query("after", str(exc)) from None
+    found = container.views.list_cases(
+        f, actor.role, vendor_id, page_size, after=cursor.key, as_of=moment
+    )
+    return found, cursor.page
+
+
+def _next(found: CaseListPage, number: int) -> str | None:
+    return None if found.next_after is None else encode_cursor(found.next_after, number + 1)
 
 
 @router.get(

@@ -51,8 +51,8 @@ def export_cmd(
                 "the latest changes",
                 err=True,
             )
-        rows = views.iter_cases(CaseFilter(order_id, user_id, statuses, month), Role.SUPPORT, None)
-        chunks = export.export_csv(rows, sep)
+        f = CaseFilter(order_id, user_id, statuses, month)
+        chunks = export.export_csv_rows(views.export_rows(f, Role.SUPPORT, None), sep)
         if output == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)

@@ -129,7 +129,7 @@ class FreshCases:
 
     def __init__(self, store: ViewStore, gen: int) -> None:
         self.store, self.gen = store, gen
-        self.table, _, _, self.versions = tables_of(CASES, gen)
+        self.table, _, _, self.versions, *_ = tables_of(CASES, gen)
         self.pending_keys = store.keys_ddl(CASES, gen)
         # case id -> (its state, its open version's values: the row, valid_from, valid_to
         # (None), as written), valid_from as a moment

@@ -1,18 +1,57 @@
 """The temporal (as-of) view of the cases: every version of every case with its validity,
-its DDL, its writing (with the cases rows, in the same transaction) and the WHERE that reads
-a list as it stood at a moment."""
+its DDL, its writing (with the cases rows, in the same transaction), the WHERE that reads
+a list as it stood at a moment, and that list's total.
+
+The totals of the support lists as of a moment (all cases, or by status and/or period)
+come from the as-of counts: per UTC month, day and hour, per (status, entered_month), how
+many versions became valid in it (+1 at ``valid_from``) minus how many ceased to be
+(-1 at ``valid_to``). The cases valid at ``t`` are those that became valid at or before
+``t`` minus those that ceased to at or before ``t`` (a version ends no earlier than it
+starts), so the total at ``t`` is: the months before ``t``'s month + the days of its month
+before its day + the hours of its day before its hour (at most ~80 buckets per key) + an
+exact count of the versions starting/ending within ``t``'s hour up to ``t`` (two index
+ranges). Exact, whatever the moment; written by the same runner in the same transaction
+as the versions (``_add_as_of_counts``), so rebuilt with them."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from debtcases.projections.cases_rows import CASE_COLUMNS, CaseRowStore, case_columns_ddl
+from debtcases.projections.queries import CaseFilter
 from debtcases.projections.tables import CASES, tables_of
+
+# The as-of counts' buckets: (grain, length of the UTC ISO text of a moment it keeps),
+# "2024-05" / "2024-05-17" / "2024-05-17T13".
+AS_OF_GRAINS = (("m", 7), ("d", 10), ("h", 13))
+# (grain, bucket, status, entered_month) -> versions starting minus versions ending in it
+AsOfKey = tuple[str, str, str, str]
+
+
+def as_of_deltas(changes: Iterable[tuple[datetime, str, str, int]]) -> dict[AsOfKey, int]:
+    """The as-of counts' deltas of ``changes``: (moment, status, entered_month, +1 for a
+    version valid from then / -1 for one valid until then), summed per bucket of each grain
+    (pure: the runner's batches and a bulk writer of versions share it)."""
+    out: dict[AsOfKey, int] = {}
+    for at, status, month, d in changes:
+        iso = at.astimezone(UTC).isoformat()
+        for grain, length in AS_OF_GRAINS:
+            key = (grain, iso[:length], status, month)
+            out[key] = out.get(key, 0) + d
+    return out
 
 
 class CaseVersions(CaseRowStore):
     """The versions table of the cases view (mixed into the view store via ``CasesView``)."""
+
+    if TYPE_CHECKING:  # the lists' WHERE (``CasesQueries``, the class mixing this in)
+
+        def _where(
+            self, f: CaseFilter, vendor_id: int | None, vendor_view: bool | None = None
+        ) -> tuple[str, list[Any]]: ...
 
     def versions_ddl(self, gen: int) -> list[str]:
         """The temporal view: one row per version of a case (the row as it was after each
@@ -55,62 +94,105 @@ class CaseVersions(CaseRowStore):
             "(user_id, vendor_status, vendor_updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {v}_status ON {v} "
             "(status, updated_at DESC, position DESC)",
+            f"CREATE INDEX IF NOT EXISTS {v}_month ON {v} "
+            "(entered_month, updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {v}_order ON {v} (lower(order_id), valid_from)",
+            # The as-of total's exact part: versions starting / ending within an hour.
+            f"CREATE INDEX IF NOT EXISTS {v}_from ON {v} (valid_from, status, entered_month)",
+            f"CREATE INDEX IF NOT EXISTS {v}_to ON {v} (valid_to, status, entered_month) "
+            "WHERE valid_to IS NOT NULL",
+            *self.as_of_counts_ddl(gen),
+        ]
+
+    def as_of_counts_ddl(self, gen: int) -> list[str]:
+        """The as-of counts (see the module docstring), and their filling from the versions
+        of a generation that has versions but no counts yet (one written before the counts
+        existed, or versions written in bulk): a no-op once there are counts."""
+        v, c = tables_of(CASES, gen)[3:5]
+        bucket = self.dialect.utc_prefix
+        selects = [
+            f"SELECT '{grain}' AS grain, {bucket(column, length)} AS bucket, status, "
+            f"entered_month, {sign} AS d FROM {v}"
+            + (" WHERE valid_to IS NOT NULL" if column == "valid_to" else "")
+            for grain, length in AS_OF_GRAINS
+            for column, sign in (("valid_from", 1), ("valid_to", -1))
+        ]
+        return [
+            f"CREATE TABLE IF NOT EXISTS {c} (grain TEXT NOT NULL, bucket TEXT NOT NULL, "
+            "status TEXT NOT NULL, entered_month TEXT NOT NULL, n BIGINT NOT NULL, "
+            "PRIMARY KEY (grain, bucket, status, entered_month))",
+            *self._lock_for_backfill(v),
+            f"INSERT INTO {c} (grain, bucket, status, entered_month, n) "
+            f"SELECT grain, bucket, status, entered_month, SUM(d) FROM "
+            f"({' UNION ALL '.join(selects)}) AS changes "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {c}) "
+            "GROUP BY grain, bucket, status, entered_month HAVING SUM(d) <> 0",
         ]
 
     def _write_versions(
         self,
         cur: Any,
-        table: str,
+        gen: int,
         versions: list[tuple[dict[str, Any], datetime]],
         case_ids: list[str],
         *,
         refold: bool = False,
     ) -> None:
-        """Append the new versions of the temporal view and close the ones they follow.
-        A version is valid from the latest event time of its stream so far (a clock that
-        went back does not reorder a case's versions: see ``stream_up_to``) until the next
-        version's; a version followed at once (same moment) is never valid, as the stream
-        up to any moment never ends with it. ``refold``: the case's versions are written
-        again from its first event."""
+        """Append the new versions of the temporal view, close the ones they follow and
+        move the as-of counts with them. A version is valid from the latest event time of
+        its stream so far (a clock that went back does not reorder a case's versions: see
+        ``stream_up_to``) until the next version's; a version followed at once (same
+        moment) is never valid, as the stream up to any moment never ends with it.
+        ``refold``: the case's versions are written again from its first event."""
         if not versions:
             return
+        table, counts = tables_of(CASES, gen)[3:5]
         q = self.dialect.q
-        if refold:
-            for i in range(0, len(case_ids), 500):
-                clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
-                cur.execute(q(f"DELETE FROM {table} WHERE {clause}"), params)
-            open_from: dict[str, datetime] = {}
-        else:
-            open_from = {}
-            for i in range(0, len(case_ids), 500):
-                clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
-                cur.execute(
-                    q(
-                        f"SELECT case_id, valid_from FROM {table} "
-                        f"WHERE valid_to IS NULL AND {clause}"
-                    ),
-                    params,
-                )
-                for r in cur.fetchall():
-                    moment = self.dialect.ts_out(r["valid_from"])
-                    assert moment is not None
+        # (moment, status, entered_month, +1 valid from / -1 valid until) for the counts
+        changes: list[tuple[datetime, str, str, int]] = []
+        open_from: dict[str, datetime] = {}
+        open_key: dict[str, tuple[str, str]] = {}  # case -> its stored open version's key
+        for i in range(0, len(case_ids), 500):
+            clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
+            validity = "" if refold else "valid_to IS NULL AND "
+            cur.execute(
+                q(
+                    "SELECT case_id, status, entered_month, valid_from, valid_to "
+                    f"FROM {table} WHERE {validity}{clause}"
+                ),
+                params,
+            )
+            for r in cur.fetchall():
+                moment = self.dialect.ts_out(r["valid_from"])
+                until = self.dialect.ts_out(r["valid_to"])
+                assert moment is not None
+                if refold:  # taken back: the counts lose what each stored version added
+                    changes.append((moment, r["status"], r["entered_month"], -1))
+                    if until is not None:
+                        changes.append((until, r["status"], r["entered_month"], 1))
+                else:
                     open_from[r["case_id"]] = moment
-        closing = dict(open_from)  # case -> valid_from of its stored open version
+                    open_key[r["case_id"]] = (r["status"], r["entered_month"])
+            if refold:
+                cur.execute(q(f"DELETE FROM {table} WHERE {clause}"), params)
         closed: dict[str, datetime] = {}  # case -> when its stored open version ends
         inserts: list[list[Any]] = []
-        pending: dict[str, list[Any]] = {}  # case -> its newest version in this batch
+        pending: dict[str, tuple[list[Any], tuple[str, str]]] = {}  # case -> newest here
         for row, at in versions:
             cid = row["case_id"]
             start = max(at, open_from[cid]) if cid in open_from else at
             previous = pending.get(cid)
             if previous is not None:
-                previous[-1] = self.dialect.ts_in(start)  # valid_to of the one before
-            elif cid in closing:
+                previous[0][-1] = self.dialect.ts_in(start)  # valid_to of the one before
+                changes.append((start, *previous[1], -1))
+            elif cid in open_key:
                 closed[cid] = start
+                changes.append((start, *open_key[cid], -1))
             values = [*self._case_to_db(row), self.dialect.ts_in(start), None]
             inserts.append(values)
-            pending[cid] = values
+            key = (row["status"], row["entered_month"])
+            changes.append((start, *key, 1))
+            pending[cid] = (values, key)
             open_from[cid] = start
         if closed:
             self._execute_many(
@@ -121,6 +203,22 @@ class CaseVersions(CaseRowStore):
         cols = ", ".join((*CASE_COLUMNS, "valid_from", "valid_to"))
         marks = ", ".join(["%s"] * (len(CASE_COLUMNS) + 2))
         self._execute_many(cur, f"INSERT INTO {table} ({cols}) VALUES ({marks})", inserts)
+        self._add_as_of_counts(cur, counts, as_of_deltas(changes))
+
+    def _add_as_of_counts(self, cur: Any, counts: str, deltas: dict[AsOfKey, int]) -> None:
+        """Add ``deltas`` to the as-of counts (keys sorted, so concurrent writers lock rows
+        in the same order; a version valid for no moment, or a change that keeps status and
+        month, adds nothing)."""
+        rows = sorted((*k, d) for k, d in deltas.items() if d)
+        if rows:
+            self._execute_many(
+                cur,
+                f"INSERT INTO {counts} (grain, bucket, status, entered_month, n) "
+                "VALUES (%s, %s, %s, %s, %s) "
+                f"ON CONFLICT (grain, bucket, status, entered_month) DO UPDATE "
+                f"SET n = {counts}.n + excluded.n",
+                rows,
+            )
 
     def _as_of(
         self, gen: int, where: str, params: list[Any], vendor_id: int | None, at: datetime
@@ -136,3 +234,58 @@ class CaseVersions(CaseRowStore):
             "AND (valid_to IS NULL OR valid_to > %s)",
             [*params, moment, moment, moment],
         )
+
+    def _as_of_total(
+        self,
+        cur: Any,
+        gen: int,
+        f: CaseFilter,
+        vendor_id: int | None,
+        at: datetime,
+        where: str,
+        params: list[Any],
+    ) -> int:
+        """The total of a list as of ``at`` (``where``/``params``: from ``_as_of``). A
+        support list filtered by nothing but status and/or period: from the as-of counts
+        (see the module docstring); any other filter (a vendor, a User-ID, an order, ...)
+        narrows the versions to few: counted directly."""
+        table, counts = tables_of(CASES, gen)[3:5]
+        q = self.dialect.q
+        if vendor_id is not None or replace(f, statuses=(), period=None) != CaseFilter():
+            cur.execute(q(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"), params)
+            return int(cur.fetchone()["n"])
+        # The columns of the counts (status, entered_month): the same WHERE on both tables.
+        key_where, key_params = self._where(f, None)
+        utc = at.astimezone(UTC)
+        iso = utc.isoformat()
+        month, day, hour = (iso[:n] for _, n in AS_OF_GRAINS)
+        hour_start = self.dialect.ts_in(utc.replace(minute=0, second=0, microsecond=0))
+        moment = self.dialect.ts_in(utc)
+        sql = (
+            f"SELECT (SELECT COALESCE(SUM(n), 0) FROM {counts} WHERE {key_where} AND ("
+            "(grain = 'm' AND bucket < %s) "
+            "OR (grain = 'd' AND bucket >= %s AND bucket < %s) "
+            "OR (grain = 'h' AND bucket >= %s AND bucket < %s))) "
+            f"+ (SELECT COUNT(*) FROM {table} WHERE {key_where} "
+            "AND valid_from >= %s AND valid_from <= %s) "
+            f"- (SELECT COUNT(*) FROM {table} WHERE {key_where} "
+            "AND valid_to >= %s AND valid_to <= %s) AS n"
+        )
+        cur.execute(
+            q(sql),
+            [
+                *key_params,
+                month,
+                month + "-01",
+                day,
+                day + "T00",
+                hour,
+                *key_params,
+                hour_start,
+                moment,
+                *key_params,
+                hour_start,
+                moment,
+            ],
+        )
+        return int(cur.fetchone()["n"])

@@ -1,6 +1,6 @@
 """The cases view's reads: the Schulden / Inkasso-Beta lists (a page and its total from
-the counts tables, or as of a moment from the versions), all rows in keyset batches, the
-watchdog's stuck cases and the hold scheduler's due holds."""
+the counts tables, or as of a moment from the versions and the as-of counts), all rows in
+keyset batches, the watchdog's stuck cases and the hold scheduler's due holds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from debtcases.domain.statuses import Status
 from debtcases.projections.case_versions import CaseVersions
-from debtcases.projections.queries import CaseFilter
+from debtcases.projections.queries import CaseFilter, CaseListPage, Keyset
 from debtcases.projections.tables import CASES, tables_of
 
 
@@ -73,32 +73,74 @@ class CasesQueries(CaseVersions):
         as_of: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page and the total. ``as_of``: the list as it stood then (the temporal
-        view; its total is counted from the versions, not from the counts tables)."""
+        view; its total from the as-of counts or the versions: ``_as_of_total``)."""
+        found = self.list_case_rows(
+            f, vendor_id, page_size, offset=(page - 1) * page_size, as_of=as_of
+        )
+        return found.items, found.total
+
+    def list_case_rows(
+        self,
+        f: CaseFilter,
+        vendor_id: int | None,
+        page_size: int,
+        *,
+        offset: int = 0,
+        after: Keyset | None = None,
+        as_of: datetime | None = None,
+    ) -> CaseListPage:
+        """One page, its total and where the next one starts: from ``after`` (keyset: the
+        index is entered at that key, nothing before it is read) or else ``offset`` rows
+        down (the index walks them). One row more than the page is read to know whether a
+        next page exists."""
         where, params = self._where(f, vendor_id)
-        offset = (page - 1) * page_size
         changed = self._changed_column(vendor_id)
         with self.datastore.transaction(commit=False) as cur:
             gen = self.live_generation(CASES, cur)
             table = f"view_cases_g{gen}"
             if as_of is not None:
                 table, where, params = self._as_of(gen, where, params, vendor_id, as_of)
-            cur.execute(
-                self.dialect.q(
-                    f"SELECT * FROM {table} WHERE {where} "
-                    f"ORDER BY {changed} DESC, position DESC LIMIT %s OFFSET %s"
-                ),
-                [*params, page_size, offset],
-            )
+            sql, ps = self._page_sql(table, where, params, changed, after, page_size + 1)
+            if after is None and offset:
+                sql += " OFFSET %s"
+                ps.append(offset)
+            cur.execute(self.dialect.q(sql), ps)
             rows = [self._case_from_db(r) for r in cur.fetchall()]
-            if 0 < len(rows) < page_size:
+            more = len(rows) > page_size
+            rows = rows[:page_size]
+            if after is None and rows and not more:
                 total = offset + len(rows)  # the last page: no need to count
+            elif after is None and not rows and not offset:
+                total = 0
             elif as_of is not None:
-                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
-                cur.execute(self.dialect.q(sql), params)
-                total = int(cur.fetchone()["n"])
+                total = self._as_of_total(cur, gen, f, vendor_id, as_of, where, params)
             else:
                 total = self._count(cur, gen, f, vendor_id)
-        return rows, total
+        last = rows[-1] if more else None
+        next_after = Keyset(last[changed], int(last["position"])) if last is not None else None
+        return CaseListPage(rows, total, next_after)
+
+    def _page_sql(
+        self,
+        table: str,
+        where: str,
+        params: list[Any],
+        changed: str,
+        after: Keyset | None,
+        limit: int,
+    ) -> tuple[str, list[Any]]:
+        """The one list query, newest change first: every list index ends in
+        ``(changed DESC, position DESC)`` after the filter's equality columns, so the rows
+        come in index order and ``after`` enters the index at its key (the row value
+        comparison is an index condition on both backends). It comes first: as of a
+        moment the WHERE also bounds ``changed`` by the moment, and SQLite bounds the index
+        scan by the first of two such conditions (the other is checked per row)."""
+        if after is None:
+            sql, ps = f"SELECT * FROM {table} WHERE {where}", list(params)
+        else:
+            sql = f"SELECT * FROM {table} WHERE ({changed}, position) < (%s, %s) AND {where}"
+            ps = [self.dialect.ts_in(after.changed), after.position, *params]
+        return f"{sql} ORDER BY {changed} DESC, position DESC LIMIT %s", [*ps, limit]
 
     def count_cases(self, f: CaseFilter, vendor_id: int | None, *, direct: bool = False) -> int:
         """How many cases match (the list total). ``direct``: COUNT the rows instead of
@@ -115,7 +157,7 @@ class CasesQueries(CaseVersions):
             return self._count(cur, gen, f, vendor_id)
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
-        cases_t, counts_t, totals_t, _ = tables_of(CASES, gen)
+        cases_t, counts_t, totals_t, *_ = tables_of(CASES, gen)
         if (
             f.order_id is not None
             or f.order_ids is not None

@@ -32,7 +32,7 @@ class CasesView(CasesQueries):
         load writes into (``cases_after_load_ddl`` after it). ``keys=False``: the rows'
         and versions' keys too are left for after the load (``cases_keys_ddl``)."""
         ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
-        t, counts, totals, _ = tables_of(CASES, gen)
+        t, counts, totals, *_ = tables_of(CASES, gen)
         row_keys = ", PRIMARY KEY (case_id), UNIQUE (order_id)" if keys else ""
         return [
             f"CREATE TABLE IF NOT EXISTS {t} ({case_columns_ddl(ts, b)}{row_keys})",
@@ -64,7 +64,7 @@ class CasesView(CasesQueries):
     def cases_after_load_ddl(self, gen: int, *, versions: bool = True) -> list[str]:
         """The list indexes, and the counts of a generation that has rows but no counts
         (one filled before the counts existed, or by a rebuild's bulk load): idempotent."""
-        t, counts, totals, _ = tables_of(CASES, gen)
+        t, counts, totals, *_ = tables_of(CASES, gen)
         return [
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
@@ -143,7 +143,7 @@ class CasesView(CasesQueries):
         """Fold ``items`` into the rows of their cases and adjust the counts. ``refold``:
         ``items`` are a case's events from its first one (a parked event re-applied): the
         row is folded again from nothing, the counts move from the stored row to it."""
-        table, counts_t, totals_t, versions_t = tables_of(CASES, gen)
+        table, counts_t, totals_t, *_ = tables_of(CASES, gen)
         ids = sorted({str(e.originator_id) for _, e in items})
         current: dict[str, dict[str, Any] | None] = {
             r["case_id"]: self._case_from_db(r) for r in self._load(cur, table, "case_id", ids)
@@ -162,7 +162,7 @@ class CasesView(CasesQueries):
                 versions.append((new, event.timestamp))
         rows = [self._case_to_db(current[c]) for c in sorted(changed)]  # type: ignore[arg-type]
         self._upsert(cur, table, "case_id", CASE_COLUMNS, rows)
-        self._write_versions(cur, versions_t, versions, sorted(changed), refold=refold)
+        self._write_versions(cur, gen, versions, sorted(changed), refold=refold)
         deltas: dict[CountKey, int] = {}
         for c in changed:
             old, new_key = before.get(c), count_key(current[c])  # type: ignore[arg-type]

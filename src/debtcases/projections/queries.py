@@ -35,6 +35,27 @@ class CaseFilter:
     hold_ends_by: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Keyset:
+    """Where a list page starts (keyset pagination): right after the case whose last
+    visible change was at ``changed`` and whose last event is ``position`` in the log. The
+    lists are ordered by exactly this pair, newest first, and no two cases share it (a
+    position is one event's), so "after" is well defined whatever the filters."""
+
+    changed: datetime
+    position: int
+
+
+@dataclass(frozen=True)
+class CaseListPage:
+    """One page of a case list: its items (rows or shaped items), the total, and where the
+    next page starts (None: this is the last page)."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_after: Keyset | None
+
+
 # Details only support sees in list items (the vendor's tab hides blocks and staff notes).
 SUPPORT_ONLY_FIELDS = (
     "status_before_block",

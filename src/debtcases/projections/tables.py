@@ -30,6 +30,8 @@ def tables_of(view: str, generation: int) -> list[str]:
             f"view_case_totals_g{generation}",
             # The temporal view: every version of every case with its validity (as_of).
             f"view_case_versions_g{generation}",
+            # Its totals: versions becoming / ceasing to be valid per hour, day and month.
+            f"view_case_as_of_counts_g{generation}",
         ]
     if view == VENDOR_ACCESS:
         return [f"view_vendor_access_g{generation}", f"view_vendor_access_cases_g{generation}"]

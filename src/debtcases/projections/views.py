@@ -13,10 +13,12 @@ from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
 from debtcases.adapters.parked import ParkedEvent, write_or_park
+from debtcases.csvformat.export import ExportRow
 from debtcases.domain.actors import Role
 from debtcases.domain.statuses import Status
+from debtcases.projections.cases_export import export_case_rows
 from debtcases.projections.generations import PostgresViewRecorder, SQLiteViewRecorder, ViewStore
-from debtcases.projections.queries import CaseFilter, case_item
+from debtcases.projections.queries import CaseFilter, CaseListPage, Keyset, case_item
 from debtcases.projections.runner import Items
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,26 @@ class Views:
         rows, total = self.recorder.page_case_rows(filter, own, page, page_size, as_of)
         return [self._shape(r, role, as_of) for r in rows], total
 
+    def list_cases(
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        page_size: int = 50,
+        *,
+        page: int = 1,
+        after: Keyset | None = None,
+        as_of: datetime | None = None,
+    ) -> CaseListPage:
+        """``page_cases`` with where the next page starts; ``after``: the page right after
+        that key (keyset pagination; ``page`` is then not used)."""
+        own = self._vendor_scope(role, vendor_id)
+        found = self.recorder.list_case_rows(
+            filter, own, page_size, offset=(page - 1) * page_size, after=after, as_of=as_of
+        )
+        items = [self._shape(r, role, as_of) for r in found.items]
+        return CaseListPage(items, found.total, found.next_after)
+
     def iter_cases(
         self,
         filter: CaseFilter,
@@ -219,6 +241,34 @@ class Views:
             )
         for row in rows:
             yield self._shape(row, role, as_of)
+
+    def export_rows(
+        self,
+        filter: CaseFilter,
+        role: Role,
+        vendor_id: int | None,
+        *,
+        every_vendor: bool = False,
+        as_of: datetime | None = None,
+        statuses_as_vendor: bool = False,
+    ) -> Iterator[ExportRow]:
+        """The CSV export's rows (``csvformat.export.EXPORT_FIELDS``) of the cases
+        ``iter_cases`` lists, each as ``role`` sees it. ``statuses_as_vendor`` (support):
+        the status a vendor would see (a block is invisible), the rest as support sees it."""
+        vendor = role is Role.VENDOR
+        if vendor and every_vendor and vendor_id is None:
+            scope, vendor_view = None, True
+        else:
+            scope, vendor_view = self._vendor_scope(role, vendor_id), None
+        return export_case_rows(
+            self.recorder,
+            filter,
+            scope,
+            vendor_view=vendor_view,
+            as_of=as_of,
+            vendor_status=vendor or statuses_as_vendor,
+            vendor_changed=vendor,
+        )
 
     @staticmethod
     def _vendor_scope(role: Role, vendor_id: int | None) -> int | None:

@@ -1,5 +1,6 @@
 """The CSV download of a tab's list, as both tabs serve it (the filters' errors as a page,
-the rows streamed with the file name the API gives the same filters)."""
+the rows (``Views.export_rows``) streamed with the file name the API gives the same
+filters)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from debtcases.api.web.core import WebUser, render
-from debtcases.csvformat.export import export_csv, export_filename
+from debtcases.csvformat.export import ExportRow, export_csv_rows, export_filename
 from debtcases.domain.actors import Role
 
 
@@ -25,15 +26,13 @@ def export_refused(request: Request, user: WebUser, errors: dict[str, str], back
     )
 
 
-def csv_download(
-    rows: Iterable[dict[str, Any]], role: Role, lq: Any, user_id: int | None
-) -> Response:
+def csv_download(rows: Iterable[ExportRow], role: Role, lq: Any, user_id: int | None) -> Response:
     """The rows as the ;-separated file, named after the role's view and the filters."""
     name = export_filename(
         role, user_id=user_id, order_id=lq.order_id, statuses=lq.statuses, period=lq.period
     )
     return StreamingResponse(
-        export_csv(rows, ";"),
+        export_csv_rows(rows, ";"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

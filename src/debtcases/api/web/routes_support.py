@@ -5,9 +5,6 @@ the worklist (routes_support_worklist.py) and the CSV import (routes_support_imp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -82,7 +79,9 @@ def export(request: Request, user: Support) -> Response:
     if lq.errors:
         return export_refused(request, user, lq.errors, f"/schulden?{lq.params()}")
     as_vendor = request.query_params.get("sicht") == "haendler"
-    rows: Iterator[dict[str, Any]] = container.views.iter_cases(lq.filter(), Role.SUPPORT, None)
-    if as_vendor:
-        rows = (lists.as_vendor_sees(r) for r in rows)
+    # As the vendor sees it: the statuses a vendor sees (a block is invisible), the rest
+    # of the support list as it is.
+    rows = container.views.export_rows(
+        lq.filter(), Role.SUPPORT, None, statuses_as_vendor=as_vendor
+    )
     return csv_download(rows, Role.VENDOR if as_vendor else Role.SUPPORT, lq, lq.user_id)

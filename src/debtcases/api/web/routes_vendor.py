@@ -72,7 +72,7 @@ def export(request: Request, user: Vendor) -> Response:
     lq = lists.parse_list_query(request.query_params, Role.VENDOR, container.cases.has_case)
     if lq.errors:
         return export_refused(request, user, lq.errors, f"/inkasso-beta?{lq.params()}")
-    rows = container.views.iter_cases(lq.filter(), Role.VENDOR, user.actor.vendor_id)
+    rows = container.views.export_rows(lq.filter(), Role.VENDOR, user.actor.vendor_id)
     return csv_download(rows, Role.VENDOR, lq, user.actor.vendor_id)
 
 
