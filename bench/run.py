@@ -412,11 +412,13 @@ def rebuild_views(c: Container) -> list[Figure]:
     rebuild_rates, per_view = [], []
     for r in range(rounds):
         with profiled(f"rebuild-{r}") if r == 0 else contextlib.nullcontext():
+            t = time.perf_counter()
             results = rebuild(c.views, c.cases)
-        rebuild_rates.append(head / sum(x.seconds for x in results))
+            # One pass feeds every view: the rebuild's wall time, not a sum per view.
+            rebuild_rates.append(head / (time.perf_counter() - t))
         per_view.append({x.view: x.events_per_second for x in results})
         decode_rates.append(read_and_decode(c)[1])
-        log(f"rebuild round {r + 1}: {rebuild_rates[-1]:,.0f} events/s ({per_view[-1]})")
+        log(f"rebuild round {r + 1}: {rebuild_rates[-1]:,.0f} events/s (all views in one pass)")
     return [
         Figure(
             "rebuild",

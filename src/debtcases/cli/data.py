@@ -192,6 +192,10 @@ def rebuild(
         typer.Option("--projection", help="Only this view (cases | vendor_access); repeatable"),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Events per transaction")] = 5000,
+    cases_in_memory: Annotated[
+        int,
+        typer.Option(help="Cases each view holds in memory (≈ 3.5 KB each) before writing out"),
+    ] = 200_000,
 ) -> None:
     """Replay the event store into fresh view tables, then switch over (the service keeps
     answering from the old tables meanwhile)."""
@@ -208,7 +212,7 @@ def rebuild(
     container = build_container(Settings())
     try:
         results = rebuild_with_progress_bar(
-            container.views, container.cases, projection or None, batch_size
+            container.views, container.cases, projection or None, batch_size, cases_in_memory
         )
         for r in results:
             typer.echo(

@@ -3,6 +3,7 @@ with counts per status; kept from a small per-case state folded with ``evolve``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -67,10 +68,42 @@ def fold_access(row: dict[str, Any] | None, event: Any) -> dict[str, Any] | None
     }
 
 
+def count_access_changes(
+    vendors: dict[int, dict[str, Any]],
+    before: Mapping[str, dict[str, Any] | None],
+    states: Mapping[str, dict[str, Any] | None],
+    changed: list[str],
+) -> None:
+    """Move the vendor rows (``vendors``, by user id; a missing one starts at zero) from the
+    per-case states ``before`` to ``states`` of the ``changed`` cases: the delta rule of the
+    runner's batches and of the rebuild's bulk path alike."""
+    for c in changed:
+        old, new = before.get(c), states[c]
+        assert new is not None
+        u = int(new["user_id"])
+        v = vendors.get(u)
+        if v is None:
+            v = vendors[u] = {c: 0 for c in ACCESS_VENDOR_COLUMNS}
+            v.update(user_id=u, first_handed_over_at=None)
+        if old is None:
+            v["cases_total"] += 1
+        else:
+            v[f"n_{old['status'].lower()}"] -= 1
+        v[f"n_{new['status'].lower()}"] += 1
+        was_there = old is not None and bool(old["at_diagonal"])
+        v["cases_at_diagonal"] += int(bool(new["at_diagonal"])) - int(was_there)
+        if new["handed_over_at"] is not None and (old is None or old["handed_over_at"] is None):
+            first = v["first_handed_over_at"]
+            if first is None or new["handed_over_at"] < first:
+                v["first_handed_over_at"] = new["handed_over_at"]
+
+
 class AccessView(TableStore):
     """The vendor-access view's tables, written and read (mixed into the view store)."""
 
-    def access_ddl(self, gen: int) -> list[str]:
+    def access_ddl(self, gen: int, *, keys: bool = True) -> list[str]:
+        """The view's tables (``keys=False``: the per-case table without its key, for a
+        bulk load; ``access_keys_ddl`` after it)."""
         ts = self.dialect.timestamp_type
         vendors, cases = tables_of(VENDOR_ACCESS, gen)
         counts = ", ".join(f"n_{s.value.lower()} INTEGER NOT NULL" for s in Status)
@@ -79,10 +112,14 @@ class AccessView(TableStore):
                 user_id BIGINT PRIMARY KEY, cases_total INTEGER NOT NULL,
                 cases_at_diagonal INTEGER NOT NULL, first_handed_over_at {ts}, {counts})""",
             f"""CREATE TABLE IF NOT EXISTS {cases} (
-                case_id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, status TEXT NOT NULL,
+                case_id TEXT{" PRIMARY KEY" if keys else ""}, user_id BIGINT NOT NULL,
+                status TEXT NOT NULL,
                 handed_over_at {ts}, at_diagonal {self.dialect.boolean_type})""",
             *self._access_added_columns_ddl(cases),
         ]
+
+    def access_keys_ddl(self, gen: int) -> list[str]:
+        return [f"ALTER TABLE {tables_of(VENDOR_ACCESS, gen)[1]} ADD PRIMARY KEY (case_id)"]
 
     def _access_added_columns_ddl(self, cases: str) -> list[str]:
         """An access view of an earlier release counted cases that ever reached
@@ -115,9 +152,7 @@ class AccessView(TableStore):
         ids = sorted({str(e.originator_id) for _, e in items})
         states: dict[str, dict[str, Any] | None] = {}
         for r in self._load(cur, cases_t, "case_id", ids):
-            r["handed_over_at"] = self.dialect.ts_out(r["handed_over_at"])
-            r["at_diagonal"] = bool(r["at_diagonal"])
-            states[r["case_id"]] = r
+            states[r["case_id"]] = self._access_case_from_db(r)
         before = dict(states)
         if refold:
             states = {}
@@ -131,60 +166,49 @@ class AccessView(TableStore):
             return
         user_ids = sorted({int(states[c]["user_id"]) for c in changed})  # type: ignore[index]
         vendors = {int(r["user_id"]): r for r in self._load(cur, vendors_t, "user_id", user_ids)}
-        for u in user_ids:
-            if u in vendors:
-                vendors[u] = dict(vendors[u])
-                vendors[u]["first_handed_over_at"] = self.dialect.ts_out(
-                    vendors[u]["first_handed_over_at"]
-                )
-            else:
-                vendors[u] = {c: 0 for c in ACCESS_VENDOR_COLUMNS}
-                vendors[u].update(user_id=u, first_handed_over_at=None)
-        for c in changed:
-            old, new = before.get(c), states[c]
-            assert new is not None
-            v = vendors[int(new["user_id"])]
-            if old is None:
-                v["cases_total"] += 1
-            else:
-                v[f"n_{old['status'].lower()}"] -= 1
-            v[f"n_{new['status'].lower()}"] += 1
-            was_there = old is not None and bool(old["at_diagonal"])
-            v["cases_at_diagonal"] += int(bool(new["at_diagonal"])) - int(was_there)
-            if new["handed_over_at"] is not None and (old is None or old["handed_over_at"] is None):
-                first = v["first_handed_over_at"]
-                if first is None or new["handed_over_at"] < first:
-                    v["first_handed_over_at"] = new["handed_over_at"]
+        for u in vendors:
+            vendors[u] = self._access_vendor_from_db(vendors[u])
+        count_access_changes(vendors, before, states, changed)
         self._upsert(
             cur,
             cases_t,
             "case_id",
             ACCESS_CASE_COLUMNS,
-            [
-                [
-                    s["case_id"],
-                    s["user_id"],
-                    s["status"],
-                    self.dialect.ts_in(s["handed_over_at"]),
-                    self.dialect.bool_in(bool(s["at_diagonal"])),
-                ]
-                for s in (states[c] for c in changed)
-                if s is not None
-            ],
+            [self._access_case_to_db(s) for s in (states[c] for c in changed) if s is not None],
         )
         self._upsert(
             cur,
             vendors_t,
             "user_id",
             ACCESS_VENDOR_COLUMNS,
-            [
-                [
-                    self.dialect.ts_in(v[c]) if c == "first_handed_over_at" else v[c]
-                    for c in ACCESS_VENDOR_COLUMNS
-                ]
-                for v in (vendors[u] for u in user_ids)
-            ],
+            [self._access_vendor_to_db(vendors[u]) for u in user_ids],
         )
+
+    def _access_case_to_db(self, s: dict[str, Any]) -> list[Any]:
+        return [
+            s["case_id"],
+            s["user_id"],
+            s["status"],
+            self.dialect.ts_in(s["handed_over_at"]),
+            self.dialect.bool_in(bool(s["at_diagonal"])),
+        ]
+
+    def _access_case_from_db(self, r: dict[str, Any]) -> dict[str, Any]:
+        r = dict(r)
+        r["handed_over_at"] = self.dialect.ts_out(r["handed_over_at"])
+        r["at_diagonal"] = bool(r["at_diagonal"])
+        return r
+
+    def _access_vendor_to_db(self, v: dict[str, Any]) -> list[Any]:
+        return [
+            self.dialect.ts_in(v[c]) if c == "first_handed_over_at" else v[c]
+            for c in ACCESS_VENDOR_COLUMNS
+        ]
+
+    def _access_vendor_from_db(self, r: dict[str, Any]) -> dict[str, Any]:
+        v = dict(r)
+        v["first_handed_over_at"] = self.dialect.ts_out(v["first_handed_over_at"])
+        return v
 
     # ------------------------------------------------------------- reading
 

@@ -58,11 +58,29 @@ class CaseVersions(CaseRowStore):
         of its events) valid from ``valid_from`` (the latest event time of the stream so
         far) until ``valid_to`` (the next version's ``valid_from``; NULL: still current).
         Written with the cases rows, in the same transaction; filled by a rebuild."""
+        return [*self.versions_tables_ddl(gen), *self.versions_after_load_ddl(gen)]
+
+    def versions_tables_ddl(self, gen: int, *, keys: bool = True) -> list[str]:
+        """The versions table (and any table derived from it), before a bulk load
+        (``keys=False``: without its key, see ``versions_keys_ddl``)."""
         ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
         v = tables_of(CASES, gen)[3]
+        key = ", PRIMARY KEY (case_id, version)" if keys else ""
         return [
             f"CREATE TABLE IF NOT EXISTS {v} ({case_columns_ddl(ts, b)}, "
-            f"valid_from {ts} NOT NULL, valid_to {ts}, PRIMARY KEY (case_id, version))",
+            f"valid_from {ts} NOT NULL, valid_to {ts}{key})",
+        ]
+
+    def versions_keys_ddl(self, gen: int) -> list[str]:
+        v = tables_of(CASES, gen)[3]
+        return [f"ALTER TABLE {v} ADD PRIMARY KEY (case_id, version)"]
+
+    def versions_after_load_ddl(self, gen: int) -> list[str]:
+        """The versions' indexes, made after a rebuild's bulk load (and, idempotent, with
+        the table otherwise). Hook: a table derived from the versions (e.g. counts for
+        as-of totals) that a bulk load leaves empty is filled here, from the versions."""
+        v = tables_of(CASES, gen)[3]
+        return [
             # The writer's lookup: each case's current version.
             f"CREATE UNIQUE INDEX IF NOT EXISTS {v}_open ON {v} (case_id) WHERE valid_to IS NULL",
             # As the live view's indexes: one per list filter, each ending in the list's

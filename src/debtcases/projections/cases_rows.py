@@ -5,7 +5,7 @@ the view (live table, versions, queries) reads and writes with."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -101,6 +101,9 @@ def count_key(row: dict[str, Any]) -> CountKey:
 
 def entered_month(created_at: datetime) -> str:
     """The period filter: calendar month (Europe/Berlin) in which the case entered dunning."""
+    utc = created_at if created_at.tzinfo is UTC else created_at.astimezone(UTC)
+    if 1 < utc.day < 28:  # Berlin is 1 or 2 hours ahead: the same month (made per event)
+        return f"{utc.year:04d}-{utc.month:02d}"
     return created_at.astimezone(BERLIN).strftime("%Y-%m")
 
 
@@ -223,13 +226,26 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
 def fold_row(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any] | None:
     """The row after ``event`` (None: no row yet). None when the event cannot apply: an
     event of a case whose ``Locked`` this view never saw, or one applied already."""
-    if row is None:
+    folded = fold_state(state_from_row(row) if row is not None else None, event, position)
+    return folded[1] if folded is not None else None
+
+
+def fold_state(
+    state: CaseState | None, event: Any, position: int
+) -> tuple[CaseState, dict[str, Any]] | None:
+    """The state after ``event`` and its row (None: the event cannot apply, as
+    ``fold_row``). The rebuild's bulk path holds the states in memory and folds with this;
+    the runner goes through its stored rows (``fold_row``): the same rows, because a row
+    keeps everything of a state that ``evolve`` reads to make the next row."""
+    if state is None:
         if not isinstance(event, DunningCase.Locked):
             return None
-        return row_from_state(evolve(None, event), position)
-    if int(event.originator_version) <= int(row["version"]):
+        new = evolve(None, event)
+    elif int(event.originator_version) <= state.version:
         return None  # defensive: never apply an event twice
-    return row_from_state(evolve(state_from_row(row), event), position)
+    else:
+        new = evolve(state, event)
+    return new, row_from_state(new, position)
 
 
 def case_columns_ddl(ts: str, b: str) -> str:

@@ -25,12 +25,47 @@ class CasesView(CasesQueries):
     """The cases view's tables, written and read (mixed into the view store)."""
 
     def cases_ddl(self, gen: int) -> list[str]:
+        return [*self.cases_tables_ddl(gen), *self.cases_after_load_ddl(gen)]
+
+    def cases_tables_ddl(self, gen: int, *, keys: bool = True) -> list[str]:
+        """The tables of a generation, without the list indexes: what a rebuild's bulk
+        load writes into (``cases_after_load_ddl`` after it). ``keys=False``: the rows'
+        and versions' keys too are left for after the load (``cases_keys_ddl``)."""
         ts, b = self.dialect.timestamp_type, self.dialect.boolean_type
         t, counts, totals, *_ = tables_of(CASES, gen)
+        row_keys = ", PRIMARY KEY (case_id), UNIQUE (order_id)" if keys else ""
         return [
-            f"CREATE TABLE IF NOT EXISTS {t} ({case_columns_ddl(ts, b)}, "
-            "PRIMARY KEY (case_id), UNIQUE (order_id))",
+            f"CREATE TABLE IF NOT EXISTS {t} ({case_columns_ddl(ts, b)}{row_keys})",
             *self._added_columns_ddl(t),
+            # The totals of the lists, kept with the rows in the same transaction:
+            # cases per vendor and key (vendor lists, support's User-ID search) ...
+            f"""CREATE TABLE IF NOT EXISTS {counts} (
+                user_id BIGINT NOT NULL, status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (user_id, status, vendor_status, entered_month))""",
+            # ... and across vendors (support's lists without a User-ID): a few hundred
+            # rows where the per-vendor table has one per vendor, status and month.
+            f"""CREATE TABLE IF NOT EXISTS {totals} (
+                status TEXT NOT NULL, vendor_status TEXT NOT NULL,
+                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (status, vendor_status, entered_month))""",
+            *self.versions_tables_ddl(gen, keys=keys),
+        ]
+
+    def cases_keys_ddl(self, gen: int, *, versions: bool = True) -> list[str]:
+        """The keys ``cases_tables_ddl(keys=False)`` left out (PostgreSQL: the same
+        constraints, by the same names, as created with the tables)."""
+        t = tables_of(CASES, gen)[0]
+        return [
+            f"ALTER TABLE {t} ADD PRIMARY KEY (case_id), ADD UNIQUE (order_id)",
+            *(self.versions_keys_ddl(gen) if versions else []),
+        ]
+
+    def cases_after_load_ddl(self, gen: int, *, versions: bool = True) -> list[str]:
+        """The list indexes, and the counts of a generation that has rows but no counts
+        (one filled before the counts existed, or by a rebuild's bulk load): idempotent."""
+        t, counts, totals, *_ = tables_of(CASES, gen)
+        return [
             # One index per filter, each ending in the sort order (newest change first).
             f"CREATE INDEX IF NOT EXISTS {t}_recent ON {t} (updated_at DESC, position DESC)",
             f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id, updated_at DESC, position DESC)",
@@ -59,19 +94,7 @@ class CasesView(CasesQueries):
             "WHERE hold_ends_at IS NOT NULL",
             f"CREATE INDEX IF NOT EXISTS {t}_hold_reason ON {t} "
             "(hold_reason, updated_at DESC, position DESC) WHERE hold_reason IS NOT NULL",
-            # The totals of the lists, kept with the rows in the same transaction:
-            # cases per vendor and key (vendor lists, support's User-ID search) ...
-            f"""CREATE TABLE IF NOT EXISTS {counts} (
-                user_id BIGINT NOT NULL, status TEXT NOT NULL, vendor_status TEXT NOT NULL,
-                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
-                PRIMARY KEY (user_id, status, vendor_status, entered_month))""",
-            # ... and across vendors (support's lists without a User-ID): a few hundred
-            # rows where the per-vendor table has one per vendor, status and month.
-            f"""CREATE TABLE IF NOT EXISTS {totals} (
-                status TEXT NOT NULL, vendor_status TEXT NOT NULL,
-                entered_month TEXT NOT NULL, n BIGINT NOT NULL,
-                PRIMARY KEY (status, vendor_status, entered_month))""",
-            # A generation filled before the counts existed: count it once (no-op after).
+            # A generation filled without its counts: count it once (no-op after).
             *self._lock_for_backfill(t),
             f"INSERT INTO {counts} (user_id, status, vendor_status, entered_month, n) "
             f"SELECT user_id, status, vendor_status, entered_month, COUNT(*) FROM {t} "
@@ -81,7 +104,7 @@ class CasesView(CasesQueries):
             f"SELECT status, vendor_status, entered_month, COUNT(*) FROM {t} "
             f"WHERE NOT EXISTS (SELECT 1 FROM {totals}) "
             "GROUP BY status, vendor_status, entered_month",
-            *self.versions_ddl(gen),
+            *(self.versions_after_load_ddl(gen) if versions else []),
         ]
 
     def _added_columns_ddl(self, table: str) -> list[str]:

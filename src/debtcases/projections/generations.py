@@ -9,7 +9,8 @@ fresh generation from the event store and then switches the pointer in one trans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from debtcases.adapters.parked import (
 )
 from debtcases.adapters.sql import POSTGRES, SQLITE
 from debtcases.projections.access_view import AccessView
+from debtcases.projections.bulk import FreshView, keyed, log_parked
 from debtcases.projections.cases_view import CasesView
 from debtcases.projections.tables import (
     CASES,
@@ -42,6 +44,11 @@ from debtcases.projections.tables import (
     tracking_key,
 )
 
+
+def analyze(tables: Iterable[str]) -> list[str]:
+    return [f"ANALYZE {t}" for t in tables]
+
+
 # The processor name the views' parked events are recorded under.
 PROCESSOR = "views"
 
@@ -50,6 +57,9 @@ class ViewStore(CasesView, AccessView):
     """Backend-neutral part of the view recorders (mixed into the library's recorders)."""
 
     kind: str = ""
+    # PostgreSQL adds a key to a loaded table (ALTER TABLE ... ADD PRIMARY KEY); SQLite
+    # cannot, so its bulk generations are created with their keys.
+    defer_keys: bool = False
 
     # Provided by the library's tracking recorders (the other base class):
     _insert_tracking: Any
@@ -63,10 +73,40 @@ class ViewStore(CasesView, AccessView):
             "view TEXT PRIMARY KEY, live INTEGER NOT NULL, latest INTEGER NOT NULL)"
         ]
 
-    def generation_ddl(self, view: str, gen: int) -> list[str]:
+    def generation_ddl(self, view: str, gen: int, *, bulk: bool = False) -> list[str]:
+        """The DDL of a generation; ``bulk``: its tables only, for a bulk load to fill
+        before ``after_load_ddl`` (indexes are faster made after than kept during it);
+        on PostgreSQL also without the large tables' keys (``keys_ddl``)."""
+        keys = not (bulk and self.defer_keys)
         if view == CASES:
-            return self.cases_ddl(gen)
-        return self.access_ddl(gen)
+            return self.cases_tables_ddl(gen, keys=keys) if bulk else self.cases_ddl(gen)
+        return self.access_ddl(gen, keys=keys)
+
+    def keys_ddl(self, view: str, gen: int) -> list[str]:
+        """The keys a bulk generation was created without (none on SQLite)."""
+        if not self.defer_keys:
+            return []
+        return self.cases_keys_ddl(gen) if view == CASES else self.access_keys_ddl(gen)
+
+    def after_load_ddl(self, view: str, gen: int, *, keys: bool) -> list[list[str]]:
+        """What a bulk-loaded generation still needs (``keys``: its keys too): indexes,
+        counts, planner statistics; in groups of statements on different tables, which
+        may run at the same time."""
+        tables = tables_of(view, gen)
+        if view != CASES:
+            return [[*(self.access_keys_ddl(gen) if keys else []), *analyze(tables)]]
+        return [
+            [
+                *(self.cases_keys_ddl(gen, versions=False) if keys else []),
+                *self.cases_after_load_ddl(gen, versions=False),
+                *analyze(tables[:3]),
+            ],
+            [
+                *(self.versions_keys_ddl(gen) if keys else []),
+                *self.versions_after_load_ddl(gen),
+                *analyze(tables[3:]),
+            ],
+        ]
 
     def setup(self) -> None:
         """Create the pointer table and, for a view seen the first time, generation 1."""
@@ -88,8 +128,9 @@ class ViewStore(CasesView, AccessView):
             cur.execute(f"SELECT view, live FROM {POINTER_TABLE}")
             return {r["view"]: int(r["live"]) for r in cur.fetchall()}
 
-    def new_generation(self, view: str) -> int:
-        """Reserve and create (empty) the next generation of ``view`` for a rebuild."""
+    def new_generation(self, view: str, *, bulk: bool = False) -> int:
+        """Reserve and create (empty) the next generation of ``view`` for a rebuild
+        (``bulk``: without the indexes, see ``generation_ddl``)."""
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(
                 self.dialect.q(
@@ -100,7 +141,7 @@ class ViewStore(CasesView, AccessView):
             )
             gen = int(cur.fetchone()["latest"])
         self.drop_generation(view, gen)  # leftovers of an interrupted rebuild
-        self._execute_ddl(self.generation_ddl(view, gen))
+        self._execute_ddl(self.generation_ddl(view, gen, bulk=bulk))
         return gen
 
     def analyze(self, view: str, gen: int) -> None:
@@ -176,6 +217,74 @@ class ViewStore(CasesView, AccessView):
                 if now is not None:
                     resolve_older_generations(cur, self.dialect, PROCESSOR, view, gen, now)
         return last or 0
+
+    # ------------------------------------------------- bulk (fresh generations)
+
+    def bulk_apply(
+        self, fresh: Sequence[FreshView], items: Items, *, now: datetime, max_cases: int
+    ) -> None:
+        """A rebuild's batch: fold ``items`` into every fresh generation in memory and write
+        what is final (closed versions; parked events), in one transaction. A view holding
+        more than ``max_cases`` cases writes them out and lets them go (``bulk.py``)."""
+        gens = {f.view: f.gen for f in fresh}
+        with self.datastore.transaction(commit=True) as cur:
+            self._begin_bulk(cur)
+
+            def park_event(view: str, position: int, event: Any, exc: Exception) -> None:
+                log_parked(view, position, exc)
+                park(
+                    cur,
+                    self.dialect,
+                    processor=PROCESSOR,
+                    view=view,
+                    generation=gens[view],
+                    notification_id=position,
+                    event=event,
+                    error=exc,
+                    now=now,
+                )
+
+            batch = keyed(items)
+            folded = None  # the cases view's states (it comes first), for vendor access
+            for f in fresh:
+                folded = f.apply(cur, batch, park_event, folded)
+                if f.held_cases() > max_cases:
+                    f.spill(cur)
+                    # Read back from now on: by key, so the keys come now.
+                    for statement in f.pending_keys:
+                        cur.execute(statement)
+                    f.pending_keys = []
+
+    def bulk_finish(self, fresh: Sequence[FreshView], position: int) -> None:
+        """Write what the fresh generations hold, with their tracking at ``position`` (the
+        last event read), in one transaction; then their keys, indexes and counts."""
+        with self.datastore.transaction(commit=True) as cur:
+            self._begin_bulk(cur)
+            for f in fresh:
+                f.finish(cur)
+                if position:
+                    self._insert_tracking(cur, Tracking(tracking_key(f.view, f.gen), position))
+        groups = [
+            g for f in fresh for g in self.after_load_ddl(f.view, f.gen, keys=bool(f.pending_keys))
+        ]
+        for f in fresh:
+            f.pending_keys = []
+        self._execute_fresh_ddl(groups)
+
+    def _execute_fresh_ddl(self, groups: list[list[str]]) -> None:
+        """Run groups of DDL on a fresh generation's tables, one transaction each."""
+        for statements in groups:
+            with self.datastore.transaction(commit=True) as cur:
+                for statement in statements:
+                    cur.execute(statement)
+
+    def _begin_bulk(self, cur: Any) -> None:
+        """A bulk transaction writes a generation nothing reads yet: a crash loses at most
+        an unfinished rebuild (redone from the start), so PostgreSQL need not wait for the
+        flush of each commit."""
+        self.dialect.begin_write(cur, POINTER_TABLE)
+        if self.dialect.kind == "postgres":
+            cur.execute("SET LOCAL synchronous_commit = off")
 
     def process_live(
         self,
@@ -324,6 +433,7 @@ class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
 
     kind = "postgres"
     dialect = POSTGRES
+    defer_keys = True
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -332,6 +442,19 @@ class PostgresViewRecorder(ViewStore, PostgresTrackingRecorder):
 
     def _tracking_table(self) -> str:
         return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
+
+    def _execute_fresh_ddl(self, groups: list[list[str]]) -> None:
+        # Index builds of different tables run side by side (one connection each, so
+        # PostgreSQL can use more than one core); nothing else uses a fresh generation's
+        # tables, so no advisory lock.
+        def run(statements: list[str]) -> None:
+            with self.datastore.transaction(commit=True) as cur:
+                for statement in statements:
+                    cur.execute(statement)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(run, g) for g in groups]:
+                done.result()
 
     def _execute_ddl(self, statements: Iterable[str]) -> None:
         # Several processes may set up at once: serialise DDL on an advisory lock.

@@ -1,0 +1,137 @@
+"""The bulk rebuild (one read of the log, folded in memory, written in bulk) gives the very
+tables the runner builds incrementally, row for row: the cases rows, their versions (the
+temporal view), the counts and the vendor-access rows, on SQLite and on PostgreSQL; also
+when it holds only a few cases in memory at a time; and an event it cannot fold is parked,
+not a stalled rebuild."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from debtcases.bootstrap import Container
+from debtcases.commands.app import Admission
+from debtcases.domain.actors import Actor
+from debtcases.projections import bulk
+from debtcases.projections.rebuild import rebuild
+from debtcases.projections.tables import CASES, VENDOR_ACCESS, VIEW_NAMES, tables_of
+from tests.builders import DEBTOR
+from tests.integration.test_views_property import OPS, VENDORS, _run
+from tests.views_support import SUPPORT, assert_views_equal_fold
+
+
+def _history(seed: int, cases: int, steps: int) -> tuple[list[Any], list[Any]]:
+    rnd = random.Random(seed)
+    admitted = [(rnd.choice(VENDORS), rnd.random() < 0.8, rnd.randrange(120)) for _ in range(cases)]
+    ops = ("start_vendor", "start_support", "hand_over", *OPS)
+    # Hours may go back a little (a clock that went back): versions stay in stream order.
+    history = [(rnd.choice(ops), rnd.randrange(cases), rnd.randrange(-9, 40)) for _ in range(steps)]
+    return admitted, history
+
+
+def _snapshot(views: Any, view: str, gen: int) -> list[list[tuple[str, ...]]]:
+    """Every table of a generation, each as its sorted rows (zero counts left out: the
+    runner keeps a key whose count went back to 0, a fresh count has no such key)."""
+    out = []
+    recorder = views.recorder
+    with recorder.datastore.transaction(commit=False) as cur:
+        for table in tables_of(view, gen):
+            cur.execute(f"SELECT * FROM {table}")
+            rows = [dict(r) for r in cur.fetchall()]
+            if "n" in (rows[0] if rows else {}):
+                rows = [r for r in rows if int(r["n"]) != 0]
+            out.append(sorted(tuple(f"{k}={r[k]!r}" for k in sorted(r)) for r in rows))
+    return out
+
+
+@pytest.mark.parametrize(("batch_size", "in_memory"), [(5000, 400_000), (9, 4)])
+def test_a_rebuild_equals_the_runners_tables_row_for_row(
+    database_url: str,
+    make_container: Callable[..., Container],
+    batch_size: int,
+    in_memory: int,
+) -> None:
+    container = make_container(database_url, run_workers=False)
+    views: Any = container.views
+    cases, history = _history(seed=10, cases=30, steps=160)
+    order_ids, _ = _run(container, "B", cases, history)
+    container.runner.batch_size = 7  # the runner's batches differ from the rebuild's
+    container.runner.catch_up()
+    before = views.recorder.generations()
+    incremental = {v: _snapshot(views, v, before[v]) for v in VIEW_NAMES}
+    assert len(incremental[CASES][3]) > len(order_ids), "cases with several versions"
+
+    results = rebuild(views, container.cases, batch_size=batch_size, max_cases_in_memory=in_memory)
+
+    after = views.recorder.generations()
+    assert {r.view: r.generation for r in results} == after
+    assert after == {v: before[v] + 1 for v in VIEW_NAMES}
+    for view in VIEW_NAMES:
+        rebuilt = _snapshot(views, view, after[view])
+        for table, old, new in zip(
+            tables_of(view, after[view]), incremental[view], rebuilt, strict=True
+        ):
+            assert new == old, table
+    assert views.recorder.parked() == []
+    assert_views_equal_fold(views, container.cases, order_ids)
+    # The runner carries on on the rebuilt generation.
+    container.cases.cancel(order_ids[0], SUPPORT, "storniert")
+    container.runner.catch_up()
+    assert_views_equal_fold(views, container.cases, order_ids)
+
+
+def test_an_event_the_bulk_rebuild_cannot_fold_is_parked_and_the_rebuild_goes_on(
+    database_url: str, make_container: Callable[..., Container], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = make_container(database_url, run_workers=False)
+    views: Any = container.views
+    cases, history = _history(seed=11, cases=12, steps=40)
+    order_ids, _ = _run(container, "Q", cases, history)
+    order_ids.append("Q-poison")
+    container.cases.admit(
+        Admission("Q-poison", VENDORS[0], Decimal("5.00"), "EUR", DEBTOR), Actor.system("intake")
+    )
+    container.cases.start_dunning("Q-poison", SUPPORT, "los")  # the poison event
+    container.cases.block("Q-poison", SUPPORT, "Pause")
+    container.runner.catch_up()
+    poison = container.cases.get_case("Q-poison", SUPPORT)
+    real = bulk.fold_state
+
+    def failing(state: Any, event: Any, position: int) -> Any:
+        if event.originator_id == poison.id and event.originator_version == 2:
+            raise RuntimeError("injected: this version cannot fold it")
+        return real(state, event, position)
+
+    monkeypatch.setattr(bulk, "fold_state", failing)
+    rebuild(views, container.cases, batch_size=10, max_cases_in_memory=3)
+
+    gen = views.recorder.generations()[CASES]
+    parked = views.recorder.parked()
+    assert [(p.view, p.generation, p.originator_version) for p in parked] == [(CASES, gen, 2)]
+    assert "injected" in parked[0].error
+    head = container.cases.recorder.max_notification_id()
+    assert views.positions() == {CASES: head, VENDOR_ACCESS: head}
+    # The other cases are complete; a fixed version re-applies the parked event.
+    monkeypatch.setattr(bulk, "fold_state", real)
+    assert views.retry_parked() == (1, 0)
+    assert_views_equal_fold(views, container.cases, order_ids)
+
+
+def test_rebuilding_one_view_alone_equals_the_runners_tables(
+    database_url: str, make_container: Callable[..., Container]
+) -> None:
+    container = make_container(database_url, run_workers=False)
+    views: Any = container.views
+    cases, history = _history(seed=12, cases=20, steps=90)
+    _run(container, "A", cases, history)
+    container.runner.catch_up()
+    for view in VIEW_NAMES:
+        before = views.recorder.generations()[view]
+        incremental = _snapshot(views, view, before)
+        rebuild(views, container.cases, [view], batch_size=6, max_cases_in_memory=5)
+        assert views.recorder.generations()[view] == before + 1
+        assert _snapshot(views, view, before + 1) == incremental
