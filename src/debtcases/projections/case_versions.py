@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from debtcases.projections.cases_rows import CASE_COLUMNS, CaseRowStore, case_columns_ddl
 from debtcases.projections.queries import CaseFilter
-from debtcases.projections.tables import CASES, tables_of
+from debtcases.projections.tables import CASES, read_ahead, tables_of
 
 # The as-of counts' buckets: (grain, length of the UTC ISO text of a moment it keeps),
 # "2024-05" / "2024-05-17" / "2024-05-17T13".
@@ -42,6 +42,11 @@ def as_of_deltas(changes: Iterable[tuple[datetime, str, str, int]]) -> dict[AsOf
             key = (grain, iso[:length], status, month)
             out[key] = out.get(key, 0) + d
     return out
+
+
+def open_versions(table: str) -> str:
+    """What the open versions (``valid_to IS NULL``) of ``table`` read ahead are kept as."""
+    return f"{table} (open)"
 
 
 class CaseVersions(CaseRowStore):
@@ -155,14 +160,21 @@ class CaseVersions(CaseRowStore):
         for i in range(0, len(case_ids), 500):
             clause, params = self.dialect.in_list("case_id", case_ids[i : i + 500])
             validity = "" if refold else "valid_to IS NULL AND "
-            cur.execute(
-                q(
-                    "SELECT case_id, status, entered_month, valid_from, valid_to "
-                    f"FROM {table} WHERE {validity}{clause}"
-                ),
-                params,
+            known = (
+                None
+                if refold
+                else read_ahead(open_versions(table), "case_id", case_ids[i : i + 500])
             )
-            for r in cur.fetchall():
+            if known is None:
+                cur.execute(
+                    q(
+                        "SELECT case_id, status, entered_month, valid_from, valid_to "
+                        f"FROM {table} WHERE {validity}{clause}"
+                    ),
+                    params,
+                )
+                known = cur.fetchall()
+            for r in known:
                 moment = self.dialect.ts_out(r["valid_from"])
                 until = self.dialect.ts_out(r["valid_to"])
                 assert moment is not None

@@ -9,12 +9,13 @@ fresh generation from the event store and then switches the pointer in one trans
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
@@ -34,12 +35,16 @@ from debtcases.adapters.parked import (
 from debtcases.adapters.sql import POSTGRES, SQLITE
 from debtcases.projections.access_view import AccessView
 from debtcases.projections.bulk import FreshView, keyed, log_parked
+from debtcases.projections.case_versions import open_versions
 from debtcases.projections.cases_view import CasesView
 from debtcases.projections.tables import (
     CASES,
     POINTER_TABLE,
+    VENDOR_ACCESS,
     VIEW_NAMES,
     Items,
+    ReadAhead,
+    reading_ahead,
     tables_of,
     tracking_key,
 )
@@ -293,6 +298,7 @@ class ViewStore(CasesView, AccessView):
         positions: dict[str, int],
         *,
         park_at: datetime | None = None,
+        announce: tuple[str, str] | None = None,
     ) -> tuple[bool, dict[str, int], dict[str, int]]:
         """The runner's batch: apply ``items`` to every live view that has not processed
         them, with their tracking records, in ONE transaction.
@@ -306,43 +312,145 @@ class ViewStore(CasesView, AccessView):
 
         ``park_at`` (one event, after its batch failed): each view writes it in a savepoint;
         a view that cannot (any error but a database/connection failure) parks it instead,
-        with the tracking record that skips it, so the view goes on."""
-        with self.datastore.transaction(commit=True) as cur:
+        with the tracking record that skips it, so the view goes on.
+
+        ``announce`` (PostgreSQL): (channel, name) -- NOTIFY ``"<name> <min position>"`` on
+        the channel in the same transaction (the runner's progress announcement, sent with
+        the commit). On PostgreSQL a batch without ``park_at`` runs in pipeline mode: only
+        the reads wait for their answers (the lock with the positions, then each view's rows
+        of the batch's cases), every write is queued, the tracking records and the NOTIFY go
+        in the last round trip before the commit."""
+        pipelined = park_at is None and self.dialect.kind == "postgres"
+        with self.datastore.transaction(commit=True) as cur, self._pipeline(cur, pipelined):
             self.dialect.begin_write(cur, POINTER_TABLE)
             lock = self.dialect.lock_for_update
             cur.execute(f"SELECT view, live FROM {POINTER_TABLE} ORDER BY view{lock}")
-            live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
-            now = self._tracked(cur, live)
+            rows = ReadAhead()
+            if pipelined:
+                # Pipeline mode: the positions and the batch's rows of the generations
+                # believed live go out with the pointer's lock, one round trip for all
+                # (executed after the lock is granted; if the generations differ, the
+                # positions are read again below and the rows are not used).
+                ahead = cur.connection.cursor()
+                self._send_tracked(ahead, generations)
+                reads = self._send_reads(cur, generations, items)
+                live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+                now = self._fetch_tracked(ahead, generations)
+                for table, key, asked, reader in reads:
+                    found = reader.fetchall()
+                    rows.put(table, key, asked(found), found)
+                if live != generations:
+                    now = self._tracked(cur, live)
+                    rows = ReadAhead()
+            else:
+                live = {r["view"]: int(r["live"]) for r in cur.fetchall()}
+                now = self._tracked(cur, live)
             if live != generations or any(now[v] < positions.get(v, 0) for v in now):
                 return False, live, now
-            for view in VIEW_NAMES:
-                todo = [(i, e) for i, e in items if i > now[view]]
-                if not todo:
-                    continue
-                if park_at is None:
-                    now[view] = self._process(cur, view, live[view], todo)
-                    continue
-                try:
-                    with Savepoint(cur):
-                        now[view] = self._process(cur, view, live[view], todo)
-                except Exception as exc:
-                    if is_transient(exc) or len(todo) != 1:
-                        raise
-                    position, event = todo[0]
-                    park(
-                        cur,
-                        self.dialect,
-                        processor=PROCESSOR,
-                        view=view,
-                        generation=live[view],
-                        notification_id=position,
-                        event=event,
-                        error=exc,
-                        now=park_at,
-                    )
-                    self._insert_tracking(cur, Tracking(tracking_key(view, live[view]), position))
-                    now[view] = position
+            tracking: list[Tracking] = []
+            with reading_ahead(rows):
+                for view in VIEW_NAMES:
+                    todo = [(i, e) for i, e in items if i > now[view]]
+                    if not todo:
+                        continue
+                    if park_at is None:
+                        # The writes queue up in the pipeline; the tracking records of
+                        # every view go in one statement at the end.
+                        self._write(cur, view, live[view], todo)
+                        now[view] = todo[-1][0]
+                        tracking.append(Tracking(tracking_key(view, live[view]), now[view]))
+                        continue
+                    try:
+                        with Savepoint(cur):
+                            now[view] = self._process(cur, view, live[view], todo)
+                    except Exception as exc:
+                        if is_transient(exc) or len(todo) != 1:
+                            raise
+                        position, event = todo[0]
+                        park(
+                            cur,
+                            self.dialect,
+                            processor=PROCESSOR,
+                            view=view,
+                            generation=live[view],
+                            notification_id=position,
+                            event=event,
+                            error=exc,
+                            now=park_at,
+                        )
+                        key = tracking_key(view, live[view])
+                        self._insert_tracking(cur, Tracking(key, position))
+                        now[view] = position
+            self._insert_trackings(cur, tracking)
+            if announce is not None and (tracking or park_at is not None):
+                # Delivered at the commit, with it: the waiters hear of the new position
+                # without a round trip of its own after the commit.
+                channel, name = announce
+                cur.execute(
+                    "SELECT pg_notify(%s, %s)", (channel, f"{name} {min(now.values(), default=0)}")
+                )
             return True, live, now
+
+    def _send_reads(
+        self, cur: Any, generations: dict[str, int], items: Items
+    ) -> list[tuple[str, str, Callable[[list[Any]], set[Any]], Any]]:
+        """Send (pipeline mode) the reads a batch's writes make: the cases' rows, their open
+        versions, their vendor-access states and their vendors' rows (the vendors of the
+        stored states and of the events that name one). Each: (table, key column, the key
+        values asked for given the rows found, the cursor to fetch from)."""
+        ids = sorted({str(e.originator_id) for _, e in items})
+        named = sorted({int(u) for _, e in items if (u := getattr(e, "user_id", None)) is not None})
+        cases_t, *_, versions_t, _ = tables_of(CASES, generations[CASES])
+        vendors_t, access_t = tables_of(VENDOR_ACCESS, generations[VENDOR_ACCESS])
+        q = self.dialect.q
+
+        def send(sql: str, params: Sequence[Any]) -> Any:
+            reader = cur.connection.cursor()
+            reader.execute(q(sql), params)
+            return reader
+
+        def by_id(_found: list[Any]) -> set[Any]:
+            return set(ids)
+
+        def vendors(_found: list[Any]) -> set[Any]:
+            return set(named) | {int(r["user_id"]) for r in access_rows}
+
+        access_rows: list[Any] = []
+        access = send(f"SELECT * FROM {access_t} WHERE case_id = ANY(%s)", (ids,))
+
+        def access_ids(found: list[Any]) -> set[Any]:
+            access_rows.extend(found)
+            return set(ids)
+
+        return [
+            (
+                cases_t,
+                "case_id",
+                by_id,
+                send(f"SELECT * FROM {cases_t} WHERE case_id = ANY(%s)", (ids,)),
+            ),
+            (
+                open_versions(versions_t),
+                "case_id",
+                by_id,
+                send(
+                    "SELECT case_id, status, entered_month, valid_from, valid_to "
+                    f"FROM {versions_t} WHERE valid_to IS NULL AND case_id = ANY(%s)",
+                    (ids,),
+                ),
+            ),
+            (access_t, "case_id", access_ids, access),
+            (
+                vendors_t,
+                "user_id",
+                vendors,
+                send(
+                    f"SELECT * FROM {vendors_t} WHERE user_id = ANY(%s) OR user_id IN "
+                    f"(SELECT user_id FROM {access_t} WHERE case_id = ANY(%s))",
+                    (named, ids),
+                ),
+            ),
+        ]
 
     # ------------------------------------------------------- parked events
 
@@ -398,8 +506,12 @@ class ViewStore(CasesView, AccessView):
 
     def _tracked(self, cur: Any, generations: dict[str, int]) -> dict[str, int]:
         """The position of each view's generation (0: none yet), in one query."""
-        keys = {tracking_key(v, g): v for v, g in generations.items()}
-        clause, params = self.dialect.in_list("application_name", sorted(keys))
+        self._send_tracked(cur, generations)
+        return self._fetch_tracked(cur, generations)
+
+    def _send_tracked(self, cur: Any, generations: dict[str, int]) -> None:
+        keys = sorted(tracking_key(v, g) for v, g in generations.items())
+        clause, params = self.dialect.in_list("application_name", keys)
         cur.execute(
             self.dialect.q(
                 "SELECT application_name, MAX(notification_id) AS n "
@@ -407,8 +519,38 @@ class ViewStore(CasesView, AccessView):
             ),
             params,
         )
+
+    def _fetch_tracked(self, cur: Any, generations: dict[str, int]) -> dict[str, int]:
+        keys = {tracking_key(v, g): v for v, g in generations.items()}
         found = {keys[r["application_name"]]: int(r["n"]) for r in cur.fetchall()}
         return {v: found.get(v, 0) for v in generations}
+
+    @staticmethod
+    def _pipeline(cur: Any, on: bool) -> Any:
+        """psycopg's pipeline mode on the transaction's connection (``on``), else nothing."""
+        return cur.connection.pipeline() if on else contextlib.nullcontext()
+
+    def _insert_trackings(self, cur: Any, records: Sequence[Tracking]) -> None:
+        """The tracking records of a batch's views; on PostgreSQL with single-row tracking
+        in one statement, which fails (IntegrityError, as the library's) unless every
+        record moves its position forward."""
+        single = getattr(self.datastore, "single_row_tracking", False)
+        if len(records) < 2 or self.dialect.kind != "postgres" or not single:
+            for record in records:
+                self._insert_tracking(cur, record)
+            return
+        rows = sorted((r.application_name, r.notification_id) for r in records)
+        marks = ", ".join(["(%s, %s::bigint)"] * len(rows))
+        t = self._tracking_table()
+        cur.execute(
+            f"INSERT INTO {t} (application_name, notification_id) VALUES {marks} "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = "
+            f"excluded.notification_id WHERE {t}.notification_id < excluded.notification_id "
+            "RETURNING application_name",
+            [v for row in rows for v in row],
+        )
+        if len(cur.fetchall()) != len(rows):
+            raise IntegrityError(f"Failed to record tracking for {rows}")
 
     def _tracking_table(self) -> str:  # pragma: no cover - per backend
         raise NotImplementedError

@@ -111,6 +111,14 @@ class Runner:
         self._progress = threading.Condition()
         self._step_lock = threading.Lock()
         self._listening = False
+        # Processors that announce their progress themselves, in their batch's transaction
+        # (the views on PostgreSQL): no announcement round trip after their commit.
+        self._self_announcing: set[str] = set()
+        if self.progress_channel is not None:
+            for p in self.processors:
+                hook = getattr(p, "announce_progress_on", None)
+                if hook is not None and hook(self.progress_channel):
+                    self._self_announcing.add(p.name)
 
     # ------------------------------------------------------- parked events
 
@@ -162,7 +170,8 @@ class Runner:
                 mine = [item for item in items if item[0] > after[p.name]]
                 if mine:
                     after[p.name] = p.process(mine)
-                    self._announce(p.name, after[p.name])
+                    if p.name not in self._self_announcing:
+                        self._announce(p.name, after[p.name])
         except BaseException:
             self._positions = None  # whatever happened, read the positions again
             raise

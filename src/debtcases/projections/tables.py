@@ -3,7 +3,9 @@ view modules write with (one Dialect, batched loads and upserts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from debtcases.adapters.sql import Dialect
@@ -20,6 +22,47 @@ Items = Sequence[tuple[int, Any]]
 
 def tracking_key(view: str, generation: int) -> str:
     return f"{UPSTREAM}:{view}:g{generation}"
+
+
+class ReadAhead:
+    """Rows a batch's transaction read ahead (the runner on PostgreSQL: every read of the
+    batch in the round trip that takes the pointer lock), per (table, key column): the
+    key values asked for and the rows found. ``_load`` answers from here when every value
+    it needs was asked for; otherwise it queries."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], tuple[set[Any], dict[Any, list[dict[str, Any]]]]] = {}
+
+    def put(self, table: str, key: str, asked: Iterable[Any], rows: Iterable[Any]) -> None:
+        found: dict[Any, list[dict[str, Any]]] = {}
+        for r in rows:
+            found.setdefault(r[key], []).append(dict(r))
+        self._tables[(table, key)] = (set(asked), found)
+
+    def get(self, table: str, key: str, values: Sequence[Any]) -> list[dict[str, Any]] | None:
+        entry = self._tables.get((table, key))
+        if entry is None or not entry[0].issuperset(values):
+            return None
+        return [r for v in values for r in entry[1].get(v, ())]
+
+
+_READ_AHEAD = threading.local()
+
+
+@contextlib.contextmanager
+def reading_ahead(rows: ReadAhead) -> Iterator[ReadAhead]:
+    """``rows`` answer this thread's ``_load`` (and the versions' open rows) meanwhile."""
+    _READ_AHEAD.rows = rows
+    try:
+        yield rows
+    finally:
+        _READ_AHEAD.rows = None
+
+
+def read_ahead(table: str, key: str, values: Sequence[Any]) -> list[dict[str, Any]] | None:
+    """The rows read ahead for ``values`` (None: not all of them were: query)."""
+    rows: ReadAhead | None = getattr(_READ_AHEAD, "rows", None)
+    return rows.get(table, key, values) if rows is not None else None
 
 
 def tables_of(view: str, generation: int) -> list[str]:
@@ -64,6 +107,9 @@ class TableStore:
         return int(row["live"])
 
     def _load(self, cur: Any, table: str, key: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        known = read_ahead(table, key, values)
+        if known is not None:
+            return known
         rows: list[dict[str, Any]] = []
         for i in range(0, len(values), 500):
             clause, params = self.dialect.in_list(key, values[i : i + 500])
@@ -88,8 +134,16 @@ class TableStore:
 
     def _execute_many(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         # One row (a live command's batch) is one round trip; psycopg's executemany would
-        # add a pipeline sync around it.
-        if len(rows) == 1:
-            cur.execute(self.dialect.q(sql), rows[0])
+        # add a pipeline sync around it. In pipeline mode (the runner's batches on
+        # PostgreSQL) executemany would wait for its results: each row is queued instead.
+        if len(rows) == 1 or _pipelined(cur):
+            for row in rows:
+                cur.execute(self.dialect.q(sql), row)
         else:
             cur.executemany(self.dialect.q(sql), rows)
+
+
+def _pipelined(cur: Any) -> bool:
+    """The cursor's connection is in psycopg's pipeline mode (never on SQLite)."""
+    pgconn = getattr(getattr(cur, "connection", None), "pgconn", None)
+    return bool(pgconn is not None and pgconn.pipeline_status)

@@ -72,6 +72,17 @@ class Views:
         # cache costs one empty transaction and a re-select, never a twice-applied event.
         self._generations: dict[str, int] | None = None
         self._view_positions: dict[str, int] = {}
+        # PostgreSQL, set by the runner: the channel its progress is announced on; then the
+        # batch's transaction itself NOTIFYs (delivered with the commit).
+        self._progress_channel: str | None = None
+
+    def announce_progress_on(self, channel: str) -> bool:
+        """Announce this processor's position on ``channel`` with each batch's commit
+        (PostgreSQL); True if it will, so the runner need not."""
+        if getattr(self.recorder, "kind", "") != "postgres":
+            return False
+        self._progress_channel = channel
+        return True
 
     # ------------------------------------------------------------ processor
 
@@ -93,8 +104,13 @@ class Views:
             if self._generations is None:
                 self._generations, self._view_positions = self.recorder.live_state()
             try:
+                channel = self._progress_channel
                 _applied, live, positions = self.recorder.process_live(
-                    items, self._generations, self._view_positions, park_at=park_at
+                    items,
+                    self._generations,
+                    self._view_positions,
+                    park_at=park_at,
+                    announce=(channel, self.name) if channel else None,
                 )
             except IntegrityError:
                 # A tracking record moved under us (should not, with the pointer lock):
