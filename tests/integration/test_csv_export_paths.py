@@ -250,7 +250,15 @@ def _reference(container: Container, variant: tuple[Any, ...], sep: str, at: dat
         f, role, vendor, every_vendor=every, as_of=at if as_of else None
     )
     if as_vendor:
-        items = (as_vendor_sees(i) for i in items)
+        # Geändert am as each case's vendor sees it: from that vendor's own list.
+        listed = list(items)
+        seen: dict[str, Any] = {}
+        for user_id in {int(i["user_id"]) for i in listed}:
+            for own in views.iter_cases(
+                CaseFilter(), Role.VENDOR, user_id, as_of=at if as_of else None
+            ):
+                seen[str(own["order_id"])] = own["updated_at"]
+        items = ({**as_vendor_sees(i), "updated_at": seen[str(i["order_id"])]} for i in listed)
     return reference_csv(items, sep)
 
 

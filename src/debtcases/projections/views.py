@@ -269,8 +269,9 @@ class Views:
         statuses_as_vendor: bool = False,
     ) -> Iterator[ExportRow]:
         """The CSV export's rows (``csvformat.export.EXPORT_FIELDS``) of the cases
-        ``iter_cases`` lists, each as ``role`` sees it. ``statuses_as_vendor`` (support):
-        the status a vendor would see (a block is invisible), the rest as support sees it."""
+        ``iter_cases`` lists, each as ``role`` sees it. ``statuses_as_vendor`` (support's
+        "as the vendor sees it"): the status and the last change (*Geändert am*) a vendor
+        sees (a block is invisible), for the cases of support's list."""
         vendor = role is Role.VENDOR
         if vendor and every_vendor and vendor_id is None:
             scope, vendor_view = None, True
@@ -283,7 +284,7 @@ class Views:
             vendor_view=vendor_view,
             as_of=as_of,
             vendor_status=vendor or statuses_as_vendor,
-            vendor_changed=vendor,
+            vendor_changed=vendor or statuses_as_vendor,
         )
 
     @staticmethod

@@ -79,8 +79,8 @@ def export(request: Request, user: Support) -> Response:
     if lq.errors:
         return export_refused(request, user, lq.errors, f"/schulden?{lq.params()}")
     as_vendor = request.query_params.get("sicht") == "haendler"
-    # As the vendor sees it: the statuses a vendor sees (a block is invisible), the rest
-    # of the support list as it is.
+    # As the vendor sees it: the statuses and last changes a vendor sees (a block is
+    # invisible, so is when it was set), for the cases of the support list.
     rows = container.views.export_rows(
         lq.filter(), Role.SUPPORT, None, statuses_as_vendor=as_vendor
     )
