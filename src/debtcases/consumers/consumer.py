@@ -53,7 +53,7 @@ def gc_paused() -> Iterator[None]:
     Why (a process-wide setting, argued): a batch (at most ``max_poll_records`` acks)
     allocates tens of thousands of short-lived objects (decoded events, states, rows),
     freed by reference counting as soon as the batch is done; the collector would only
-    traverse them again and again (14-27 % of ``apply_acks``' CPU in a micro-benchmark;
+    traverse them again and again (18-27 % of ``apply_acks``' CPU in a micro-benchmark;
     the rebuild does the same for its pass). What it pauses is bounded: one attempt of
     one batch (not the back-off between retries), after which any cycles are collected
     as usual; other threads of the process (``serve``'s) only see collections
