@@ -124,6 +124,9 @@ def test_a_batch_loads_each_case_as_the_repository_does() -> None:
             expected.version,
             expected.state,
         )
+        # Every attribute (the library's ``__eq__``: created / modified on, pending events).
+        assert case == expected
+        assert case.state.__dict__ == expected.state.__dict__
 
 
 @given(st.sampled_from(["support", "vendor", "system", "diagonal"]), st.integers(1, 2**53 - 1))
