@@ -1,11 +1,14 @@
-"""The ONE follower of the DunningCases notification log.
+"""The follower of the DunningCases notification log: one lane (a thread) per processor.
 
 Processors (the views, the Diagonal outbox) each keep their own position in a tracking
-table. The runner reads the log in batches from the lowest position, decodes each
-notification once, and hands every processor the part of the batch it has not processed;
-a processor writes its part together with its tracking record in one transaction, so a
-crash or a second runner never applies an event twice. On PostgreSQL the runner wakes on
-the library's NOTIFY channel; elsewhere it polls.
+table. Each processor is followed by a lane of its own: the lane reads the log in batches
+from its processor's position, decodes them (some µs an event) and hands the processor the
+batch; the processor writes it together with its tracking record in one transaction, so a
+crash or a second runner never applies an event twice. The lanes are independent: a slow
+outbox (its round trips) never delays the views, so read-your-writes waits for the views
+only (before, one step ran the views then the outbox, and a command committed during the
+outbox's part waited for it and the next views step). On PostgreSQL the lanes wake on the
+library's NOTIFY channel; elsewhere they poll.
 
 Read-your-writes across processes (``serve --processes N``: the runner in one process, the
 requests in others): on PostgreSQL a runner that shares its progress announces each
@@ -60,6 +63,18 @@ class ProgressWatch:
         return out
 
 
+class _Lane:
+    """One processor's follower: its cached position (None: read it again), its wake-up,
+    its lock (one batch at a time: the thread, an inline catch-up, retry_parked)."""
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+        self.name = processor.name
+        self.position: int | None = None
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+
+
 class Processor(Protocol):
     """One consumer of the log with its own tracking."""
 
@@ -77,8 +92,9 @@ class Processor(Protocol):
 
 
 class Runner:
-    """Feeds every processor from the notification log: ``step`` (one batch), a thread
-    (``start``/``stop``), ``run_forever`` (the CLI), read-your-writes (``wait_for``)."""
+    """Feeds every processor from the notification log, each on its own lane: ``step``
+    (one batch per lane), the threads (``start``/``stop``: one per processor),
+    ``run_forever`` (the CLI), read-your-writes (``wait_for``)."""
 
     def __init__(
         self,
@@ -92,6 +108,7 @@ class Runner:
     ) -> None:
         self.app = app
         self.processors = list(processors)
+        self._lanes = [_Lane(p) for p in self.processors]
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         # This process is meant to project: without the thread, wait_for catches up itself.
@@ -103,13 +120,11 @@ class Runner:
         self._hearing = False  # the progress listener is LISTENing (and has read the start)
         self._hearer: threading.Thread | None = None
         self.errors = 0
+        self._errors_lock = threading.Lock()
         self.watch = ProgressWatch()
-        self._positions: dict[str, int] | None = None  # cache; None: read again
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._progress = threading.Condition()
-        self._step_lock = threading.Lock()
         self._listening = False
         # Processors that announce their progress themselves, in their batch's transaction
         # (the views on PostgreSQL): no announcement round trip after their commit.
@@ -138,9 +153,13 @@ class Runner:
     def retry_parked(self) -> dict[str, tuple[int, int]]:
         """Re-apply the parked events of every processor (after a fix was deployed);
         per processor (resolved, still failing)."""
-        with self._step_lock:
-            out = {p.name: p.retry_parked() for p in self.processors if hasattr(p, "retry_parked")}
-        self._positions = None
+        out: dict[str, tuple[int, int]] = {}
+        for lane in self._lanes:
+            retry = getattr(lane.processor, "retry_parked", None)
+            if retry is not None:
+                with lane.lock:
+                    out[lane.name] = retry()
+                    lane.position = None
         return out
 
     def processor(self, name: str) -> Processor:
@@ -152,31 +171,31 @@ class Runner:
     # ------------------------------------------------------------- stepping
 
     def step(self) -> int:
-        """Process the next batch into every processor that needs it; returns how many
-        notifications were read (0: all caught up)."""
-        positions = self._positions
-        if positions is None:
-            positions = {p.name: p.position() for p in self.processors}
-            self._publish(positions)
-        start = min(positions.values(), default=0) + 1
-        notifications = self.app.recorder.select_notifications(start, self.batch_size)
-        if not notifications:
-            return 0
-        to_event = self.app.mapper.to_domain_event
-        items = [(n.id, to_event(n)) for n in notifications]
-        after = dict(positions)
-        try:
-            for p in self.processors:
-                mine = [item for item in items if item[0] > after[p.name]]
-                if mine:
-                    after[p.name] = p.process(mine)
-                    if p.name not in self._self_announcing:
-                        self._announce(p.name, after[p.name])
-        except BaseException:
-            self._positions = None  # whatever happened, read the positions again
-            raise
-        self._publish(after)
-        return len(notifications)
+        """Process the next batch of every lane (one after the other); returns the most
+        notifications a lane read (0: all caught up)."""
+        return max((self._step_lane(lane) for lane in self._lanes), default=0)
+
+    def _step_lane(self, lane: _Lane) -> int:
+        """The next batch of one processor; how many notifications were read."""
+        with lane.lock:
+            position = lane.position
+            if position is None:
+                position = lane.processor.position()
+                self._publish(lane, position)
+            notifications = self.app.recorder.select_notifications(position + 1, self.batch_size)
+            if not notifications:
+                return 0
+            to_event = self.app.mapper.to_domain_event
+            items = [(n.id, to_event(n)) for n in notifications]
+            try:
+                after = lane.processor.process(items)
+                if lane.name not in self._self_announcing:
+                    self._announce(lane.name, after)
+            except BaseException:
+                lane.position = None  # whatever happened, read the position again
+                raise
+            self._publish(lane, after)
+            return len(notifications)
 
     def catch_up(self) -> int:
         """Step until every processor has everything stored so far (tests, CLI)."""
@@ -185,9 +204,9 @@ class Runner:
             total += done
         return total
 
-    def _publish(self, positions: dict[str, int]) -> None:
+    def _publish(self, lane: _Lane, position: int) -> None:
         with self._progress:
-            self._positions = positions
+            lane.position = position
             self._progress.notify_all()
 
     def positions(self) -> dict[str, int]:
@@ -214,7 +233,7 @@ class Runner:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake_lanes()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -223,9 +242,10 @@ class Runner:
             self._hearer = None
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Follow the log until stopped. PostgreSQL: sleep on the library's LISTEN/NOTIFY
-        channel (events written by any process wake it at once) and read whole batches
-        with select_notifications. SQLite has no such channel: there it polls."""
+        """Follow the log until stopped, one thread per processor (the last one in this
+        thread). PostgreSQL: sleep on the library's LISTEN/NOTIFY channel (events written
+        by any process wake every lane at once) and read whole batches with
+        select_notifications. SQLite has no such channel: there it polls."""
         stop_event = stop or self._stop
         idle_wait = self.poll_interval
         channel = getattr(self.app.recorder, "channel_name", None)
@@ -243,21 +263,45 @@ class Runner:
         except Exception:
             self._failed()
             log.exception("log runner: retrying parked events failed")
+        others = [
+            threading.Thread(
+                target=self._follow,
+                args=(lane, stop_event, idle_wait),
+                name=f"log-runner-{lane.name}",
+                daemon=True,
+            )
+            for lane in self._lanes[:-1]
+        ]
+        for thread in others:
+            thread.start()
+        if self._lanes:
+            self._follow(self._lanes[-1], stop_event, idle_wait)
+        for thread in others:
+            thread.join(timeout=10)
+        self._listening = False
+
+    def _follow(self, lane: _Lane, stop_event: threading.Event, idle_wait: float) -> None:
+        """One lane's loop: a batch of its processor, or sleep until woken."""
         while not stop_event.is_set() and not self._stop.is_set():
-            self._wake.clear()  # before the step, so a wake-up during it is not lost
+            lane.wake.clear()  # before the step, so a wake-up during it is not lost
             try:
-                done = self.step()
+                done = self._step_lane(lane)
             except Exception:
                 self._failed()
-                log.exception("log runner: batch failed; retrying")
+                log.exception("log runner: batch of %s failed; retrying", lane.name)
                 self._stop.wait(1.0)
                 continue
             if done < self.batch_size:
-                self._wake.wait(idle_wait)
-        self._listening = False
+                lane.wake.wait(idle_wait)
+
+    def _wake_lanes(self, names: set[str] | None = None) -> None:
+        for lane in self._lanes:
+            if names is None or lane.name in names:
+                lane.wake.set()
 
     def _failed(self) -> None:
-        self.errors += 1
+        with self._errors_lock:
+            self.errors += 1
         RUNNER_FAILURES.inc()
 
     def _listen(self, channel: str, stop_event: threading.Event) -> None:
@@ -270,10 +314,10 @@ class Runner:
                     conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
                     while not stop_event.is_set() and not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._wake.set()
+                            self._wake_lanes()
             except Exception:
                 log.exception("log runner: LISTEN failed; polling until it is back")
-                self._wake.set()
+                self._wake_lanes()
                 stop_event.wait(1.0)
 
     # ------------------------------------------------------ read-your-writes
@@ -300,21 +344,20 @@ class Runner:
                     # PostgreSQL: the commit's NOTIFY has woken the runner already; waking
                     # it again costs an empty step. Elsewhere (or if it seems lost) wake it.
                     if not (self._listening and first):
-                        self._wake.set()
+                        self._wake_lanes(names)
                     first = False
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
                     self._progress.wait(min(remaining, 0.1))
             elif self.inline:
-                with self._step_lock:
-                    # Our cached positions are a lower bound (another process may project
-                    # too): if they do not reach it, a step catches up.
-                    if self._reached(position, names):
-                        return True
-                    done = self.step()
-                    if self._reached(position, names):
-                        return True
+                # Our cached positions are a lower bound (another process may project
+                # too): if they do not reach it, a step (of every lane) catches up.
+                if self._reached(position, names):
+                    return True
+                done = self.step()
+                if self._reached(position, names):
+                    return True
                 if done == 0:
                     if time.monotonic() >= deadline:
                         return False
@@ -415,5 +458,7 @@ class Runner:
         return all(self._heard.get(n, 0) >= position for n in names)
 
     def _reached(self, position: int, names: set[str]) -> bool:
-        cached = self._positions
-        return cached is not None and all(cached.get(n, 0) >= position for n in names)
+        lanes = [lane for lane in self._lanes if lane.name in names]
+        return len(lanes) == len(names) and all(
+            lane.position is not None and lane.position >= position for lane in lanes
+        )
