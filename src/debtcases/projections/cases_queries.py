@@ -64,21 +64,6 @@ class CasesQueries(CaseVersions):
                 params.append(self.dialect.ts_in(f.hold_ends_by))
         return (" AND ".join(clauses) or self.dialect.true()), params
 
-    def page_case_rows(
-        self,
-        f: CaseFilter,
-        vendor_id: int | None,
-        page: int,
-        page_size: int,
-        as_of: datetime | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page and the total. ``as_of``: the list as it stood then (the temporal
-        view; its total from the as-of counts or the versions: ``_as_of_total``)."""
-        found = self.list_case_rows(
-            f, vendor_id, page_size, offset=(page - 1) * page_size, as_of=as_of
-        )
-        return found.items, found.total
-
     def list_case_rows(
         self,
         f: CaseFilter,
@@ -92,7 +77,8 @@ class CasesQueries(CaseVersions):
         """One page, its total and where the next one starts: from ``after`` (keyset: the
         index is entered at that key, nothing before it is read) or else ``offset`` rows
         down (the index walks them). One row more than the page is read to know whether a
-        next page exists."""
+        next page exists. ``as_of``: the list as it stood then (the temporal view; its
+        total from the as-of counts or the versions: ``_as_of_total``)."""
         where, params = self._where(f, vendor_id)
         changed = self._changed_column(vendor_id)
         with self.datastore.transaction(commit=False) as cur:

@@ -213,9 +213,8 @@ class Views:
         """One page of the case list, newest change first, and the total. ``as_of``: the
         list as it stood at that moment (each case as it was then, from the temporal
         view; a vendor sees it as they always do)."""
-        own = self._vendor_scope(role, vendor_id)
-        rows, total = self.recorder.page_case_rows(filter, own, page, page_size, as_of)
-        return [self._shape(r, role, as_of) for r in rows], total
+        found = self.list_cases(filter, role, vendor_id, page_size, page=page, as_of=as_of)
+        return found.items, found.total
 
     def list_cases(
         self,
