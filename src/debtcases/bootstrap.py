@@ -187,18 +187,7 @@ def setup_lock(db: Database) -> Iterator[None]:
     if not db.is_postgres:
         yield
         return
-    import psycopg
-
-    e = db.env
-    with psycopg.connect(
-        host=e["POSTGRES_HOST"],
-        port=int(e["POSTGRES_PORT"]),
-        dbname=e["POSTGRES_DBNAME"],
-        user=e["POSTGRES_USER"],
-        password=e.get("POSTGRES_PASSWORD") or None,
-        connect_timeout=max(1, int(float(e.get("POSTGRES_CONNECT_TIMEOUT") or 10))),
-        autocommit=True,
-    ) as conn:
+    with db.connect(autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
         yield  # released with the connection
 

@@ -32,6 +32,21 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.kind == "sqlite"
 
+    def connect(self, *, autocommit: bool = False) -> Any:
+        """PostgreSQL: one direct connection (no pool) of this role, for setup and checks."""
+        import psycopg
+
+        e = self.env
+        return psycopg.connect(
+            host=e["POSTGRES_HOST"],
+            port=int(e["POSTGRES_PORT"]),
+            dbname=e["POSTGRES_DBNAME"],
+            user=e["POSTGRES_USER"],
+            password=e.get("POSTGRES_PASSWORD") or None,
+            connect_timeout=max(1, int(float(e.get("POSTGRES_CONNECT_TIMEOUT") or 10))),
+            autocommit=autocommit,
+        )
+
 
 def database_from_url(
     url: str,
@@ -246,17 +261,7 @@ class EventsStoreAccess:
 
 
 def events_store_access(db: Database, schema: str, table: str) -> EventsStoreAccess:
-    import psycopg
-
-    e = db.env
-    with psycopg.connect(
-        host=e["POSTGRES_HOST"],
-        port=int(e["POSTGRES_PORT"]),
-        dbname=e["POSTGRES_DBNAME"],
-        user=e["POSTGRES_USER"],
-        password=e.get("POSTGRES_PASSWORD") or None,
-        connect_timeout=max(1, int(e.get("POSTGRES_CONNECT_TIMEOUT") or 10)),
-    ) as conn:
+    with db.connect() as conn:
         row = conn.execute(
             """SELECT pg_has_role(c.relowner, 'USAGE'),
                  (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid
