@@ -6,7 +6,9 @@ show it (read-your-writes across processes)."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -127,6 +129,83 @@ def test_two_processes_answer_commands_and_read_your_writes_holds(
         _commands_are_visible_at_once(running.base, support, vendor)
         _both_workers_answer(running.base, running.process.pid)
         assert httpx.get(f"{running.base}/readyz", timeout=10).status_code == 200
+
+
+def _ask_each_worker(base: str, workers: set[int], path: str) -> dict[int, str]:
+    """``GET path`` on fresh connections until every worker has answered it once: each
+    worker's answer."""
+    port = int(base.rsplit(":", 1)[1])
+    answers: dict[int, str] = {}
+    deadline = time.monotonic() + 30
+    while answers.keys() != workers:
+        assert time.monotonic() < deadline, f"only {set(answers)} of {workers} answered"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            body = answer.read().decode()
+            assert answer.status == 200, body
+            inode = _server_side_inode(port, conn.sock.getsockname()[1])
+            for pid in workers:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                            answers.setdefault(pid, body)
+        finally:
+            conn.close()
+    return answers
+
+
+def _sample(metrics: str, name: str, labels: str) -> float:
+    found = re.search(rf"^{re.escape(name)}{{{re.escape(labels)}}} (\S+)$", metrics, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def test_every_worker_answers_metrics_for_all_processes(pg_url: str, tmp_path: Path) -> None:
+    """The supervisor's runner and outbox count too (with the Diagonal simulator answering
+    handovers there), and each worker's requests are added up, whichever worker is asked."""
+    env = clean_env(pg_url)
+    with serve(env, tmp_path, "--demo", "--processes", "2", "--diagonal-sim") as running:
+        workers = _worker_pids(running.process.pid) - {_resource_tracker(running.process.pid)}
+        with open(f"/proc/{min(workers)}/environ", "rb") as f:
+            shared = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)[
+                b"PROMETHEUS_MULTIPROC_DIR"
+            ].decode()
+        assert Path(shared).is_dir()
+        vendor = create_key(env, "--role", "vendor", "--user-id", "79424")
+        played = httpx.post(
+            f"{running.base}/api/v1/cases/B-2024-000123/start",
+            json={},
+            headers={"Authorization": f"Bearer {vendor}"},
+            timeout=20,
+        )
+        assert played.status_code == 200, played.text
+        healthz_200 = 'method="GET",route="/healthz",status="200"'
+        before = {
+            _sample(m, "debtcases_http_requests_total", healthz_200)
+            for m in _ask_each_worker(running.base, workers, "/metrics").values()
+        }
+        assert len(before) == 1  # (serve's start-up probes) the same answer from both
+        healthz = before.pop()
+        for _ in range(12):  # fresh connections: the kernel spreads them over both workers
+            assert httpx.get(f"{running.base}/healthz", timeout=10).status_code == 200
+            healthz += 1
+        deadline = time.monotonic() + 30
+        while True:  # the handover goes out through the supervisor's outbox
+            answers = _ask_each_worker(running.base, workers, "/metrics")
+            published = [
+                _sample(m, "debtcases_messages_published_total", 'type="handover"')
+                for m in answers.values()
+            ]
+            if min(published) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert min(published) >= 1, published
+        for metrics in answers.values():
+            assert _sample(metrics, "debtcases_http_requests_total", healthz_200) == healthz
+            assert "debtcases_runner_failures_total" in metrics
+            assert "debtcases_projection_position" in metrics
+    assert not Path(shared).exists()  # metric files only, gone with the processes
 
 
 def test_two_processes_beside_debtcases_project(pg_url: str, tmp_path: Path) -> None:

@@ -265,8 +265,7 @@ def collection_access(
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def metrics(container: ContainerDep) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-
+    from debtcases.api.metrics import exposition
     from debtcases.consumers import metrics as edge
     from debtcases.projections.metrics import observe_lag, observe_parked
 
@@ -275,4 +274,5 @@ def metrics(container: ContainerDep) -> Response:
     # Gauges read at scrape time: the watchdog (one answer: the cases view) and the outbox.
     edge.CASES_STUCK.set(len(container.views.stuck_cases()))
     edge.OUTBOX_BACKLOG.set(container.diagonal.outbox.backlog())
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)

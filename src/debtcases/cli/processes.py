@@ -9,6 +9,11 @@ spreads the connections over the processes. And uvicorn binds that socket with p
 so asyncio never turns TCP_NODELAY on for the accepted connections (uvicorn issue #3149):
 every keep-alive request after the first waited ~40 ms for the client's delayed ACK.
 
+Metrics: each process counts what it does (the workers their requests, this process the
+runner, the outbox, Kafka), so with several processes ``metrics_shared_by_processes`` gives
+them one directory for prometheus_client's per-process files, and whichever worker answers
+/metrics adds up all of them (``api.metrics.exposition``).
+
 The sockets stay open here, so a connection made while a worker restarts waits in its
 socket's backlog for the replacement. A worker that dies is replaced; one that cannot start
 (uvicorn's startup failure: the app factory failed, e.g. the database is unreachable)
@@ -20,15 +25,47 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 APP = "debtcases.api.app:worker_app"
 
 log = logging.getLogger("uvicorn.error")
+
+
+# prometheus_client's switch (named here, not imported: it must be set before the library is).
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def metrics_shared_by_processes(processes: int) -> Iterator[str | None]:
+    """With more than one process: a fresh, empty directory for prometheus_client's
+    per-process metric files, named in the environment the spawned workers inherit, removed
+    afterwards (metric files only). A directory the operator set (``PROMETHEUS_MULTIPROC_DIR``,
+    e.g. to add `debtcases project` on the same machine) is used as it is and kept. One
+    process alone keeps the default in-memory registry. Yields the directory in use."""
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if processes == 1 or given:
+        yield given
+        return
+    if "prometheus_client" in sys.modules:
+        # Its metrics would already live in memory, unseen by the other processes.
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
+    path = tempfile.mkdtemp(prefix="debtcases-metrics-")
+    os.environ[MULTIPROCESS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        del os.environ[MULTIPROCESS_DIR_ENV]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def listener(host: str, port: int) -> socket.socket:

@@ -45,7 +45,16 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the HTTP API (and UI), with the background workers beside it."""
+    from debtcases.cli.processes import metrics_shared_by_processes
 
+    # Before anything imports prometheus_client (bootstrap does): it reads its switch then.
+    with metrics_shared_by_processes(processes):
+        _serve(host, port, demo, workers, diagonal_sim, processes)
+
+
+def _serve(
+    host: str, port: int, demo: bool, workers: bool, diagonal_sim: bool, processes: int
+) -> None:
     from debtcases.api.app import create_app
     from debtcases.bootstrap import build_container, database
 

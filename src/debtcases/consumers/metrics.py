@@ -1,4 +1,9 @@
-"""Prometheus metrics of the Diagonal edge (default registry, served at /metrics)."""
+"""Prometheus metrics of the Diagonal edge (default registry, served at /metrics).
+
+With several processes (`serve --processes N`) the consumer and the publisher run in the
+supervising process and /metrics is answered by a worker: the figures reach it through
+prometheus_client's per-process files (``api.metrics.exposition``); a gauge shows the value
+set last by any process ("mostrecent": the consumer's lag, or what the scrape just read)."""
 
 from __future__ import annotations
 
@@ -16,9 +21,18 @@ ACKS_DUPLICATE = Counter(
 )
 ACKS_DLQ = Counter("debtcases_acks_dlq", "Ack records sent to the dead-letter topic", ["reason"])
 CONSUMER_LAG = Gauge(
-    "debtcases_consumer_lag", "Records behind the partition's high watermark", ["partition"]
+    "debtcases_consumer_lag",
+    "Records behind the partition's high watermark",
+    ["partition"],
+    multiprocess_mode="mostrecent",
 )
-OUTBOX_BACKLOG = Gauge("debtcases_outbox_backlog", "Outgoing messages not yet delivered")
+OUTBOX_BACKLOG = Gauge(
+    "debtcases_outbox_backlog",
+    "Outgoing messages not yet delivered",
+    multiprocess_mode="mostrecent",
+)
 CASES_STUCK = Gauge(
-    "debtcases_cases_stuck", "Cases RUNNING longer than stuck_after_hours without 'received'"
+    "debtcases_cases_stuck",
+    "Cases RUNNING longer than stuck_after_hours without 'received'",
+    multiprocess_mode="mostrecent",
 )

@@ -1,4 +1,7 @@
-"""Projection lag as a Prometheus gauge (default registry, served at /metrics)."""
+"""Projection lag as a Prometheus gauge (default registry, served at /metrics).
+
+Every gauge here is set when /metrics is scraped, by the process answering, from the
+database: with several processes the value set last is the one to show ("mostrecent")."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ PROJECTION_LAG = Gauge(
     "debtcases_projection_lag_events",
     "Events a view is behind the DunningCases notification log",
     ["view"],
+    multiprocess_mode="mostrecent",
 )
 PROJECTION_POSITION = Gauge(
     "debtcases_projection_position",
     "Last notification id a view has processed",
     ["view"],
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -35,6 +40,7 @@ PARKED_EVENTS = Gauge(
     "debtcases_parked_events",
     "Events a processor on the log runner could not write and set aside (unresolved)",
     ["processor"],
+    multiprocess_mode="mostrecent",
 )
 
 
