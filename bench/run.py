@@ -21,6 +21,8 @@ Environment:
   BENCH_ACKS           acks per Kafka round (default min(10000, BENCH_CASES // 3))
   BENCH_PROCESSES      `serve --processes` of the served deployment (default 2)
   BENCH_PROFILE        a directory: record py-spy profiles (collapsed stacks) per phase
+  BENCH_ONLY           `acks`: only seed (admit_many, every tenth started) and the acks
+                       figure; for comparing versions of the consumer alternately
   BENCH_RESULTS        where the JSON goes (default bench/results)
 """
 
@@ -77,6 +79,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
 ACKS = int(os.environ.get("BENCH_ACKS", str(max(100, min(10_000, CASES // 3)))))
 PROFILE = os.environ.get("BENCH_PROFILE")
+ONLY = os.environ.get("BENCH_ONLY", "")
 VENDORS = max(10, CASES // 200)  # about 200 cases per vendor
 ADMIT_BATCH = 1000
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -770,17 +773,24 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
     class TimedAckConsumer(AckConsumer):
         first: float | None = None
         last: float | None = None
+        cpu = 0.0  # the process's CPU seconds from the first record to the last batch
+        _cpu_at = 0.0
 
         def _handle_batch(self, batch: Any) -> bool:
             if self.first is None:
-                self.first = time.perf_counter()
+                self.first, self._cpu_at = time.perf_counter(), time.process_time()
             done = super()._handle_batch(batch)
             self.last = time.perf_counter()
+            self.cpu = time.process_time() - self._cpu_at
             return done
 
     prefix = "bench-" + uuid.uuid4().hex[:8]
     topics: list[str] = []
     applied_rates, raw_rates = [], []
+    # CPU of the process per ack / message (µs), beside the rates: less at the mercy of
+    # what else runs on the machine than the wall time.
+    applied_cpu: list[float] = []
+    raw_cpu: list[float] = []
     try:
         for r in range(3):
             settings = Settings(
@@ -819,7 +829,7 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
                 raw.assign(parts)
                 raw.seek_to_beginning(*parts)
                 seen = 0
-                first = time.perf_counter()
+                first, cpu = time.perf_counter(), time.process_time()
                 deadline = time.monotonic() + 120
                 while seen < ACKS and time.monotonic() < deadline:
                     for records in raw.poll(timeout_ms=500).values():
@@ -827,14 +837,19 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
                             json.loads(record.value)
                             seen += 1
                 rate = seen / (time.perf_counter() - first)
+                raw_cpu.append((time.process_time() - cpu) / max(seen, 1) * 1e6)
                 raw.close()
                 return rate
 
             def consumer_round(s: Settings = settings, rr: int = r) -> float:
                 consumer = TimedAckConsumer(c.cases, s, client_id="bench")
                 with profiled(f"acks-{rr}") if rr == 1 else contextlib.nullcontext():
-                    consumer.run(max_idle_polls=3)
+                    # Timed from the first record: idle polls only cost time at the end.
+                    # Three (1.5 s) were sometimes over before a loaded machine's group
+                    # join had assigned the partitions: a round without records.
+                    consumer.run(max_idle_polls=10)
                 assert consumer.first is not None and consumer.last is not None
+                applied_cpu.append(consumer.cpu / max(consumer.processed, 1) * 1e6)
                 return consumer.processed / (consumer.last - consumer.first)
 
             order = (raw_round, consumer_round) if r % 2 == 0 else (consumer_round, raw_round)
@@ -843,7 +858,8 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
                 (raw_rates if step is raw_round else applied_rates).append(rate)
             log(
                 f"acks round {r + 1}: applied {applied_rates[-1]:,.0f}/s,"
-                f" raw {raw_rates[-1]:,.0f}/s"
+                f" raw {raw_rates[-1]:,.0f}/s; CPU {applied_cpu[-1]:.1f} µs an ack,"
+                f" raw {raw_cpu[-1]:.1f} µs a message"
             )
     finally:
         with contextlib.suppress(Exception):
@@ -861,7 +877,12 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
             baseline_unit="msgs/s",
             target=Target("ratio_min", 0.3, "≥ 0.3 of raw consumer"),
             rounds=len(applied_rates),
-            detail={"applied_rates": applied_rates, "raw_rates": raw_rates},
+            detail={
+                "applied_rates": applied_rates,
+                "raw_rates": raw_rates,
+                "applied_cpu_us_per_ack": applied_cpu,
+                "raw_cpu_us_per_msg": raw_cpu,
+            },
         )
     ]
 
@@ -914,6 +935,10 @@ def git_commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
+class _OnlyDone(Exception):
+    """BENCH_ONLY's figures are measured: on to the table."""
+
+
 def main() -> None:
     server = os.environ.get("DEBTCASES_TEST_DATABASE_URL")
     if not server:
@@ -938,6 +963,18 @@ def main() -> None:
         c = build_container(Settings(database_url=url, run_workers=False))
         served: Served | None = None
         try:
+            if ONLY == "acks":
+                # Only the acks figure: the cases it acknowledges, then the figure.
+                with phase("seed"):
+                    for b in range(0, CASES, ADMIT_BATCH):
+                        batch = [admission(n) for n in range(b, min(CASES, b + ADMIT_BATCH))]
+                        c.cases.admit_many(batch, SYSTEM, now=START)
+                    start_some(c)
+                if not bootstrap:
+                    sys.exit("BENCH_ONLY=acks needs DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS")
+                with phase("acks"):
+                    figures += acks(c, bootstrap)
+                raise _OnlyDone
             with phase("intake"), profiled("intake"):
                 figures += intake(c, url)
             with phase("start every tenth case"):
@@ -1017,6 +1054,8 @@ def main() -> None:
                     figures += acks(c, bootstrap)
             else:
                 notes.append("no Kafka: the acks figure was skipped")
+        except _OnlyDone:
+            pass
         finally:
             if served is not None:
                 served.stop()

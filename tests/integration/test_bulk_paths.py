@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest import mock
 
 from debtcases.bootstrap import Container
 from debtcases.commands.acks import AckInput
 from debtcases.commands.app import Admission
+from debtcases.domain import case as case_module
 from debtcases.domain.actors import Actor
 from debtcases.domain.case import DunningCase, case_id_for
 from debtcases.domain.debtor import Debtor
@@ -83,9 +85,9 @@ def test_apply_acks_stores_what_one_ack_at_a_time_stores(
 ) -> None:
     batch = _batch(0, 40)
     acks = [
-        AckInput(a.order_id, kind, f"m-{a.order_id}-{kind}")
-        for kind in ("received", "rejected", "received")
-        for a in batch
+        AckInput(a.order_id, kind, f"m-{a.order_id}-{kind}", ("PLZ ungültig",) * (i % 2))
+        for kind in ("received", "rejected", "received", "closed")
+        for i, a in enumerate(batch)
     ] + [AckInput("O-00003", "received", "m-O-00003-received")]  # a duplicate
     stores = []
     for url, batched in ((database_url, True), (f"sqlite:///{tmp_path}/one.sqlite", False)):
@@ -93,24 +95,39 @@ def test_apply_acks_stores_what_one_ack_at_a_time_stores(
         c.cases.admit_many(batch, INTAKE, now=NOW)
         for a in batch[::2]:
             c.cases.start_dunning(a.order_id, SUPPORT, now=NOW)
+        for a in batch[::6]:
+            c.cases.block(a.order_id, SUPPORT, "Rückfrage", now=NOW)
+        for a in batch[1::5]:
+            c.cases.cancel(a.order_id, SUPPORT, "storniert", now=NOW)
         if batched:
             results = [r.result for r in c.cases.apply_acks(acks, now=NOW)]
-        else:  # the single command, loading the case through the library's repository
-            results = [
-                "applied"
-                if c.cases.apply_ack(
-                    ack.order_id, kind=ack.kind, message_id=ack.message_id, now=NOW
-                ).changed
-                else "duplicate"
-                for ack in acks
-            ]
+        else:
+            # The single command, loading the case through the library's repository and
+            # recording the decision through the library's trigger_event.
+            with mock.patch.object(case_module, "_own_fields", lambda _cls: None):
+                results = [
+                    "applied"
+                    if c.cases.apply_ack(
+                        ack.order_id,
+                        kind=ack.kind,
+                        message_id=ack.message_id,
+                        errors=list(ack.errors),
+                        now=NOW,
+                    ).changed
+                    else "duplicate"
+                    for ack in acks
+                ]
         # The batch stores its events case by case, one at a time in ack order: the same
         # streams (each case's events in its order), other notification ids.
         stores.append((results, sorted(row[1:] for row in _log(c))))
-        assert c.cases.get_case("O-00000", SUPPORT).status is Status.FAILED
+        assert c.cases.get_case("O-00002", SUPPORT).status is Status.FAILED
+        assert c.cases.get_case("O-00000", SUPPORT).status is Status.BLOCKED
     assert stores[0] == stores[1]
     assert stores[0][0].count("duplicate") == 1 + 40  # the repeated message ids
-    assert sum(row[0] == str(case_id_for("O-00000")) for row in stores[0][1]) == 4
+    # O-00000: admitted, started, blocked, received (still blocked), rejected, closed.
+    assert sum(row[0] == str(case_id_for("O-00000")) for row in stores[0][1]) == 6
+    topics = {row[2].rsplit(".", 1)[-1] for row in stores[0][1]}
+    assert {"HandedToCollection", "HandoverFailed", "ClosedAtDiagonal", "AckRecorded"} <= topics
 
 
 def test_the_batch_paths_take_their_connections_without_the_pre_ping(

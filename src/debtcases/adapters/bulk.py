@@ -140,12 +140,22 @@ def select_events_of_many(
 
 
 def _select_postgres(recorder: PostgresAggregateRecorder, ids: list[UUID]) -> list[StoredEvent]:
-    where, params = dialect_for("postgres").in_list("originator_id", ids)
+    binary = recorder.datastore.originator_id_type == "uuid"
+    if binary:
+        # The ids and the rows in binary: as text, psycopg formats every id and parses
+        # every id and state (hex) back, PostgreSQL parses and prints them: ~2-4 us of
+        # wall time a row more (1,000 rows, measured alternately on a loaded machine).
+        where, params = "originator_id = ANY(%b::uuid[])", [ids]
+    else:
+        where, params = dialect_for("postgres").in_list("originator_id", ids)
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {0}.{1} WHERE "
     ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
     # Tuples, not the pool's dict rows (a dict per row: 6 % of an ack batch).
-    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+    with (
+        recorder.datastore.get_connection() as conn,
+        conn.cursor(row_factory=tuple_row, binary=binary) as curs,
+    ):
         curs.execute(statement + SQL(where), params)
         return [
             StoredEvent(

@@ -30,7 +30,7 @@ from debtcases.commands.acks import AckInput, AckResult
 from debtcases.commands.app import DunningCases
 from debtcases.config import Settings
 from debtcases.consumers import metrics
-from debtcases.consumers.messages import BadAck, parse_ack
+from debtcases.consumers.messages import BadAck, parse_ack_input
 from debtcases.consumers.topics import ensure_topics, service_topics
 from debtcases.domain.errors import ConcurrentModification
 
@@ -216,16 +216,9 @@ class AckConsumer(BackgroundThread):
             metrics.ACKS_CONSUMED.inc(len(records))
             for record in records:
                 try:
-                    ack = parse_ack(record.value)
+                    parsed.append((record, parse_ack_input(record.value)))
                 except BadAck as bad:
                     parsed.append((record, bad))
-                else:
-                    parsed.append(
-                        (
-                            record,
-                            AckInput(ack.order_id, ack.type, ack.message_id, tuple(ack.errors)),
-                        )
-                    )
         valid = [item for _, item in parsed if isinstance(item, AckInput)]
         what = "acks " + ", ".join(
             f"{tp.topic}/{tp.partition}@{records[0].offset}..{records[-1].offset}"

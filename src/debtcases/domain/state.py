@@ -7,6 +7,7 @@ states it returns, and the history popup is a scan of it. A new event is taught 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -186,6 +187,14 @@ def _folds() -> _Folds:
     return _FOLDS
 
 
+# A new case's state fields in ``CaseState``'s order: the defaults, None where ``Locked``
+# gives the value (``evolve`` sets every one of those).
+_NEW_STATE: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(CaseState)
+}
+
+
 def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
     """The state after ``event``. ``state`` is None only before the case's first event.
 
@@ -198,23 +207,24 @@ def evolve(state: CaseState | None, event: DunningCase.Event) -> CaseState:
         if state is not None:
             raise ValueError(f"case {event.originator_id} exists already")
         first: Any = event  # a Locked (checked above)
-        return CaseState(
-            case_id=first.originator_id,
-            order_id=first.order_id,
-            user_id=int(first.user_id),
-            amount=first.amount,
-            currency=first.currency,
-            debtor=first.debtor,
-            admitted_debtor=first.debtor,
-            created_at=ts,
-            created_by=first.actor,
-            updated_at=ts,
-            last_actor=first.actor,
-            last_reason=first.reason or "",
-            version=int(first.originator_version),
-            vendor_version=int(first.originator_version),
-            vendor_updated_at=ts,
-        )
+        # What ``CaseState(case_id=..., ...)`` builds (the defaults, then these fields),
+        # without the frozen dataclass's ``__init__`` (~3 us: one ``object.__setattr__``
+        # per field), as for every other event below.
+        version = int(first.originator_version)
+        fields = _NEW_STATE.copy()
+        fields["case_id"] = first.originator_id
+        fields["order_id"] = first.order_id
+        fields["user_id"] = int(first.user_id)
+        fields["amount"] = first.amount
+        fields["currency"] = first.currency
+        fields["debtor"] = fields["admitted_debtor"] = first.debtor
+        fields["created_at"] = fields["updated_at"] = fields["vendor_updated_at"] = ts
+        fields["created_by"] = fields["last_actor"] = first.actor
+        fields["last_reason"] = first.reason or ""
+        fields["version"] = fields["vendor_version"] = version
+        created = object.__new__(CaseState)
+        object.__setattr__(created, "__dict__", fields)
+        return created
     if state is None:
         raise ValueError(f"{event_class.__name__} before the case {event.originator_id} exists")
 
