@@ -89,6 +89,8 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    # Every answer, the warm-up's too (for CPU per request over the whole run).
+    answered: int = 0
 
     @property
     def requests(self) -> int:
@@ -133,6 +135,7 @@ async def _closed_loop(
             t0 = time.perf_counter()
             status, _ = await conn.request(method, path, headers, body)
             elapsed = (time.perf_counter() - t0) * 1000
+            result.answered += 1
             if now >= counted_from:
                 result.latencies_ms.append(elapsed)
                 result.statuses[status] = result.statuses.get(status, 0) + 1

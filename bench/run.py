@@ -20,9 +20,15 @@ Environment:
   BENCH_CLIENTS        concurrent HTTP clients (default 32)
   BENCH_ACKS           acks per Kafka round (default min(10000, BENCH_CASES // 3))
   BENCH_PROCESSES      `serve --processes` of the served deployment (default 2)
+  BENCH_ONLY           `commands`: seed untimed, then only command → visible and the
+                       32-client commands (with their reference rows); for comparing
+                       versions of the command path quickly. `acks`: only seed
+                       (admit_many, every tenth started) and the acks figure; for
+                       comparing versions of the consumer alternately
   BENCH_PROFILE        a directory: record py-spy profiles (collapsed stacks) per phase
-  BENCH_ONLY           `acks`: only seed (admit_many, every tenth started) and the acks
-                       figure; for comparing versions of the consumer alternately
+                       (the command figures: one per process of the deployment)
+  BENCH_PROFILE_GIL    0: profile the deployment's every non-idle thread, not only the
+                       one holding the GIL (default 1)
   BENCH_RESULTS        where the JSON goes (default bench/results)
 """
 
@@ -79,7 +85,10 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
 ACKS = int(os.environ.get("BENCH_ACKS", str(max(100, min(10_000, CASES // 3)))))
 PROFILE = os.environ.get("BENCH_PROFILE")
+PROFILE_GIL = os.environ.get("BENCH_PROFILE_GIL", "1") != "0"
 ONLY = os.environ.get("BENCH_ONLY", "")
+if ONLY not in ("", "commands", "acks"):
+    sys.exit(f"BENCH_ONLY={ONLY!r}: only 'commands' and 'acks' are known")
 VENDORS = max(10, CASES // 200)  # about 200 cases per vendor
 ADMIT_BATCH = 1000
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -129,7 +138,9 @@ def throwaway_database(server_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def profiled(phase: str, pid: int | None = None) -> Iterator[None]:
+def profiled(
+    phase: str, pid: int | None = None, *, gil: bool = True, subprocesses: bool = True
+) -> Iterator[None]:
     """With BENCH_PROFILE set: py-spy records ``pid`` meanwhile, as collapsed stacks in
     BENCH_PROFILE/<phase>.txt. This process (single-threaded loops): every sample, waits on
     PostgreSQL included, i.e. where the wall time goes. The `serve` process (many threads,
@@ -145,7 +156,8 @@ def profiled(phase: str, pid: int | None = None) -> Iterator[None]:
         [
             *(str(spy), "record", "--pid", str(pid or os.getpid()), "--rate", "67"),
             *("--format", "raw", "--output", str(out), "--nonblocking"),
-            *(("--gil", "--subprocesses") if pid not in (None, os.getpid()) else ()),
+            *(("--gil",) if gil and pid not in (None, os.getpid()) else ()),
+            *(("--subprocesses",) if subprocesses and pid not in (None, os.getpid()) else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -160,6 +172,22 @@ def profiled(phase: str, pid: int | None = None) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log(f"profile of {phase}: {out}")
+
+
+@contextlib.contextmanager
+def profiled_each(phase: str, pids: list[int]) -> Iterator[None]:
+    """With BENCH_PROFILE set: one py-spy per process of the deployment (py-spy's
+    ``--subprocesses`` did not follow the spawned workers here), as
+    BENCH_PROFILE/<phase>-<n>.txt (0: the supervisor with the runner; 1..: the workers).
+    By the thread holding the GIL (``--gil``), or, with BENCH_PROFILE_GIL=0, every thread
+    not idle (where the CPU goes, GIL waits included)."""
+    if not PROFILE:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        for n, pid in enumerate(pids):
+            stack.enter_context(profiled(f"{phase}-{n}", pid, gil=PROFILE_GIL, subprocesses=False))
+        yield
 
 
 def free_port() -> int:
@@ -189,6 +217,74 @@ def cpu_split(pid: int) -> tuple[float, float]:
         fields = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), 0.0 when it is gone."""
+    try:
+        user, system = cpu_split(pid)
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return user + system
+
+
+class CpuMeter:
+    """CPU seconds of every process a served figure involves, by group: the deployment
+    (its supervisor, its workers), PostgreSQL's backends connected to the bench's database
+    (those of the deployment and of the bench; autovacuum workers of it too), the
+    server's background processes (walwriter, checkpointer, background writer, ...:
+    shared with whatever else uses the server), and this process (the HTTP clients).
+    Everything runs on the same cores, so the sum per request is what the machine pays
+    for one. PostgreSQL's processes are found by ``pg_stat_activity`` (its ``pid`` is
+    the backend's process id) and read in ``/proc``: the server must run on this machine
+    (as the bench's 127.0.0.1 does). A backend that exits during a round loses what it
+    spent (the deployment's pools keep theirs)."""
+
+    # The deployment in two: its supervisor (the log runner, the schedulers) and its
+    # HTTP workers.
+    GROUPS = (
+        "serve_supervisor",
+        "serve_workers",
+        "postgres_backends",
+        "postgres_background",
+        "bench_client",
+    )
+
+    def __init__(self, served: Served, url: str) -> None:
+        self.served = served
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _postgres_pids(self) -> tuple[list[int], list[int]]:
+        rows = self.conn.execute(
+            "SELECT pid, datname IS NOT NULL AND datname = current_database()"
+            " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND (datname IS NULL OR datname = current_database())"
+        ).fetchall()
+        return [p for p, ours in rows if ours], [p for p, ours in rows if not ours]
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        backends, background = self._postgres_pids()
+        return {
+            "serve_supervisor": {self.served.pid: cpu_seconds(self.served.pid)},
+            "serve_workers": {
+                p: cpu_seconds(p) for p in self.served.pids() if p != self.served.pid
+            },
+            "postgres_backends": {p: cpu_seconds(p) for p in backends},
+            "postgres_background": {p: cpu_seconds(p) for p in background},
+            "bench_client": {os.getpid(): cpu_seconds(os.getpid())},
+        }
+
+    def spent(self, before: dict[str, dict[int, float]]) -> dict[str, float]:
+        """CPU seconds per group since ``before`` (a process that appeared since counts
+        from zero: a backend's start-up is part of the round)."""
+        after = self.snapshot()
+        return {
+            group: sum(max(0.0, t - before[group].get(p, 0.0)) for p, t in after[group].items())
+            for group in self.GROUPS
+        }
 
 
 class Served:
@@ -370,6 +466,14 @@ def intake(c: Container, url: str) -> list[Figure]:
             detail={"copy_rates": copy_rates},
         ),
     ]
+
+
+def seed(c: Container) -> None:
+    """The admissions of ``intake``, untimed and without its baselines (BENCH_ONLY)."""
+    for b in range(0, CASES, ADMIT_BATCH):
+        at = START + timedelta(days=(b * 365) // max(CASES, 1))
+        batch = [admission(n) for n in range(b, min(CASES, b + ADMIT_BATCH))]
+        c.cases.admit_many(batch, SYSTEM, now=at)
 
 
 def start_some(c: Container) -> None:
@@ -629,6 +733,9 @@ def command_to_visible(
     other = [n for n in range(0, CASES) if vendor_of(n) == vendor_id + 1 and n % 10 != 0]
     samples = min(QUERIES, len(mine), len(other))
     visible, floor = [], []
+    # Its two parts alone: the Play request (with its read-your-writes wait) and every
+    # vendor list request.
+    plays, lists = [], []
     headers = bearer(vendor_token)
     client = Sequential(port)
     try:
@@ -636,12 +743,16 @@ def command_to_visible(
             for i in range(samples):
                 oid = order_id(mine[i])
                 t = time.perf_counter()
-                status, body, _ = client.request("POST", f"/api/v1/cases/{oid}/start", headers, {})
+                status, body, took = client.request(
+                    "POST", f"/api/v1/cases/{oid}/start", headers, {}
+                )
                 if status != 200:
                     raise RuntimeError(f"start {oid}: {status} {body[:300]!r}")
+                plays.append(took)
                 deadline = t + 10
                 while time.perf_counter() < deadline:
-                    _, page, _ = client.request("GET", "/api/v1/vendor/cases", headers)
+                    _, page, took = client.request("GET", "/api/v1/vendor/cases", headers)
+                    lists.append(took)
                     items = json.loads(page)["items"]
                     if any(x["order_id"] == oid and x["status"] == "RUNNING" for x in items):
                         break
@@ -664,14 +775,39 @@ def command_to_visible(
             "one save + one round trip",
             target=Target("ratio_max", 2.0, "p99 ≤ 2x save + round trip"),
             rounds=samples,
-            detail={"p50_ms": median(visible), "baseline_p50_ms": median(floor)},
-        )
+            detail={
+                "p50_ms": median(visible),
+                "baseline_p50_ms": median(floor),
+                "list_requests_per_sample": len(lists) / samples,
+            },
+        ),
+        Figure(
+            "command_visible_play",
+            "  (reference) the Play request alone (read-your-writes wait included), p99",
+            percentile(plays, 99),
+            "ms",
+            percentile(floor, 99),
+            "one save + one round trip",
+            rounds=samples,
+            detail={"p50_ms": median(plays)},
+        ),
+        Figure(
+            "command_visible_list",
+            "  (reference) the vendor list request alone, p99",
+            percentile(lists, 99),
+            "ms",
+            percentile(floor, 99),
+            "one save + one round trip",
+            rounds=len(lists),
+            detail={"p50_ms": median(lists)},
+        ),
     ]
 
 
-def commands_under_load(served: Served, support: dict[str, str]) -> list[Figure]:
+def commands_under_load(served: Served, support: dict[str, str], url: str) -> list[Figure]:
     """32 clients blocking and unblocking RUNNING cases vs the same 32 clients on
-    /healthz, in alternating rounds; the server's CPU use measured per round."""
+    /healthz, in alternating rounds; the server's CPU use measured per round, and the CPU
+    of every process involved (``CpuMeter``) per request: what the cores allow."""
     running = running_cases()
     slices = [running[i::CLIENTS] for i in range(CLIENTS)]
     counters = [0] * CLIENTS  # carried across rounds: each case alternates block/unblock
@@ -689,11 +825,16 @@ def commands_under_load(served: Served, support: dict[str, str]) -> list[Figure]
 
     cmd_rates, cmd_p99, cmd_p50, cmd_cores, cmd_kernel, errors = [], [], [], [], [], 0
     h_rates, h_p99, h_cores = [], [], []
+    # CPU ms per request, every process involved, per group and round.
+    cmd_cpu: list[dict[str, float]] = []
+    h_cpu: list[dict[str, float]] = []
+    meter = CpuMeter(served, url)
     for r in range(3):
         for kind in ("healthz", "commands"):
+            everyone = meter.snapshot()
             (user, system), wall = served.cpu_split(), time.perf_counter()
             ctx = (
-                profiled("commands", served.pid)
+                profiled_each("commands", served.pids())
                 if (r == 1 and kind == "commands")
                 else contextlib.nullcontext()
             )
@@ -702,9 +843,15 @@ def commands_under_load(served: Served, support: dict[str, str]) -> list[Figure]
                     served.port, CLIENTS, LOAD_SECONDS, command if kind == "commands" else health
                 )
             user_after, system_after = served.cpu_split()
+            spent = meter.spent(everyone)
             busy = (user_after - user) + (system_after - system)
             cores = busy / (time.perf_counter() - wall)
             kernel = (system_after - system) / busy if busy else 0.0
+            # The whole round (warm-up included) over every request it answered.
+            answered = max(1, res.answered)
+            per_request = {g: 1000 * v / answered for g, v in spent.items()}
+            per_request["total"] = sum(per_request.values())
+            (cmd_cpu if kind == "commands" else h_cpu).append(per_request)
             if kind == "commands":
                 cmd_rates.append(res.rate)
                 cmd_p99.append(percentile(res.latencies_ms, 99))
@@ -716,7 +863,18 @@ def commands_under_load(served: Served, support: dict[str, str]) -> list[Figure]
                 h_rates.append(res.rate)
                 h_p99.append(percentile(res.latencies_ms, 99))
                 h_cores.append(cores)
-            log(f"{kind} round {r + 1}: {res.rate:,.0f}/s, {res.errors} errors, {cores:.2f} cores")
+            log(
+                f"{kind} round {r + 1}: {res.rate:,.0f}/s, {res.errors} errors, {cores:.2f}"
+                " cores; CPU ms per request: "
+                + ", ".join(f"{g} {v:.2f}" for g, v in per_request.items())
+            )
+    meter.close()
+    cores_here = os.cpu_count() or 1
+
+    def split(rounds: list[dict[str, float]]) -> dict[str, float]:
+        return {g: median([x[g] for x in rounds]) for g in rounds[0]}
+
+    cmd_split, h_split = split(cmd_cpu), split(h_cpu)
     return [
         Figure(
             "commands_http",
@@ -751,6 +909,38 @@ def commands_under_load(served: Served, support: dict[str, str]) -> list[Figure]
             target=Target("min", 1.5, "uses both cores (≥ 1.5)"),
             rounds=len(cmd_cores),
             detail={"kernel_share": median(cmd_kernel), "cores_per_round": cmd_cores},
+        ),
+        Figure(
+            "commands_cpu",
+            "  (reference) CPU per command, every process (serve, PostgreSQL, client)",
+            cmd_split["total"],
+            "ms",
+            h_split["total"],
+            "per GET /healthz",
+            rounds=len(cmd_cpu),
+            detail={
+                "command_ms": cmd_split,
+                "healthz_ms": h_split,
+                "command_rounds": cmd_cpu,
+                "healthz_rounds": h_cpu,
+            },
+        ),
+        Figure(
+            "commands_cpu_ceiling",
+            "  (reference) ceiling the cores allow: CPU per /healthz ÷ per command",
+            h_split["total"] / cmd_split["total"],
+            "",
+            rounds=len(cmd_cpu),
+        ),
+        Figure(
+            "commands_cpu_max_rate",
+            f"  (reference) {cores_here} cores ÷ CPU per command",
+            1000 * cores_here / cmd_split["total"],
+            "cmds/s",
+            median(cmd_rates),
+            "commands measured",
+            rounds=len(cmd_cpu),
+            detail={"healthz_max_rate": 1000 * cores_here / h_split["total"]},
         ),
     ]
 
@@ -965,22 +1155,26 @@ def main() -> None:
         try:
             if ONLY == "acks":
                 # Only the acks figure: the cases it acknowledges, then the figure.
-                with phase("seed"):
-                    for b in range(0, CASES, ADMIT_BATCH):
-                        batch = [admission(n) for n in range(b, min(CASES, b + ADMIT_BATCH))]
-                        c.cases.admit_many(batch, SYSTEM, now=START)
+                with phase("seed (untimed)"):
+                    seed(c)
                     start_some(c)
                 if not bootstrap:
                     sys.exit("BENCH_ONLY=acks needs DEBTCASES_TEST_KAFKA_BOOTSTRAP_SERVERS")
                 with phase("acks"):
                     figures += acks(c, bootstrap)
                 raise _OnlyDone
-            with phase("intake"), profiled("intake"):
-                figures += intake(c, url)
-            with phase("start every tenth case"):
-                start_some(c)
-            with phase("rebuild"):
-                figures += rebuild_views(c)
+            if ONLY == "commands":  # the same data, untimed
+                with phase("seed (untimed)"):
+                    seed(c)
+                    start_some(c)
+                    rebuild(c.views, c.cases)
+            else:
+                with phase("intake"), profiled("intake"):
+                    figures += intake(c, url)
+                with phase("start every tenth case"):
+                    start_some(c)
+                with phase("rebuild"):
+                    figures += rebuild_views(c)
             with phase("outbox catch-up"):
                 c.runner.batch_size = 5000
                 c.runner.catch_up()
@@ -1020,13 +1214,14 @@ def main() -> None:
                 return found
 
             def visible(s: Served) -> list[Figure]:
-                with profiled("visible", s.pid):
+                with profiled_each("visible", s.pids()):
                     return command_to_visible(c, url, s.port, vendor_tokens[10001], 10001)
 
-            served_phase("list pages", lists)
-            served_phase("csv export", lambda s: csv_export(s, support))
+            if not ONLY:
+                served_phase("list pages", lists)
+                served_phase("csv export", lambda s: csv_export(s, support))
             served_phase("command to visible", visible)
-            served_phase("commands under load", lambda s: commands_under_load(s, support))
+            served_phase("commands under load", lambda s: commands_under_load(s, support, url))
             assert served is not None
             # Per process (the largest of the supervisor and its workers): what a process
             # holds does not grow with the data; the total is N times about that.
@@ -1049,7 +1244,9 @@ def main() -> None:
             )
             served.stop()
             served = None
-            if bootstrap:
+            if ONLY:
+                notes.append(f"BENCH_ONLY={ONLY}: only the command figures were measured")
+            elif bootstrap:
                 with phase("acks"):
                     figures += acks(c, bootstrap)
             else:
@@ -1067,6 +1264,9 @@ def main() -> None:
         "commands_http",
         "commands_http_p99",
         "serve_cores",
+        "commands_cpu",
+        "commands_cpu_ceiling",
+        "commands_cpu_max_rate",
         "acks",
         "rebuild",
         "csv_export",
@@ -1076,6 +1276,8 @@ def main() -> None:
         "list_deep_offset",
         "list_vendor",
         "command_visible",
+        "command_visible_play",
+        "command_visible_list",
         "serve_rss",
     ]
     figures.sort(key=lambda f: order.index(f.key) if f.key in order else len(order))

@@ -116,10 +116,11 @@ def _pre_ping_only_where_not_retried(datastore: Any) -> None:
 
 
 def select_events_of_many(
-    recorder: Any, originator_ids: Iterable[UUID]
+    recorder: Any, originator_ids: Iterable[UUID], max_version: int | None = None
 ) -> dict[UUID | str, list[StoredEvent]]:
-    """Every stored event of each of ``originator_ids``, oldest first, in one query per
-    ``STREAMS_PER_QUERY`` ids. Ids without events are absent from the answer."""
+    """Every stored event of each of ``originator_ids`` (``max_version``: only those up to
+    that version), oldest first, in one query per ``STREAMS_PER_QUERY`` ids. Ids without
+    events are absent from the answer."""
     ids = list(dict.fromkeys(originator_ids))
     found: dict[UUID | str, list[StoredEvent]] = {}
     for i in range(0, len(ids), STREAMS_PER_QUERY):
@@ -127,11 +128,11 @@ def select_events_of_many(
         rows: list[StoredEvent]
         if isinstance(recorder, PostgresAggregateRecorder):
             with _no_pre_ping():
-                rows = _retry_unless_busy(partial(_select_postgres, recorder, part))
+                rows = _retry_unless_busy(partial(_select_postgres, recorder, part, max_version))
         elif isinstance(recorder, SQLiteAggregateRecorder):
-            rows = _select_sqlite(recorder, part)
+            rows = _select_sqlite(recorder, part, max_version)
         else:  # in memory: no query to save
-            rows = [e for oid in part for e in recorder.select_events(oid)]
+            rows = [e for oid in part for e in recorder.select_events(oid, lte=max_version)]
         for event in rows:
             found.setdefault(event.originator_id, []).append(event)
     for events in found.values():
@@ -139,7 +140,13 @@ def select_events_of_many(
     return found
 
 
-def _select_postgres(recorder: PostgresAggregateRecorder, ids: list[UUID]) -> list[StoredEvent]:
+def _up_to(max_version: int | None) -> tuple[str, list[Any]]:
+    return ("", []) if max_version is None else (" AND originator_version <= %s", [max_version])
+
+
+def _select_postgres(
+    recorder: PostgresAggregateRecorder, ids: list[UUID], max_version: int | None = None
+) -> list[StoredEvent]:
     binary = recorder.datastore.originator_id_type == "uuid"
     if binary:
         # The ids and the rows in binary: as text, psycopg formats every id and parses
@@ -148,6 +155,8 @@ def _select_postgres(recorder: PostgresAggregateRecorder, ids: list[UUID]) -> li
         where, params = "originator_id = ANY(%b::uuid[])", [ids]
     else:
         where, params = dialect_for("postgres").in_list("originator_id", ids)
+    up_to, more = _up_to(max_version)
+    where, params = where + up_to, [*params, *more]
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {0}.{1} WHERE "
     ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
@@ -168,9 +177,13 @@ def _select_postgres(recorder: PostgresAggregateRecorder, ids: list[UUID]) -> li
         ]
 
 
-def _select_sqlite(recorder: SQLiteAggregateRecorder, ids: list[UUID]) -> list[StoredEvent]:
+def _select_sqlite(
+    recorder: SQLiteAggregateRecorder, ids: list[UUID], max_version: int | None = None
+) -> list[StoredEvent]:
     dialect = dialect_for("sqlite")
     where, params = dialect.in_list("originator_id", [i.hex for i in ids])
+    up_to, more = _up_to(max_version)
+    where, params = where + up_to, [*params, *more]
     statement = dialect.q(
         "SELECT originator_id, originator_version, topic, state "
         f"FROM {recorder.events_table_name} WHERE {where}"

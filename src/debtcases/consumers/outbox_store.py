@@ -13,6 +13,7 @@ never deleted) and releases it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -165,14 +166,24 @@ class OutboxStoreMixin:
         *,
         parked: tuple[int, Any, BaseException] | None = None,
         resolved: Sequence[int] = (),
+        announce: tuple[str, str] | None = None,
     ) -> list[str]:
         """Insert ``messages`` (each with its notification id) and apply the hold changes
         among them, in their order, with the tracking record, atomically. Portal access is
         kept once per vendor. ``parked``: (notification id, event, error) of an event
         skipped by this tracking record; ``resolved``: parked rows whose messages these are
-        (a retry, no tracking). Returns the message ids inserted."""
+        (a retry, no tracking). ``announce`` (PostgreSQL): (channel, payload) NOTIFYed in
+        the same transaction, so delivered with the commit. On PostgreSQL the statements go
+        in psycopg's pipeline mode: one round trip for the batch's hold changes, messages,
+        tracking and announcement (before, one per statement: under the command load a
+        batch of blocks and unblocks is a statement per event). Returns the message ids
+        inserted."""
         inserted: list[str] = []
-        with self.datastore.transaction(commit=True) as cursor:
+        pipelined = self.dialect.kind == "postgres"
+        with (
+            self.datastore.transaction(commit=True) as cursor,
+            cursor.connection.pipeline() if pipelined else contextlib.nullcontext(),
+        ):
             if parked is not None:
                 position, event, error = parked
                 park(
@@ -225,7 +236,9 @@ class OutboxStoreMixin:
                     ),
                 )
                 inserted.append(message.message_id)
-            if tracking is not None:
+            if announce is not None:  # sent with the commit, so never for a rollback
+                cursor.execute("SELECT pg_notify(%s, %s)", announce)
+            if tracking is not None:  # last: its check reads the answer (the one sync)
                 self._insert_tracking(cursor, tracking)
         return inserted
 

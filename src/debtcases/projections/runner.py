@@ -75,6 +75,19 @@ class _Lane:
         self.lock = threading.Lock()
 
 
+class _Waiter:
+    """One read-your-writes wait: woken (its own event) once ``reached`` holds, so an
+    announcement wakes the requests it answers, not every request waiting in the process
+    (with one condition for all, each batch's announcement woke all 32 waiting threads to
+    find most of them still short)."""
+
+    __slots__ = ("event", "reached")
+
+    def __init__(self, reached: Callable[[], bool]) -> None:
+        self.reached = reached
+        self.event = threading.Event()
+
+
 class Processor(Protocol):
     """One consumer of the log with its own tracking."""
 
@@ -125,6 +138,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._progress = threading.Condition()
+        self._waiters: set[_Waiter] = set()  # guarded by self._progress
         self._listening = False
         # Processors that announce their progress themselves, in their batch's transaction
         # (the views on PostgreSQL): no announcement round trip after their commit.
@@ -207,7 +221,26 @@ class Runner:
     def _publish(self, lane: _Lane, position: int) -> None:
         with self._progress:
             lane.position = position
-            self._progress.notify_all()
+            self._wake_waiters()
+
+    def _add_waiter(self, reached: Callable[[], bool]) -> _Waiter:
+        """Register a wait (call with ``self._progress`` held)."""
+        waiter = _Waiter(reached)
+        self._waiters.add(waiter)
+        return waiter
+
+    def _sleep(self, waiter: _Waiter, seconds: float) -> None:
+        """Sleep until ``waiter`` is woken or ``seconds`` pass; then forget it."""
+        waiter.event.wait(seconds)
+        with self._progress:
+            self._waiters.discard(waiter)
+
+    def _wake_waiters(self, everyone: bool = False) -> None:
+        """Wake the waits that progress has answered (``everyone``: all of them, to look
+        again; call with ``self._progress`` held)."""
+        for waiter in [w for w in self._waiters if everyone or w.reached()]:
+            self._waiters.discard(waiter)
+            waiter.event.set()
 
     def positions(self) -> dict[str, int]:
         """Each processor's stored position (from the database)."""
@@ -349,7 +382,8 @@ class Runner:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
-                    self._progress.wait(min(remaining, 0.1))
+                    waiter = self._add_waiter(lambda: self._reached(position, names))
+                self._sleep(waiter, min(remaining, 0.1))
             elif self.inline:
                 # Our cached positions are a lower bound (another process may project
                 # too): if they do not reach it, a step (of every lane) catches up.
@@ -372,7 +406,8 @@ class Runner:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    self._progress.wait(min(remaining, 1.0))
+                    waiter = self._add_waiter(lambda: self._heard_reach(position, names))
+                self._sleep(waiter, min(remaining, 1.0))
                 if not self._heard_reach(position, names) and time.monotonic() >= next_read:
                     self._hear_positions(self.positions())
                     next_read = time.monotonic() + 1.0
@@ -443,7 +478,7 @@ class Runner:
             finally:
                 self._hearing = False
                 with self._progress:
-                    self._progress.notify_all()  # the waiters poll meanwhile
+                    self._wake_waiters(everyone=True)  # the waiters poll meanwhile
             self._stop.wait(1.0)
 
     def _hear_positions(self, positions: dict[str, int]) -> None:
@@ -452,7 +487,7 @@ class Runner:
             for name, position in positions.items():
                 if position > self._heard.get(name, 0):
                     self._heard[name] = position
-            self._progress.notify_all()
+            self._wake_waiters()
 
     def _heard_reach(self, position: int, names: set[str]) -> bool:
         return all(self._heard.get(n, 0) >= position for n in names)
