@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from debtcases.bootstrap import Container
 from debtcases.commands.app import Admission
 from debtcases.domain.actors import Actor
+from debtcases.domain.holds import Hold, HoldReason
 from debtcases.projections import bulk
 from debtcases.projections.rebuild import rebuild
 from debtcases.projections.tables import CASES, VENDOR_ACCESS, VIEW_NAMES, tables_of
@@ -101,10 +103,10 @@ def test_an_event_the_bulk_rebuild_cannot_fold_is_parked_and_the_rebuild_goes_on
     poison = container.cases.get_case("Q-poison", SUPPORT)
     real = bulk.fold_state
 
-    def failing(state: Any, event: Any, position: int) -> Any:
+    def failing(state: Any, event: Any) -> Any:
         if event.originator_id == poison.id and event.originator_version == 2:
             raise RuntimeError("injected: this version cannot fold it")
-        return real(state, event, position)
+        return real(state, event)
 
     monkeypatch.setattr(bulk, "fold_state", failing)
     rebuild(views, container.cases, batch_size=10, max_cases_in_memory=3)
@@ -135,3 +137,48 @@ def test_rebuilding_one_view_alone_equals_the_runners_tables(
         rebuild(views, container.cases, [view], batch_size=6, max_cases_in_memory=5)
         assert views.recorder.generations()[view] == before + 1
         assert _snapshot(views, view, before + 1) == incremental
+
+
+def test_a_log_of_whole_batches_with_nul_in_free_text_and_holds_rebuilds_as_the_runner_wrote_it(
+    database_url: str, make_container: Callable[..., Container]
+) -> None:
+    # The read-ahead selects the batch after a full one before the full one is folded: a
+    # log of exactly 3 batches ends on an empty one. A NUL in free text is written as
+    # U+FFFD on PostgreSQL (``text_in``), by the bulk rows as by the runner's.
+    container = make_container(database_url, run_workers=False)
+    views: Any = container.views
+    order_ids = [f"Z-{n}" for n in range(6)]
+    for order_id in order_ids:
+        container.cases.admit(
+            Admission(order_id, VENDORS[0], Decimal("5.00"), "EUR", DEBTOR),
+            Actor.system("intake"),
+        )
+    container.cases.start_dunning("Z-0", SUPPORT, "los\x00jetzt")
+    container.cases.start_dunning("Z-1", SUPPORT, "los")
+    container.cases.block("Z-1", SUPPORT, "Pause\x00!")
+    # Holds that end by themselves: every column of a hold set (the binary COPY's types).
+    ahead = date.today() + timedelta(days=40)
+    container.cases.start_dunning("Z-2", SUPPORT, "los")
+    container.cases.block("Z-2", SUPPORT, "Streit", hold=Hold(HoldReason.DISPUTE, until=ahead))
+    promise = Hold(HoldReason.PROMISE_TO_PAY, promised_amount=Decimal("2.50"), promised_date=ahead)
+    container.cases.block("Z-3", SUPPORT, "zahlt", hold=promise)
+    assert container.cases.recorder.max_notification_id() == 12
+    container.runner.catch_up()
+    before = views.recorder.generations()
+    incremental = {v: _snapshot(views, v, before[v]) for v in VIEW_NAMES}
+
+    rebuild(views, container.cases, batch_size=3)
+
+    after = views.recorder.generations()
+    assert after == {v: before[v] + 1 for v in VIEW_NAMES}
+    for view in VIEW_NAMES:
+        assert _snapshot(views, view, after[view]) == incremental[view], view
+    reasons = {r["order_id"]: r["last_reason"] for r in views.recorder.all_case_rows()}
+    nul = "\x00" if views.recorder.kind == "sqlite" else "\ufffd"
+    assert reasons["Z-0"] == f"los{nul}jetzt"
+    assert reasons["Z-1"] == f"Pause{nul}!"
+    rows = {r["order_id"]: r for r in views.recorder.all_case_rows()}
+    assert rows["Z-2"]["hold_until"] == ahead.isoformat()
+    assert rows["Z-3"]["hold_promised_amount"] == "2.50"
+    assert rows["Z-2"]["hold_ends_at"] is not None and rows["Z-3"]["hold_ends_at"] is not None
+    assert_views_equal_fold(views, container.cases, order_ids)

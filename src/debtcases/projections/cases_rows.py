@@ -89,6 +89,26 @@ CASE_TIMESTAMPS = frozenset(
     }
 )
 CASE_BOOLEANS = frozenset({"at_diagonal", "awaiting_diagonal_close", "fell_back", "in_repair"})
+# The text columns that hold text as an event carried it (the others are made here: enum
+# values, formatted amounts and dates, ids, class names, and never hold a NUL).
+CASE_FREE_TEXT = frozenset(
+    {
+        "order_id",
+        "currency",
+        "debtor_name",
+        "debtor_street",
+        "debtor_postal_code",
+        "debtor_city",
+        "debtor_country",
+        "last_actor_id",
+        "last_reason",
+        "payment_reference",
+    }
+)
+_FREE_TEXT_AT = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in CASE_FREE_TEXT)
+_TIMESTAMPS_AT = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in CASE_TIMESTAMPS)
+_BOOLEANS_AT = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in CASE_BOOLEANS)
+_ERRORS_AT = CASE_COLUMNS.index("errors")
 
 # The columns the list totals are counted by (every filter but the order id).
 COUNT_KEY = ("user_id", "status", "vendor_status", "entered_month")
@@ -107,61 +127,60 @@ def entered_month(created_at: datetime) -> str:
     return created_at.astimezone(BERLIN).strftime("%Y-%m")
 
 
-def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
-    """A case's state as a row of the cases view."""
+def case_values(s: CaseState, position: int) -> list[Any]:
+    """A case's state as the values of a row of the cases view, in ``CASE_COLUMNS``
+    order (Python values, not yet the database's: ``CaseRowStore._case_values_to_db``).
+    The one place a row's columns are made: ``row_from_state`` is these by name."""
     actor = s.last_actor or s.created_by
     d = s.debtor
-    return {
-        "case_id": str(s.case_id),
-        "order_id": s.order_id,
-        "user_id": s.user_id,
-        "status": s.status.value,
-        "status_before_block": s.status_before_block.value if s.status_before_block else None,
-        "vendor_status": s.status_for(Role.VENDOR).value,
-        "amount": f"{s.amount:.2f}",
-        "currency": s.currency,
-        "debtor_name": d.name,
-        "debtor_street": d.street,
-        "debtor_postal_code": d.postal_code,
-        "debtor_city": d.city,
-        "debtor_country": d.country,
-        "errors": list(s.errors),
-        "created_at": s.created_at,
-        "updated_at": s.updated_at or s.created_at,
-        "entered_month": entered_month(s.created_at),
-        "last_event": s.last_event,
-        "last_actor_role": actor.role.value,
-        "last_actor_id": actor.id,
-        "last_reason": s.last_reason,
-        "at_diagonal": s.at_diagonal,
-        "handed_over_at": s.handed_over_at,
-        "running_since": s.running_since,
-        "awaiting_diagonal_close": s.awaiting_diagonal_close,
-        "closed_at_diagonal_at": s.closed_at_diagonal_at,
-        "fell_back": s.fell_back,
-        "payment_reference": s.payment_reference,
-        "version": s.version,
-        "position": position,
-        "in_repair": s.in_repair,
-        "vendor_version": s.vendor_version,
-        "vendor_updated_at": s.vendor_updated_at or s.created_at,
-        **_hold_columns(s.hold),
-    }
-
-
-def _hold_columns(hold: Hold | None) -> dict[str, Any]:
+    sbb = s.status_before_block
+    hold = s.hold
     if hold is None:
-        return dict.fromkeys(
-            ("hold_reason", "hold_until", "hold_promised_amount", "hold_promised_date")
-        ) | {"hold_ends_at": None}
-    d = hold.as_dict()
-    return {
-        "hold_reason": d["code"],
-        "hold_until": d["until"],
-        "hold_promised_amount": d["promised_amount"],
-        "hold_promised_date": d["promised_date"],
-        "hold_ends_at": hold.ends_at,
-    }
+        held: tuple[Any, ...] = (None, None, None, None, None)
+    else:
+        h = hold.as_dict()
+        held = (h["code"], h["until"], h["promised_amount"], h["promised_date"], hold.ends_at)
+    return [
+        str(s.case_id),
+        s.order_id,
+        s.user_id,
+        s.status.value,
+        sbb.value if sbb else None,
+        s.status_for(Role.VENDOR).value,
+        f"{s.amount:.2f}",
+        s.currency,
+        d.name,
+        d.street,
+        d.postal_code,
+        d.city,
+        d.country,
+        list(s.errors),
+        s.created_at,
+        s.updated_at or s.created_at,
+        entered_month(s.created_at),
+        s.last_event,
+        actor.role.value,
+        actor.id,
+        s.last_reason,
+        s.at_diagonal,
+        s.handed_over_at,
+        s.running_since,
+        s.awaiting_diagonal_close,
+        s.closed_at_diagonal_at,
+        s.fell_back,
+        s.payment_reference,
+        s.version,
+        position,
+        s.in_repair,
+        s.vendor_version,
+        s.vendor_updated_at or s.created_at,
+        *held,
+    ]
+
+
+def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
+    """A case's state as a row of the cases view (``case_values`` by column name)."""
+    return dict(zip(CASE_COLUMNS, case_values(s, position), strict=True))
 
 
 def _hold_from_row(row: dict[str, Any]) -> Hold | None:
@@ -226,26 +245,23 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
 def fold_row(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any] | None:
     """The row after ``event`` (None: no row yet). None when the event cannot apply: an
     event of a case whose ``Locked`` this view never saw, or one applied already."""
-    folded = fold_state(state_from_row(row) if row is not None else None, event, position)
-    return folded[1] if folded is not None else None
+    new = fold_state(state_from_row(row) if row is not None else None, event)
+    return row_from_state(new, position) if new is not None else None
 
 
-def fold_state(
-    state: CaseState | None, event: Any, position: int
-) -> tuple[CaseState, dict[str, Any]] | None:
-    """The state after ``event`` and its row (None: the event cannot apply, as
-    ``fold_row``). The rebuild's bulk path holds the states in memory and folds with this;
-    the runner goes through its stored rows (``fold_row``): the same rows, because a row
-    keeps everything of a state that ``evolve`` reads to make the next row."""
+def fold_state(state: CaseState | None, event: Any) -> CaseState | None:
+    """The state after ``event`` (None: the event cannot apply, as ``fold_row``). The
+    rebuild's bulk path holds the states in memory and folds with this, making its rows
+    with ``case_values``; the runner goes through its stored rows (``fold_row``): the same
+    rows, because a row keeps everything of a state that ``evolve`` reads to make the
+    next row."""
     if state is None:
         if not isinstance(event, DunningCase.Locked):
             return None
-        new = evolve(None, event)
-    elif int(event.originator_version) <= state.version:
+        return evolve(None, event)
+    if int(event.originator_version) <= state.version:
         return None  # defensive: never apply an event twice
-    else:
-        new = evolve(state, event)
-    return new, row_from_state(new, position)
+    return evolve(state, event)
 
 
 def case_columns_ddl(ts: str, b: str) -> str:
@@ -276,18 +292,29 @@ class CaseRowStore(TableStore):
     """Case rows to and from the database's values (base of the cases view's mixins)."""
 
     def _case_to_db(self, row: dict[str, Any]) -> list[Any]:
-        out: list[Any] = []
-        for c in CASE_COLUMNS:
-            v = row[c]
-            if c in CASE_TIMESTAMPS:
-                v = self.dialect.ts_in(v)
-            elif c in CASE_BOOLEANS:
-                v = self.dialect.bool_in(bool(v))
-            elif c == "errors":
-                v = json.dumps(v, ensure_ascii=False)
-            elif isinstance(v, str):
-                v = self.dialect.text_in(v)
-            out.append(v)
+        return self._case_values_to_db([row[c] for c in CASE_COLUMNS])
+
+    def _case_values_to_db(self, values: list[Any]) -> list[Any]:
+        """A row's values in ``CASE_COLUMNS`` order (``case_values``) as the database
+        takes them (a new list): timestamps and booleans as the dialect stores them, the
+        errors as JSON, the free text (``CASE_FREE_TEXT``) through ``text_in``."""
+        d = self.dialect
+        out = list(values)
+        if d.kind == "postgres":  # timestamps and booleans as they are; NULs are rare
+            for i in _FREE_TEXT_AT:
+                v = out[i]
+                if v and "\x00" in v:
+                    out[i] = d.text_in(v)
+        else:
+            for i in _TIMESTAMPS_AT:
+                out[i] = d.ts_in(out[i])
+            for i in _FREE_TEXT_AT:
+                if out[i]:
+                    out[i] = d.text_in(out[i])
+        for i in _BOOLEANS_AT:
+            out[i] = d.bool_in(bool(out[i]))
+        errors = out[_ERRORS_AT]
+        out[_ERRORS_AT] = json.dumps(errors, ensure_ascii=False) if errors else "[]"
         return out
 
     def _case_from_db(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,7 @@ def rebuild(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        while True:
-            notifications = log.select_notifications(position + 1, batch_size)
+        for notifications in _batches(log, batch_size, ahead=recorder.kind == "postgres"):
             items = [(n.id, mapper.to_domain_event(n)) for n in notifications]
             if items:
                 recorder.bulk_apply(fresh, items, now=views.clock(), max_cases=max_cases_in_memory)
@@ -72,8 +72,6 @@ def rebuild(
                 head = max(position, log.max_notification_id() or 0)
                 for f in fresh:
                     progress(f.view, position, head)
-            if len(notifications) < batch_size:
-                break
         read = time.perf_counter()
         recorder.bulk_finish(fresh, position)
     finally:
@@ -94,6 +92,28 @@ def rebuild(
         seconds,
     )
     return [RebuildResult(f.view, f.gen, events + tails[f.view], seconds) for f in fresh]
+
+
+def _batches(log: Any, batch_size: int, ahead: bool) -> Iterator[Sequence[Any]]:
+    """The log's notifications in batches of ``batch_size``, to the end. ``ahead``
+    (PostgreSQL): the next batch is selected on another connection while the caller folds
+    this one, so the database reads the log on one core while Python folds on the other
+    (the select waits on the socket without the GIL)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-read") as reader:
+        after = 0
+        pending = reader.submit(log.select_notifications, 1, batch_size) if ahead else None
+        while True:
+            if pending is None:
+                found: Sequence[Any] = log.select_notifications(after + 1, batch_size)
+            else:
+                found = pending.result()
+            full = len(found) == batch_size
+            if full and pending is not None:
+                pending = reader.submit(log.select_notifications, found[-1].id + 1, batch_size)
+            yield found
+            if not full:
+                return
+            after = found[-1].id
 
 
 def _go_live(views: Views, app: Any, name: str, gen: int, position: int, batch_size: int) -> int:
