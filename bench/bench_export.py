@@ -44,7 +44,6 @@ from bench.run import (
     bearer,
     log,
     profiled,
-    rss_mb,
     start_some,
 )
 from debtcases.bootstrap import build_container
@@ -56,22 +55,25 @@ BEFORE = os.environ.get("BENCH_EXPORT_BEFORE")
 
 
 @contextlib.contextmanager
-def database(server_url: str) -> Iterator[tuple[str, bool]]:
-    """(URL, whether it still needs seeding)."""
+def database(server_url: str, kind: str = "export") -> Iterator[tuple[str, bool]]:
+    """(URL, whether it still needs seeding): a throwaway database ``bench_KIND_...`` on the
+    server of ``server_url``, dropped after, or the one ``BENCH_KIND_DB`` names (reused as
+    it is); ``BENCH_KIND_KEEP=1`` keeps the throwaway one. ``kind``: export, rebuild."""
+    knob = f"BENCH_{kind.upper()}"
     parsed = urlparse(server_url)
-    reuse = os.environ.get("BENCH_EXPORT_DB")
+    reuse = os.environ.get(f"{knob}_DB")
     if reuse:
         yield urlunparse(parsed._replace(path="/" + reuse)), False
         return
     admin = urlunparse(parsed._replace(path="/postgres"))
-    name = "bench_export_" + uuid.uuid4().hex[:8]
+    name = f"bench_{kind}_" + uuid.uuid4().hex[:8]
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield urlunparse(parsed._replace(path="/" + name)), True
     finally:
-        if os.environ.get("BENCH_EXPORT_KEEP") == "1":
-            log(f"kept database {name} (BENCH_EXPORT_DB={name} reuses it)")
+        if os.environ.get(f"{knob}_KEEP") == "1":
+            log(f"kept database {name} ({knob}_DB={name} reuses it)")
         else:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -144,8 +146,8 @@ def main() -> None:
                     s = servers[name]
                     client = Sequential(s.port)
                     try:
-                        before = rss_mb(s.pid)
-                        sampler = RssSampler(s.pid)
+                        before = s.rss_mb()
+                        sampler = RssSampler(s)
                         ctx = profiled(f"export-{name}", s.pid) if r == 1 else None
                         with ctx or contextlib.nullcontext():
                             status, body, ms = client.request(

@@ -28,43 +28,18 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
-from bench.bench_export import seed
+from bench.bench_export import database, seed
 from bench.report import median
 from bench.run import CASES, log, read_and_decode
 
 ROUNDS = int(os.environ.get("BENCH_REBUILD_ROUNDS", "4"))
 BEFORE = os.environ.get("BENCH_REBUILD_BEFORE")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def database(server_url: str) -> Iterator[tuple[str, bool]]:
-    """(URL, whether it still needs seeding)."""
-    parsed = urlparse(server_url)
-    reuse = os.environ.get("BENCH_REBUILD_DB")
-    if reuse:
-        yield urlunparse(parsed._replace(path="/" + reuse)), False
-        return
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    name = "bench_rebuild_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunparse(parsed._replace(path="/" + name)), True
-    finally:
-        if os.environ.get("BENCH_REBUILD_KEEP") == "1":
-            log(f"kept database {name} (BENCH_REBUILD_DB={name} reuses it)")
-        else:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def digest(url: str) -> dict[str, str]:
@@ -163,7 +138,7 @@ def main() -> None:
     if not server:
         raise SystemExit("set DEBTCASES_TEST_DATABASE_URL")
     profile_dir = os.environ.get("BENCH_PROFILE")
-    with database(server) as (url, fresh):
+    with database(server, "rebuild") as (url, fresh):
         if fresh:
             t = time.perf_counter()
             seed(url)
