@@ -111,6 +111,19 @@ def test_a_moment_without_offset_or_impossible_is_refused(
         assert r.status_code == 422, (path, r.text)
     r = api.client.get("/api/v1/cases/B-1/changes", params={"to": value}, headers=api.support)
     assert r.status_code == 422
+    # The message says what a moment is, not that the text "contains characters that are
+    # not allowed" (a date such as 2024-06-01 has none).
+    error = r.json()["errors"][0]
+    assert error["field"] == "to"
+    assert "UTC offset" in error["msg"] and "2024-06-01T00:00:00Z" in error["msg"], error
+
+
+def test_a_cursor_that_is_not_one_is_refused_as_a_cursor(api: Api, story: dict[str, str]) -> None:
+    for cursor in ("x" * 10, "x" * 31 + "!", "x" * 33):
+        r = api.client.get(SUPPORT_LIST, params={"after": cursor}, headers=api.support)
+        assert r.status_code == 422, r.text
+        msgs = [e["msg"] for e in r.json()["errors"] if e["field"] == "after"]
+        assert msgs and all("next_after" in m for m in msgs), r.text
 
 
 def test_support_sees_every_change_between_two_moments_with_who_and_why(

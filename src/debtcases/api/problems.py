@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from debtcases.api.cursors import AFTER_PATTERN
+from debtcases.api.fields import AT_PATTERN
 from debtcases.domain.errors import (
     CaseNotFound,
     ConcurrentModification,
@@ -99,6 +101,7 @@ _ORDER_ID_HINT = (
     "is not an order id: 1 to 64 characters, letters A-Z, digits 0-9, '.', '_' or '-', "
     "starting with a letter or digit (e.g. B-2024-000123)"
 )
+_NOT_A_CURSOR = "is not a cursor: pass a list's `next_after` unchanged"
 _WHOLE_NUMBER = "must be a whole number written with the digits 0-9 (e.g. 79424)"
 _FRIENDLY: dict[str | tuple[str, str], str] = {
     "missing": "is required",
@@ -116,12 +119,25 @@ _FRIENDLY: dict[str | tuple[str, str], str] = {
     ("string_pattern_mismatch", "order_id"): _ORDER_ID_HINT,
     ("string_pattern_mismatch", "country"): "must be a two-letter country code (e.g. DE)",
     ("string_pattern_mismatch", "currency"): "must be a three-letter currency code (e.g. EUR)",
+    ("string_too_short", "after"): _NOT_A_CURSOR,
+    ("string_too_long", "after"): _NOT_A_CURSOR,
     "string_pattern_mismatch": "contains characters that are not allowed here",
+}
+# A pattern that says more than its characters (a moment, a cursor): the message names what
+# is wanted, whichever parameter carries it (`as_of`, `at`, `from`, `to`, `after`).
+_BY_PATTERN: dict[str, str] = {
+    AT_PATTERN: "must be a moment that exists, date and time with its UTC offset "
+    "(e.g. 2024-06-01T00:00:00Z or 2024-06-01T02:00:00+02:00)",
+    AFTER_PATTERN: _NOT_A_CURSOR,
 }
 
 
-def _friendly(kind: str, field: str, msg: str) -> str:
+def _friendly(kind: str, field: str, msg: str, ctx: Any = None) -> str:
     last = field.rsplit(".", 1)[-1]
+    if kind == "string_pattern_mismatch" and isinstance(ctx, dict):
+        wanted = _BY_PATTERN.get(str(ctx.get("pattern", "")))
+        if wanted is not None:
+            return wanted
     return _FRIENDLY.get((kind, last)) or _FRIENDLY.get(kind) or msg
 
 
@@ -139,7 +155,14 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
         if kind == "value_error":
             msg = msg.removeprefix("Value error, ")  # our validators' own messages
         field = ".".join(p for p in loc if p not in ("body", "query", "path"))
-        out.append({"loc": loc, "field": field, "msg": _friendly(kind, field, msg), "type": kind})
+        out.append(
+            {
+                "loc": loc,
+                "field": field,
+                "msg": _friendly(kind, field, msg, err.get("ctx")),
+                "type": kind,
+            }
+        )
     return out
 
 
