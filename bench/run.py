@@ -825,6 +825,9 @@ def commands_under_load(served: Served, support: dict[str, str], url: str) -> li
 
     cmd_rates, cmd_p99, cmd_p50, cmd_cores, cmd_kernel, errors = [], [], [], [], [], 0
     h_rates, h_p99, h_cores = [], [], []
+    # Cores kept busy by every process involved (the deployment, PostgreSQL, the client).
+    cmd_all_cores: list[float] = []
+    h_all_cores: list[float] = []
     # CPU ms per request, every process involved, per group and round.
     cmd_cpu: list[dict[str, float]] = []
     h_cpu: list[dict[str, float]] = []
@@ -845,7 +848,11 @@ def commands_under_load(served: Served, support: dict[str, str], url: str) -> li
             user_after, system_after = served.cpu_split()
             spent = meter.spent(everyone)
             busy = (user_after - user) + (system_after - system)
-            cores = busy / (time.perf_counter() - wall)
+            elapsed = time.perf_counter() - wall
+            cores = busy / elapsed
+            (cmd_all_cores if kind == "commands" else h_all_cores).append(
+                sum(spent.values()) / elapsed
+            )
             kernel = (system_after - system) / busy if busy else 0.0
             # The whole round (warm-up included) over every request it answered.
             answered = max(1, res.answered)
@@ -909,6 +916,16 @@ def commands_under_load(served: Served, support: dict[str, str], url: str) -> li
             target=Target("min", 1.5, "uses both cores (≥ 1.5)"),
             rounds=len(cmd_cores),
             detail={"kernel_share": median(cmd_kernel), "cores_per_round": cmd_cores},
+        ),
+        Figure(
+            "all_cores",
+            "  (reference) cores busy, every process (serve, PostgreSQL, client)",
+            median(cmd_all_cores),
+            "cores",
+            median(h_all_cores),
+            "under /healthz load",
+            rounds=len(cmd_all_cores),
+            detail={"commands_per_round": cmd_all_cores, "healthz_per_round": h_all_cores},
         ),
         Figure(
             "commands_cpu",
@@ -1264,6 +1281,7 @@ def main() -> None:
         "commands_http",
         "commands_http_p99",
         "serve_cores",
+        "all_cores",
         "commands_cpu",
         "commands_cpu_ceiling",
         "commands_cpu_max_rate",
