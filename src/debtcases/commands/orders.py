@@ -23,6 +23,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from debtcases.adapters.bulk import select_events_of_many
 from debtcases.adapters.threads import LoopWorker
 from debtcases.commands.app import Admission, DunningCases
 from debtcases.commands.transcodings import register_domain_transcodings
@@ -120,6 +121,27 @@ class OrderFactsApp(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return agg
+
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, OrderFactsAggregate | None]:
+        """Each order's facts (None: no facts), what ``get`` gives one by one, for a whole
+        batch in one query (per 10,000 orders; ``adapters/bulk.py``) instead of one query,
+        and the pool's pre-ping, per order: the same stored events folded by the same
+        ``mutate`` calls (with the library's checks of each event's id and version), without
+        its runtime protocol check of every event. With snapshots or an aggregate cache
+        configured (this application uses neither) it goes the library's way, order by
+        order."""
+        ids = {order_id: facts_id_for(order_id) for order_id in order_ids}
+        if self.snapshots is not None or self.repository.cache is not None:
+            return {order_id: self.get(order_id) for order_id in ids}
+        stored = select_events_of_many(self.recorder, ids.values())
+        to_domain_event = self.mapper.to_domain_event
+        found: dict[str, OrderFactsAggregate | None] = {}
+        for order_id, facts_id in ids.items():
+            agg: OrderFactsAggregate | None = None
+            for event in stored.get(facts_id, ()):
+                agg = cast(OrderFactsAggregate.Event, to_domain_event(event)).mutate(agg)
+            found[order_id] = agg
+        return found
 
     def report(self, batch: Sequence[OrderFacts], actor: Actor, now: datetime) -> list[Reported]:
         """Record a batch of snapshots in one transaction (all or none).
@@ -259,6 +281,15 @@ class Orders:
         agg = self.facts.get(order_id)
         return agg.as_of(at) if agg is not None else None
 
+    def facts_as_of_many(
+        self, order_ids: Iterable[str], at: datetime
+    ) -> dict[str, FactsVersion | None]:
+        """``facts_as_of`` of each order, read in one query."""
+        return {
+            order_id: agg.as_of(at) if agg is not None else None
+            for order_id, agg in self.facts.get_many(order_ids).items()
+        }
+
     def explain(
         self, order_id: str, actor: Actor, at: datetime | None = None
     ) -> tuple[Explanation, FactsVersion | None]:
@@ -308,9 +339,11 @@ class Orders:
         assert self.due_index is not None
         admissions: list[Admission] = []
         done: list[str] = []
+        # The chunk's facts in one query (one query per order was 2/3 of a round's time).
+        versions = self.facts_as_of_many(order_ids, at)
         for order_id in order_ids:
             report.looked_at += 1
-            version = self.facts_as_of(order_id, at)
+            version = versions[order_id]
             due = self.due(version.facts) if version else None
             if version is None or due is None or due.at > at:
                 report.not_due += 1
