@@ -24,7 +24,9 @@ Environment:
                        32-client commands (with their reference rows); for comparing
                        versions of the command path quickly. `acks`: only seed
                        (admit_many, every tenth started) and the acks figure; for
-                       comparing versions of the consumer alternately
+                       comparing versions of the consumer alternately. `lists`: seed
+                       untimed (as `commands`), then only the list pages beside the
+                       single read; for comparing versions of the list path
   BENCH_PROFILE        a directory: record py-spy profiles (collapsed stacks) per phase
                        (the command figures: one per process of the deployment)
   BENCH_PROFILE_GIL    0: profile the deployment's every non-idle thread, not only the
@@ -87,8 +89,8 @@ ACKS = int(os.environ.get("BENCH_ACKS", str(max(100, min(10_000, CASES // 3)))))
 PROFILE = os.environ.get("BENCH_PROFILE")
 PROFILE_GIL = os.environ.get("BENCH_PROFILE_GIL", "1") != "0"
 ONLY = os.environ.get("BENCH_ONLY", "")
-if ONLY not in ("", "commands", "acks"):
-    sys.exit(f"BENCH_ONLY={ONLY!r}: only 'commands' and 'acks' are known")
+if ONLY not in ("", "commands", "acks", "lists"):
+    sys.exit(f"BENCH_ONLY={ONLY!r}: only 'commands', 'acks' and 'lists' are known")
 VENDORS = max(10, CASES // 200)  # about 200 cases per vendor
 ADMIT_BATCH = 1000
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -1180,7 +1182,7 @@ def main() -> None:
                 with phase("acks"):
                     figures += acks(c, bootstrap)
                 raise _OnlyDone
-            if ONLY == "commands":  # the same data, untimed
+            if ONLY in ("commands", "lists"):  # the same data, untimed
                 with phase("seed (untimed)"):
                     seed(c)
                     start_some(c)
@@ -1234,11 +1236,13 @@ def main() -> None:
                 with profiled_each("visible", s.pids()):
                     return command_to_visible(c, url, s.port, vendor_tokens[10001], 10001)
 
-            if not ONLY:
+            if ONLY in ("", "lists"):
                 served_phase("list pages", lists)
+            if not ONLY:
                 served_phase("csv export", lambda s: csv_export(s, support))
-            served_phase("command to visible", visible)
-            served_phase("commands under load", lambda s: commands_under_load(s, support, url))
+            if ONLY in ("", "commands"):
+                served_phase("command to visible", visible)
+                served_phase("commands under load", lambda s: commands_under_load(s, support, url))
             assert served is not None
             # Per process (the largest of the supervisor and its workers): what a process
             # holds does not grow with the data; the total is N times about that.
@@ -1262,7 +1266,8 @@ def main() -> None:
             served.stop()
             served = None
             if ONLY:
-                notes.append(f"BENCH_ONLY={ONLY}: only the command figures were measured")
+                what = "list pages" if ONLY == "lists" else "command figures"
+                notes.append(f"BENCH_ONLY={ONLY}: only the {what} were measured")
             elif bootstrap:
                 with phase("acks"):
                     figures += acks(c, bootstrap)

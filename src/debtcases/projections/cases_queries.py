@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from debtcases.domain.statuses import Status
 from debtcases.projections.case_versions import CaseVersions
 from debtcases.projections.queries import CaseFilter, CaseListPage, Keyset
-from debtcases.projections.tables import CASES, tables_of
+from debtcases.projections.tables import CASES, POINTER_TABLE, tables_of
 
 
 class CasesQueries(CaseVersions):
@@ -64,6 +66,10 @@ class CasesQueries(CaseVersions):
                 params.append(self.dialect.ts_in(f.hold_ends_by))
         return (" AND ".join(clauses) or self.dialect.true()), params
 
+    # The cases view's live generation as last seen by a list page (PostgreSQL): the page
+    # is read from it in the round trip that reads the pointer again to check it.
+    _listed_generation: int | None = None
+
     def list_case_rows(
         self,
         f: CaseFilter,
@@ -78,33 +84,85 @@ class CasesQueries(CaseVersions):
         index is entered at that key, nothing before it is read) or else ``offset`` rows
         down (the index walks them). One row more than the page is read to know whether a
         next page exists. ``as_of``: the list as it stood then (the temporal view; its
-        total from the as-of counts or the versions: ``_as_of_total``)."""
+        total from the as-of counts or the versions: ``_as_of_total``). Today's list on
+        PostgreSQL: one round trip (``_page_pipelined``)."""
         where, params = self._where(f, vendor_id)
         changed = self._changed_column(vendor_id)
-        with self.datastore.transaction(commit=False) as cur:
-            gen = self.live_generation(CASES, cur)
-            table = f"view_cases_g{gen}"
-            if as_of is not None:
-                table, where, params = self._as_of(gen, where, params, vendor_id, as_of)
-            sql, ps = self._page_sql(table, where, params, changed, after, page_size + 1)
-            if after is None and offset:
-                sql += " OFFSET %s"
-                ps.append(offset)
-            cur.execute(self.dialect.q(sql), ps)
-            rows = [self._case_from_db(r) for r in cur.fetchall()]
+        limit = page_size + 1
+        if as_of is None and self.dialect.kind == "postgres":
+            raw, counted = self._page_pipelined(f, vendor_id, where, params, after, offset, limit)
+            rows = [self._case_from_db(r) for r in raw]
             more = len(rows) > page_size
             rows = rows[:page_size]
-            if after is None and rows and not more:
-                total = offset + len(rows)  # the last page: no need to count
-            elif after is None and not rows and not offset:
-                total = 0
-            elif as_of is not None:
-                total = self._as_of_total(cur, gen, f, vendor_id, as_of, where, params)
-            else:
-                total = self._count(cur, gen, f, vendor_id)
+            total = _known_total(rows, more, offset, after)
+            total = counted if total is None else total
+        else:
+            with self.datastore.transaction(commit=False) as cur:
+                gen = self.live_generation(CASES, cur)
+                table = f"view_cases_g{gen}"
+                if as_of is not None:
+                    table, where, params = self._as_of(gen, where, params, vendor_id, as_of)
+                sql, ps = self._page_sql(table, where, params, changed, after, limit, offset)
+                cur.execute(self.dialect.q(sql), ps)
+                rows = [self._case_from_db(r) for r in cur.fetchall()]
+                more = len(rows) > page_size
+                rows = rows[:page_size]
+                total = _known_total(rows, more, offset, after)
+                if total is None and as_of is not None:
+                    total = self._as_of_total(cur, gen, f, vendor_id, as_of, where, params)
+                elif total is None:
+                    total = self._count(cur, gen, f, vendor_id)
         last = rows[-1] if more else None
         next_after = Keyset(last[changed], int(last["position"])) if last is not None else None
         return CaseListPage(rows, total, next_after)
+
+    def _page_pipelined(
+        self,
+        f: CaseFilter,
+        vendor_id: int | None,
+        where: str,
+        params: list[Any],
+        after: Keyset | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Any], int]:
+        """PostgreSQL: the page's rows and the list's total in ONE round trip (psycopg's
+        pipeline mode, autocommit: the statements run in one implicit transaction), with
+        the live generation read again beside them. They are read from the generation the
+        last page came from: if a rebuild has switched since (or dropped that generation),
+        they are read again from the live one. The total is always counted (the caller
+        needs it unless this is the last page; the counts tables answer it cheaply).
+        Before: a transaction of 5 round trips (BEGIN, the pointer, the page, the count,
+        ROLLBACK); the pool's pre-ping stays (a broken connection is found before use)."""
+        changed = self._changed_column(vendor_id)
+        gen = self._listed_generation
+        if gen is None:
+            gen = self.live_generation(CASES)
+        for _ in range(3):
+            table = f"view_cases_g{gen}"
+            sql, ps = self._page_sql(table, where, params, changed, after, limit, offset)
+            count_sql, count_ps = self._count_sql(gen, f, vendor_id)
+            with self.datastore.get_connection() as conn:
+                try:
+                    with conn.pipeline():
+                        pointer = conn.execute(
+                            f"SELECT live FROM {POINTER_TABLE} WHERE view = %s", (CASES,)
+                        )
+                        page = conn.execute(sql, ps)
+                        count = conn.execute(count_sql, count_ps)
+                        live = int(pointer.fetchone()["live"])
+                        rows = page.fetchall()
+                        total = int(count.fetchone()["n"])
+                except psycopg.errors.UndefinedTable:
+                    # That generation was dropped (a rebuild switched and cleaned up).
+                    self._listed_generation = None
+                    gen = self.live_generation(CASES)
+                    continue
+            if live == gen:
+                self._listed_generation = gen
+                return rows, total
+            gen = live  # a rebuild switched generations meanwhile: read the live one
+        raise RuntimeError("the cases view's live generation kept changing")
 
     def _page_sql(
         self,
@@ -114,19 +172,24 @@ class CasesQueries(CaseVersions):
         changed: str,
         after: Keyset | None,
         limit: int,
+        offset: int = 0,
     ) -> tuple[str, list[Any]]:
         """The one list query, newest change first: every list index ends in
         ``(changed DESC, position DESC)`` after the filter's equality columns, so the rows
         come in index order and ``after`` enters the index at its key (the row value
         comparison is an index condition on both backends). It comes first: as of a
         moment the WHERE also bounds ``changed`` by the moment, and SQLite bounds the index
-        scan by the first of two such conditions (the other is checked per row)."""
+        scan by the first of two such conditions (the other is checked per row). Without
+        ``after``, ``offset`` rows are skipped (``OFFSET``)."""
         if after is None:
             sql, ps = f"SELECT * FROM {table} WHERE {where}", list(params)
         else:
             sql = f"SELECT * FROM {table} WHERE ({changed}, position) < (%s, %s) AND {where}"
             ps = [self.dialect.ts_in(after.changed), after.position, *params]
-        return f"{sql} ORDER BY {changed} DESC, position DESC LIMIT %s", [*ps, limit]
+        sql, ps = f"{sql} ORDER BY {changed} DESC, position DESC LIMIT %s", [*ps, limit]
+        if after is None and offset:
+            return f"{sql} OFFSET %s", [*ps, offset]
+        return sql, ps
 
     def count_cases(self, f: CaseFilter, vendor_id: int | None, *, direct: bool = False) -> int:
         """How many cases match (the list total). ``direct``: COUNT the rows instead of
@@ -143,6 +206,12 @@ class CasesQueries(CaseVersions):
             return self._count(cur, gen, f, vendor_id)
 
     def _count(self, cur: Any, gen: int, f: CaseFilter, vendor_id: int | None) -> int:
+        sql, params = self._count_sql(gen, f, vendor_id)
+        cur.execute(sql, params)
+        return int(cur.fetchone()["n"])
+
+    def _count_sql(self, gen: int, f: CaseFilter, vendor_id: int | None) -> tuple[str, list[Any]]:
+        """The statement counting a list's total (one row, column ``n``)."""
         cases_t, counts_t, totals_t, *_ = tables_of(CASES, gen)
         if (
             f.order_id is not None
@@ -161,8 +230,7 @@ class CasesQueries(CaseVersions):
         # The counts tables have every filter column but the order id, so the same WHERE.
         where, params = self._where(f, vendor_id)
         select = "COUNT(*)" if table == cases_t else "COALESCE(SUM(n), 0)"
-        cur.execute(self.dialect.q(f"SELECT {select} AS n FROM {table} WHERE {where}"), params)
-        return int(cur.fetchone()["n"])
+        return self.dialect.q(f"SELECT {select} AS n FROM {table} WHERE {where}"), params
 
     def iter_case_rows(
         self,
@@ -233,3 +301,15 @@ class CasesQueries(CaseVersions):
                 (self.dialect.ts_in(now), limit),
             )
             return [r["order_id"] for r in cur.fetchall()]
+
+
+def _known_total(
+    rows: list[dict[str, Any]], more: bool, offset: int, after: Keyset | None
+) -> int | None:
+    """The list's total when the page itself tells it (None: it must be counted): the
+    last page by ``page``, or an empty first page."""
+    if after is None and rows and not more:
+        return offset + len(rows)  # the last page: no need to count
+    if after is None and not rows and not offset:
+        return 0
+    return None

@@ -183,7 +183,7 @@ def row_from_state(s: CaseState, position: int) -> dict[str, Any]:
     return dict(zip(CASE_COLUMNS, case_values(s, position), strict=True))
 
 
-def _hold_from_row(row: dict[str, Any]) -> Hold | None:
+def hold_from_row(row: dict[str, Any]) -> Hold | None:
     if row.get("hold_reason") is None:
         return None
     amount, until, promised = (
@@ -222,7 +222,7 @@ def state_from_row(row: dict[str, Any]) -> CaseState:
         created_by=actor,
         status=Status(row["status"]),
         status_before_block=Status(sbb) if sbb else None,
-        hold=_hold_from_row(row),
+        hold=hold_from_row(row),
         errors=tuple(row["errors"]),
         fell_back=bool(row["fell_back"]),
         in_repair=bool(row["in_repair"]),
