@@ -15,6 +15,7 @@ from debtcases.adapters.bulk import bound_event_writes
 from debtcases.adapters.database import (
     Database,
     append_only_sql,
+    check_all_on_first_broken,
     database_from_url,
     events_store_access,
     lock_through_owner_function,
@@ -240,6 +241,9 @@ class Container:
         )
         # The hold scheduler: finds the due holds in the cases view, the cases decide.
         self.holds = HoldExpiry(self.cases, self.views.recorder, clock=clock)
+        # A server that closed every connection costs one request a reconnect, not a timeout.
+        for recorder in (self.cases.recorder, self.order_facts.recorder, self.views.recorder):
+            check_all_on_first_broken(getattr(recorder, "datastore", None))
         # What `serve` runs beside the API.
         self.workers: list[Worker] = []
         if settings.run_workers:

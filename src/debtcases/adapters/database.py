@@ -4,6 +4,7 @@ the owner's setup that keeps the service's own role from lifting that guard."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,39 @@ def lock_through_owner_function(recorder: Any) -> None:
             Identifier(schema), Identifier(lock_function_name(recorder.events_table_name))
         ),
     ]
+
+
+class _CheckAllOnFirstBroken:
+    """A pool's pre-ping that, when it finds a broken connection, checks every idle one at
+    once (``psycopg_pool.ConnectionPool.check``: each pinged, the broken ones replaced).
+
+    After the server closed every connection (a restart, a failover, an administrator's
+    ``pg_terminate_backend``) the pool still holds them all; psycopg_pool meets them one
+    checkout at a time and backs off between failed checks (0, 1, 2, 4 s ...), so with five
+    broken connections the first request waited out the whole 10 s timeout and failed.
+    Checking the rest at the first failure leaves the request one wait for a new connection
+    instead."""
+
+    def __init__(self, pool: Any, check: Any) -> None:
+        self.pool = pool
+        self.check = check
+
+    def __call__(self, conn: Any) -> None:
+        try:
+            self.check(conn)
+        except Exception:
+            # A closed pool, say: the request's own error is the answer.
+            with contextlib.suppress(Exception):
+                self.pool.check()
+            raise
+
+
+def check_all_on_first_broken(datastore: Any) -> None:
+    """Install ``_CheckAllOnFirstBroken`` on the library datastore's pool (PostgreSQL, with
+    the pre-ping on; psycopg_pool keeps the check as ``_check``, not public: if that ever
+    changes, the pool simply keeps its own behaviour). Idempotent."""
+    pool = getattr(datastore, "pool", None)
+    check = getattr(pool, "_check", None)
+    if check is None or isinstance(check, _CheckAllOnFirstBroken):
+        return
+    pool._check = _CheckAllOnFirstBroken(pool, check)  # type: ignore[union-attr]
