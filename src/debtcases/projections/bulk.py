@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VERSION_COLUMNS: tuple[str, ...] = (*CASE_COLUMNS, "valid_from", "valid_to")
+_MONTH_AT = CASE_COLUMNS.index("entered_month")
 # Cases a view holds in memory before it writes them out (see the module docstring): about
 # 3.5 KB per case for both views together (measured: peak RSS +370 MB at 100,000 cases),
 # so ≈ 0.7 GB at this bound; 20,000 peaked at +70 MB, as fast on the bench's log.
@@ -163,7 +164,10 @@ class FreshCases:
                 new = fold_state(before[0] if before else None, event)
                 if new is None:
                     continue
-                values = to_db(case_values(new, position))
+                # The case id as text (made once per event, for the batch) and its
+                # month (fixed at its first event) are the held version's.
+                month = before[1][_MONTH_AT] if before else None
+                values = to_db(case_values(new, position, cid, month), in_place=True)
             except Exception as exc:
                 if is_transient(exc):
                     raise
