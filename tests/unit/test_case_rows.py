@@ -57,6 +57,8 @@ def test_every_column_of_a_row_holds_the_state_value_it_is_named_for() -> None:
 
     assert list(row) == list(CASE_COLUMNS)
     assert list(row.values()) == case_values(state, 99)
+    # The rebuild hands in the case id and the month it has already: the same row.
+    assert case_values(state, 99, str(UUID(int=7)), "2024-05") == list(row.values())
     assert row == {
         "case_id": str(UUID(int=7)),
         "order_id": "O-7",

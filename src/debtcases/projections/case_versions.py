@@ -114,27 +114,33 @@ class CaseVersions(CaseRowStore):
         of a generation that has versions but no counts yet (one written before the counts
         existed, or versions written in bulk): a no-op once there are counts."""
         v, c = tables_of(CASES, gen)[3:5]
-        bucket = self.dialect.utc_prefix
+        hour = self.dialect.utc_prefix("moment", 13)
         # The "no counts yet" test sits in every branch, not around the union: SQLite
-        # would otherwise bucket every version at every start just to drop the rows
-        # (PostgreSQL skips either form at once, as a one-time filter).
+        # would otherwise bucket every version just to drop the rows (PostgreSQL skips
+        # either form at once, as a one-time filter).
         empty = f"NOT EXISTS (SELECT 1 FROM {c})"
-        selects = [
-            f"SELECT '{grain}' AS grain, {bucket(column, length)} AS bucket, status, "
-            f"entered_month, {sign} AS d FROM {v} WHERE {empty}"
-            + (" AND valid_to IS NOT NULL" if column == "valid_to" else "")
-            for grain, length in AS_OF_GRAINS
-            for column, sign in (("valid_from", 1), ("valid_to", -1))
-        ]
+        # Each version's start and end summed per hour once (one UTC text per row and
+        # column), then the hours rolled up into their days and months: the same sums as
+        # bucketing every row at every grain (an hour's text starts with its day's and
+        # month's), a third of the conversions (measured, 112,000 versions: 0.06-0.11 s
+        # against 0.20-0.24 s for the select).
+        hours = (
+            f"SELECT {hour} AS hour, status, entered_month, SUM(d) AS n FROM ("
+            f"SELECT valid_from AS moment, status, entered_month, 1 AS d FROM {v} WHERE {empty} "
+            f"UNION ALL SELECT valid_to, status, entered_month, -1 FROM {v} WHERE {empty} "
+            f"AND valid_to IS NOT NULL) AS changes GROUP BY {hour}, status, entered_month"
+        )
+        grains = " UNION ALL ".join(f"SELECT '{g}' AS grain, {n} AS len" for g, n in AS_OF_GRAINS)
+        bucket = "substr(h.hour, 1, g.len)"
         return [
             f"CREATE TABLE IF NOT EXISTS {c} (grain TEXT NOT NULL, bucket TEXT NOT NULL, "
             "status TEXT NOT NULL, entered_month TEXT NOT NULL, n BIGINT NOT NULL, "
             "PRIMARY KEY (grain, bucket, status, entered_month))",
             *self._lock_for_backfill(v),
             f"INSERT INTO {c} (grain, bucket, status, entered_month, n) "
-            f"SELECT grain, bucket, status, entered_month, SUM(d) FROM "
-            f"({' UNION ALL '.join(selects)}) AS changes "
-            "GROUP BY grain, bucket, status, entered_month HAVING SUM(d) <> 0",
+            f"SELECT g.grain, {bucket}, h.status, h.entered_month, SUM(h.n) "
+            f"FROM ({hours}) AS h CROSS JOIN ({grains}) AS g "
+            f"GROUP BY g.grain, {bucket}, h.status, h.entered_month HAVING SUM(h.n) <> 0",
         ]
 
     def _write_versions(

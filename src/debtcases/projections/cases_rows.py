@@ -127,10 +127,14 @@ def entered_month(created_at: datetime) -> str:
     return created_at.astimezone(BERLIN).strftime("%Y-%m")
 
 
-def case_values(s: CaseState, position: int) -> list[Any]:
+def case_values(
+    s: CaseState, position: int, case_id: str | None = None, month: str | None = None
+) -> list[Any]:
     """A case's state as the values of a row of the cases view, in ``CASE_COLUMNS``
     order (Python values, not yet the database's: ``CaseRowStore._case_values_to_db``).
-    The one place a row's columns are made: ``row_from_state`` is these by name."""
+    The one place a row's columns are made: ``row_from_state`` is these by name.
+    ``case_id`` (``str(s.case_id)``) and ``month`` (``entered_month(s.created_at)``): what
+    a caller folding a case event by event has already (the rebuild), not made again."""
     actor = s.last_actor or s.created_by
     d = s.debtor
     sbb = s.status_before_block
@@ -141,7 +145,7 @@ def case_values(s: CaseState, position: int) -> list[Any]:
         h = hold.as_dict()
         held = (h["code"], h["until"], h["promised_amount"], h["promised_date"], hold.ends_at)
     return [
-        str(s.case_id),
+        case_id or str(s.case_id),
         s.order_id,
         s.user_id,
         s.status.value,
@@ -157,7 +161,7 @@ def case_values(s: CaseState, position: int) -> list[Any]:
         list(s.errors),
         s.created_at,
         s.updated_at or s.created_at,
-        entered_month(s.created_at),
+        month or entered_month(s.created_at),
         s.last_event,
         actor.role.value,
         actor.id,
@@ -294,25 +298,28 @@ class CaseRowStore(TableStore):
     def _case_to_db(self, row: dict[str, Any]) -> list[Any]:
         return self._case_values_to_db([row[c] for c in CASE_COLUMNS])
 
-    def _case_values_to_db(self, values: list[Any]) -> list[Any]:
+    def _case_values_to_db(self, values: list[Any], *, in_place: bool = False) -> list[Any]:
         """A row's values in ``CASE_COLUMNS`` order (``case_values``) as the database
-        takes them (a new list): timestamps and booleans as the dialect stores them, the
-        errors as JSON, the free text (``CASE_FREE_TEXT``) through ``text_in``."""
+        takes them (a new list; ``in_place``: ``values`` itself, converted): timestamps and
+        booleans as the dialect stores them, the errors as JSON, the free text
+        (``CASE_FREE_TEXT``) through ``text_in``."""
         d = self.dialect
-        out = list(values)
+        out = values if in_place else list(values)
         if d.kind == "postgres":  # timestamps and booleans as they are; NULs are rare
             for i in _FREE_TEXT_AT:
                 v = out[i]
                 if v and "\x00" in v:
                     out[i] = d.text_in(v)
+            for i in _BOOLEANS_AT:
+                out[i] = bool(out[i])  # what bool_in gives on PostgreSQL
         else:
             for i in _TIMESTAMPS_AT:
                 out[i] = d.ts_in(out[i])
             for i in _FREE_TEXT_AT:
                 if out[i]:
                     out[i] = d.text_in(out[i])
-        for i in _BOOLEANS_AT:
-            out[i] = d.bool_in(bool(out[i]))
+            for i in _BOOLEANS_AT:
+                out[i] = d.bool_in(bool(out[i]))
         errors = out[_ERRORS_AT]
         out[_ERRORS_AT] = json.dumps(errors, ensure_ascii=False) if errors else "[]"
         return out

@@ -10,7 +10,7 @@ fresh generation from the event store and then switches the pointer in one trans
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -93,21 +93,26 @@ class ViewStore(CasesView, AccessView):
             return []
         return self.cases_keys_ddl(gen) if view == CASES else self.access_keys_ddl(gen)
 
-    def after_load_ddl(self, view: str, gen: int, *, keys: bool) -> list[list[str]]:
-        """What a bulk-loaded generation still needs (``keys``: its keys too): indexes,
-        counts, planner statistics; in groups of statements on different tables, which
-        may run at the same time."""
+    def after_load_ddl(self, view: str, gen: int, *, keys: Collection[str]) -> list[list[str]]:
+        """What a bulk-loaded generation still needs (``keys``: the statements of
+        ``keys_ddl`` not run yet, each goes first in its table's group): indexes, counts,
+        planner statistics; in groups of statements on different tables, which may run at
+        the same time."""
         tables = tables_of(view, gen)
+
+        def pending(statements: list[str]) -> list[str]:
+            return [s for s in statements if s in keys]
+
         if view != CASES:
-            return [[*(self.access_keys_ddl(gen) if keys else []), *analyze(tables)]]
+            return [[*pending(self.access_keys_ddl(gen)), *analyze(tables)]]
         return [
             [
-                *(self.cases_keys_ddl(gen, versions=False) if keys else []),
+                *pending(self.cases_keys_ddl(gen, versions=False)),
                 *self.cases_after_load_ddl(gen, versions=False),
                 *analyze(tables[:3]),
             ],
             [
-                *(self.versions_keys_ddl(gen) if keys else []),
+                *pending(self.versions_keys_ddl(gen)),
                 *self.versions_after_load_ddl(gen),
                 *analyze(tables[3:]),
             ],
@@ -255,10 +260,13 @@ class ViewStore(CasesView, AccessView):
                 folded = f.apply(cur, batch, park_event, folded)
                 if f.held_cases() > max_cases:
                     f.spill(cur)
-                    # Read back from now on: by key, so the keys come now.
-                    for statement in f.pending_keys:
+                    # Read back from now on: by key, so the keys it reads by come now
+                    # (the others after the load: a key kept while the rest is written
+                    # costs more than one made after; see ``FreshView.read_back_keys``).
+                    for statement in f.read_back_keys:
                         cur.execute(statement)
-                    f.pending_keys = []
+                    f.pending_keys = [k for k in f.pending_keys if k not in f.read_back_keys]
+                    f.read_back_keys = []
 
     def bulk_finish(self, fresh: Sequence[FreshView], position: int) -> None:
         """Write what each fresh generation holds, with its tracking at ``position`` (the
@@ -273,7 +281,7 @@ class ViewStore(CasesView, AccessView):
                     f.finish(cur)
                     if position:
                         self._insert_tracking(cur, Tracking(tracking_key(f.view, f.gen), position))
-                for group in self.after_load_ddl(f.view, f.gen, keys=bool(f.pending_keys)):
+                for group in self.after_load_ddl(f.view, f.gen, keys=f.pending_keys):
                     run(group)
                 f.pending_keys = []
 
