@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +16,7 @@ from debtcases.adapters.database import (
     Database,
     append_only_sql,
     check_all_on_first_broken,
+    close_pool_now,
     database_from_url,
     events_store_access,
     lock_through_owner_function,
@@ -23,6 +24,7 @@ from debtcases.adapters.database import (
 )
 from debtcases.adapters.group_commit import group_event_writes
 from debtcases.adapters.keys import KeyStore, key_store_for
+from debtcases.adapters.threads import stop_together
 from debtcases.commands.app import DunningCases
 from debtcases.commands.holds import ExpireHoldsLoop, HoldExpiry
 from debtcases.commands.orders import AdmitDueLoop, OrderFactsApp, Orders, load_timeline
@@ -47,9 +49,24 @@ def utc_now() -> datetime:
 class Worker(Protocol):
     """Something `serve` runs beside the API (the runner, publisher, consumer ...)."""
 
+    name: str
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+    def join(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# Shutdown (Container.close): how long the background workers' work in hand may take to
+# finish (together, one deadline) while the database answers ...
+SHUTDOWN_GRACE_SECONDS = 10.0
+# ... and how long those still waiting then get once the pools are closed under them.
+SHUTDOWN_INTERRUPTED_SECONDS = 5.0
 
 
 def database(settings: Settings, *, pre_ping: bool = True) -> Database:
@@ -269,14 +286,65 @@ class Container:
         for worker in self.workers:
             worker.start()
 
-    def close(self) -> None:
-        for worker in reversed(self.workers):
-            worker.stop()
-        self.runner.stop()
+    def close(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop the background workers, then release the stores' connections.
+
+        Every worker is asked to stop first, then all are waited for against one deadline
+        (``grace``): the batch, ack poll or round in hand finishes and commits (the Kafka
+        consumer commits its offsets only after storing them). A worker still running half
+        a second in is one that waits for the database: if the database no longer answers
+        (dropped, server gone or unreachable), or once the grace is over, the pools are
+        closed under them, so whatever waits for a connection fails at once (and is
+        retried by the next start: nothing half-done is committed), instead of each waiting
+        out its connect timeout, one worker after the other."""
+        workers: list[Worker] = list(reversed(self.workers))
+        if self.runner not in workers:
+            workers.append(self.runner)  # its LISTENer for read-your-writes, if any
+        stop_workers(workers, self.db, self._close_pools, grace)
+        self._close_pools()
         self.views.close()
         self.keys.close()
         self.order_facts.close()
         self.cases.close()
+
+    def _close_pools(self) -> None:
+        """Close every PostgreSQL pool at once (see ``close_pool_now``)."""
+        for recorder in (self.cases.recorder, self.order_facts.recorder, self.views.recorder):
+            close_pool_now(getattr(recorder, "datastore", None))
+        self.keys.close(timeout=0.1)
+
+
+def stop_workers(
+    workers: Sequence[Worker],
+    db: Database,
+    close_pools: Callable[[], None],
+    grace: float = SHUTDOWN_GRACE_SECONDS,
+) -> None:
+    """Stop ``workers`` together and release their clients (``Container.close``; the CLI's
+    `consume`, `publish` and `diagonal-sim`, which run workers without a container):
+    ``close_pools`` closes the pools they use (at once, see ``close_pool_now``) when
+    ``db`` no longer answers or the grace is over."""
+
+    def database_gone() -> bool:
+        gone = not db.answers(timeout=2.0)
+        if gone:
+            log.warning("shutdown: the database does not answer")
+        return gone
+
+    left = stop_together(
+        workers,
+        grace=grace,
+        hopeless=database_gone,
+        interrupt=close_pools,
+        after=SHUTDOWN_INTERRUPTED_SECONDS,
+    )
+    if left:
+        log.warning(
+            "shutdown: %s did not end; left to end with the process",
+            ", ".join(w.name for w in left),
+        )
+    for worker in workers:
+        worker.close()
 
 
 def build_container(

@@ -33,20 +33,55 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.kind == "sqlite"
 
-    def connect(self, *, autocommit: bool = False) -> Any:
-        """PostgreSQL: one direct connection (no pool) of this role, for setup and checks."""
+    def connect(self, *, autocommit: bool = False, timeout: float | None = None) -> Any:
+        """PostgreSQL: one direct connection (no pool) of this role, for setup and checks
+        (``timeout``: seconds to connect, default the configured connect timeout; libpq
+        waits at least 2)."""
         import psycopg
 
         e = self.env
+        if timeout is None:
+            timeout = float(e.get("POSTGRES_CONNECT_TIMEOUT") or 10)
         return psycopg.connect(
             host=e["POSTGRES_HOST"],
             port=int(e["POSTGRES_PORT"]),
             dbname=e["POSTGRES_DBNAME"],
             user=e["POSTGRES_USER"],
             password=e.get("POSTGRES_PASSWORD") or None,
-            connect_timeout=max(1, int(float(e.get("POSTGRES_CONNECT_TIMEOUT") or 10))),
+            connect_timeout=max(1, int(timeout)),
             autocommit=autocommit,
         )
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        """Whether the database accepts a new connection within ``timeout`` seconds
+        (PostgreSQL; elsewhere there is no server to lose: True). Shutdown asks this to
+        tell work that is finishing from threads that wait for a database that is gone."""
+        if not self.is_postgres:
+            return True
+        import psycopg
+
+        try:
+            with self.connect(autocommit=True, timeout=timeout):
+                return True
+        except psycopg.Error:
+            return False
+
+
+def close_pool_now(datastore: Any, timeout: float = 0.1) -> None:
+    """Close the library datastore's connection pool (PostgreSQL) so that every thread
+    waiting for one of its connections fails at once (``PoolClosed``, an OperationalError)
+    instead of waiting out its connect timeout, and every later request fails at once too.
+    Connections lent out are not touched: a transaction in flight still commits or rolls
+    back, and its connection is closed when returned. ``timeout``: how long to wait for the
+    pool's own threads (one may be stuck connecting to a server that does not answer; they
+    are daemon threads); the library's own ``close`` waits 5 s for each such thread, one
+    after the other. Other datastores (SQLite, memory) have no pool to wait for: untouched
+    (their owner closes them as usual)."""
+    import psycopg_pool
+
+    pool = getattr(datastore, "pool", None)
+    if isinstance(pool, psycopg_pool.ConnectionPool):
+        pool.close(timeout=timeout)
 
 
 def database_from_url(

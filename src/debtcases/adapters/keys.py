@@ -82,7 +82,9 @@ class KeyStore(Protocol):
 
     def count(self) -> int: ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float = 5.0) -> None:
+        """Release the connections (``timeout``: at most this long for the pool's threads)."""
+        ...
 
 
 def key_store_for(
@@ -177,7 +179,7 @@ class InMemoryKeyStore:
     def count(self) -> int:
         return len(self._keys)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         pass
 
 
@@ -346,7 +348,7 @@ class SqlKeyStore:
     def count(self) -> int:
         return len(self.list())
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         if self._pool is not None:
-            self._pool.close()
+            self._pool.close(timeout=timeout)
             self._pool = None

@@ -180,8 +180,11 @@ def project(
     runner = container.runner
     runner.batch_size = batch_size
     typer.echo(f"projecting (positions {runner.positions()}); Ctrl-C stops", err=True)
+    # The runner in its threads, so that a stop does not wait in this one for a database
+    # that is gone: Container.close stops them (the batch in hand finishes).
+    runner.start()
     try:
-        runner.run_forever(stop)
+        stop.wait()
     finally:
         container.close()
 

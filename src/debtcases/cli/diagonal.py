@@ -26,7 +26,7 @@ def consume(
     group, until SIGTERM/SIGINT. Needs DEBTCASES_KAFKA_BOOTSTRAP_SERVERS. Start as many as
     there are partitions; they share them."""
     from debtcases.bootstrap import build_cases_app
-    from debtcases.consumers.consumer import AckConsumer, install_signal_stop
+    from debtcases.consumers.consumer import AckConsumer
 
     settings = Settings()
     if not settings.kafka_bootstrap_servers:
@@ -34,16 +34,39 @@ def consume(
         raise typer.Exit(2)
     cases = build_cases_app(settings)
     consumer = AckConsumer(cases, settings, client_id=client_id, instance_id=instance_id)
-    restore = install_signal_stop(consumer)
     typer.echo(
         f"consuming {settings.kafka_topic_acks} as group "
         f"{settings.kafka_consumer_group}; Ctrl-C stops",
         err=True,
     )
+    _run_until_signalled(settings, cases, [consumer])
+
+
+def _run_until_signalled(settings: Settings, cases: Any, workers: list[Any]) -> None:
+    """Run ``workers`` (threads) until SIGTERM/SIGINT, then stop them together: the batch
+    in hand is finished, or, with the database gone, not waited for (bootstrap.stop_workers)."""
+    import signal
+    import threading
+
+    from debtcases.adapters.database import close_pool_now
+    from debtcases.bootstrap import database, stop_workers
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        consumer.run_until_stopped()
+        for worker in workers:
+            worker.start()
+        stop.wait()
+        stop_workers(
+            workers,
+            database(settings),
+            lambda: close_pool_now(getattr(cases.recorder, "datastore", None)),
+        )
     finally:
-        restore()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         cases.close()
 
 
@@ -61,9 +84,6 @@ def diagonal_sim() -> None:
 
 
 def _run_diagonal_workers(simulator: bool) -> None:
-    import signal
-    import threading
-
     from debtcases.bootstrap import build_cases_app, database
     from debtcases.consumers.wiring import build_diagonal
     from debtcases.projections.runner import Runner
@@ -81,16 +101,6 @@ def _run_diagonal_workers(simulator: bool) -> None:
     runner = Runner(cases, [edge.processor])
     workers: list[Any] = [runner]
     workers += [w for w in edge.workers if getattr(w, "name", "") != "diagonal-acks-consumer"]
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    for worker in workers:
-        worker.start()
     names = ["outbox", *(getattr(w, "name", "?") for w in workers[1:])]
     typer.echo(f"running {', '.join(names)}; Ctrl-C stops", err=True)
-    try:
-        stop.wait()
-    finally:
-        for worker in reversed(workers):
-            worker.stop()
-        cases.close()
+    _run_until_signalled(settings, cases, workers)

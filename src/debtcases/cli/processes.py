@@ -32,6 +32,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -132,8 +133,10 @@ def run_worker_processes(processes: int, host: str, port: int) -> int:
         for process in workers:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        deadline = time.monotonic() + 30  # for all of them (they stop side by side)
         for process in workers:
-            process.join(timeout=30)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process in workers:
             if process.is_alive():
                 process.kill()
                 process.join()

@@ -77,14 +77,20 @@ def _serve(
         _seed_and_print_tokens(container)
     typer.echo(f"Anmelden (Web-Oberfläche): http://{host}:{port}/anmelden")
     if processes == 1:
+        import signal
+
         import uvicorn
 
         container.start_workers()
         app = create_app(container)
+        # uvicorn shuts down on SIGTERM, then raises it again under the handler it found:
+        # under the default one that ended the process before the workers were stopped.
+        previous = signal.signal(signal.SIGTERM, _exit_after_sigterm)
         try:
             uvicorn.run(app, host=host, port=port, log_level="info")
         finally:
             container.close()
+            signal.signal(signal.SIGTERM, previous)
         return
     from debtcases.api.web.session import load_secret
 
@@ -103,6 +109,12 @@ def _serve(
             container.close()
     if code:
         raise typer.Exit(code)
+
+
+def _exit_after_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM outside uvicorn's own handling: leave through the ``finally`` blocks (the
+    container's close), with exit code 0 as `serve --processes N` has."""
+    raise SystemExit(0)
 
 
 def _seed_and_print_tokens(container: object) -> None:

@@ -76,8 +76,8 @@ def gc_paused() -> Iterator[None]:
 
 
 class AckConsumer(BackgroundThread):
-    """Runs in the foreground (``run``) for ``debtcases consume`` or as a worker thread
-    (``start``/``stop``) beside ``serve``."""
+    """A worker thread (``start``/``stop``) beside ``serve`` or in ``debtcases consume``;
+    ``run`` in the foreground (tests, benchmarks)."""
 
     name = "diagonal-acks-consumer"
 
@@ -116,11 +116,8 @@ class AckConsumer(BackgroundThread):
     def _thread_main(self) -> None:
         self._run_guarded()
 
-    def run_until_stopped(self) -> None:
-        """Foreground loop that survives broker outages (reconnects with back-off)."""
-        self._run_guarded()
-
     def _run_guarded(self) -> None:
+        """Survives broker outages (reconnects with back-off) until stopped."""
         backoff = 0.5
         while not self._stopping.is_set():
             try:
@@ -133,9 +130,6 @@ class AckConsumer(BackgroundThread):
                 self._close_clients()
                 self._stopping.wait(backoff)
                 backoff = min(self.max_backoff, backoff * 2)
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     # ----------------------------------------------------------------- loop
 
@@ -329,19 +323,3 @@ class AckConsumer(BackgroundThread):
                 metrics.CONSUMER_LAG.labels(partition=f"{tp.topic}/{tp.partition}").set(
                     max(0, high - position)
                 )
-
-
-def install_signal_stop(consumer: AckConsumer) -> Callable[[], None]:
-    """SIGTERM/SIGINT stop the foreground consumer cleanly (after the current batch)."""
-    import signal
-
-    def _stop(_signum: int, _frame: Any) -> None:
-        consumer.request_stop()
-
-    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-    return restore

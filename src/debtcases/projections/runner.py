@@ -136,6 +136,8 @@ class Runner:
         self._errors_lock = threading.Lock()
         self.watch = ProgressWatch()
         self._thread: threading.Thread | None = None
+        self._followers: list[threading.Thread] = []  # the lanes' threads but the last
+        self._listener: threading.Thread | None = None  # LISTEN for new events
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._waiters: set[_Waiter] = set()  # guarded by self._progress
@@ -264,15 +266,34 @@ class Runner:
         self._thread = threading.Thread(target=self.run_forever, name="log-runner", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    name = "log-runner"
+
+    def request_stop(self) -> None:
+        """Ask every thread of the runner (the lanes, the LISTENers) to end after the batch
+        in hand; return at once (``join`` waits)."""
         self._stop.set()
         self._wake_lanes()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        if self._hearer is not None:
-            self._hearer.join(timeout=5)
-            self._hearer = None
+
+    def join(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds, in all, for the runner's threads to end; True
+        when none is left."""
+        deadline = time.monotonic() + timeout
+        threads = [self._thread, *self._followers, self._listener, self._hearer]
+        for thread in threads:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t is not None and t.is_alive() for t in threads):
+            return False
+        self._thread = self._listener = self._hearer = None
+        self._followers = []
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
+        self.join(timeout)
+
+    def close(self) -> None:
+        """Nothing of its own to release (its connections belong to the stores)."""
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """Follow the log until stopped, one thread per processor (the last one in this
@@ -283,10 +304,10 @@ class Runner:
         idle_wait = self.poll_interval
         channel = getattr(self.app.recorder, "channel_name", None)
         if channel is not None:
-            listener = threading.Thread(
+            self._listener = threading.Thread(
                 target=self._listen, args=(channel, stop_event), name="log-listen", daemon=True
             )
-            listener.start()
+            self._listener.start()
             idle_wait = max(self.poll_interval, 1.0)  # a fallback; NOTIFY wakes us first
             self._listening = True
         try:  # a (re)started version re-applies what an older one had to park
@@ -305,12 +326,14 @@ class Runner:
             )
             for lane in self._lanes[:-1]
         ]
+        self._followers = others
         for thread in others:
             thread.start()
         if self._lanes:
             self._follow(self._lanes[-1], stop_event, idle_wait)
+        deadline = time.monotonic() + 10  # one bound for all (``join`` has the last word)
         for thread in others:
-            thread.join(timeout=10)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._listening = False
 
     def _follow(self, lane: _Lane, stop_event: threading.Event, idle_wait: float) -> None:
