@@ -39,7 +39,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy src bench
 
 ## bench: command throughput, views, Kafka (not part of `make test`)
 bench: $(STAMP)

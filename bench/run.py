@@ -487,7 +487,7 @@ def start_some(c: Container) -> None:
         now = datetime.now(tz=UTC)
         cases = []
         for n in started[i : i + 1000]:
-            case = app.repository.get(case_id_for(order_id(n)))
+            case: DunningCase = app.repository.get(case_id_for(order_id(n)))
             case.start_dunning(SUPPORT, now, "los", app.served_countries)
             if n % 50 == 0:
                 case.block(SUPPORT, now, "Pause")
@@ -628,7 +628,7 @@ def explain_lists(url: str) -> None:
             f"OFFSET {max(deep - 1, 0)} LIMIT 1"
         ).fetchone()
         key = list(last) if last is not None else [datetime.max.replace(tzinfo=UTC), 2**62]
-        queries = [
+        queries: list[tuple[str, str, list[Any]]] = [
             (
                 "status = ANY (what the list sends)",
                 f"WHERE status = ANY(%s) {order}",
@@ -759,7 +759,7 @@ def command_to_visible(
                     if any(x["order_id"] == oid and x["status"] == "RUNNING" for x in items):
                         break
                 visible.append((time.perf_counter() - t) * 1000)
-                case = app.repository.get(case_id_for(order_id(other[i])))
+                case: DunningCase = app.repository.get(case_id_for(order_id(other[i])))
                 case.start_dunning(SUPPORT, datetime.now(tz=UTC), "", app.served_countries)
                 t = time.perf_counter()
                 app.save(case)
@@ -995,7 +995,8 @@ def acks(c: Container, bootstrap: str) -> list[Figure]:
 
     prefix = "bench-" + uuid.uuid4().hex[:8]
     topics: list[str] = []
-    applied_rates, raw_rates = [], []
+    applied_rates: list[float] = []
+    raw_rates: list[float] = []
     # CPU of the process per ack / message (µs), beside the rates: less at the mercy of
     # what else runs on the machine than the wall time.
     applied_cpu: list[float] = []
