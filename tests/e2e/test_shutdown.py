@@ -9,6 +9,7 @@ The bound below is on hanging (well above a normal stop), not a performance targ
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from debtcases.bootstrap import SETUP_LOCK
 from tests.served import CLI, clean_env, serve
 
 pytestmark = pytest.mark.postgres
@@ -103,3 +105,43 @@ def test_project_stops_on_sigterm_after_its_database_was_dropped(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.update(int(child) for child in f.read().split())
+    return found
+
+
+def test_serve_does_not_wait_for_a_worker_process_still_starting(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A worker process that has not started serving (here: its replacement waits for the
+    setup lock, as one would wait for a database that is gone) has nothing in flight: the
+    stop does not wait the 30 s the serving ones get."""
+    env = clean_env(pg_url)
+    with serve(env, tmp_path, "--processes", "2") as running:
+        deadline = time.monotonic() + 60
+        while running.log.read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.2)
+        with psycopg.connect(pg_url, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            workers = _children(running.process.pid)
+            serving = max(pid for pid in workers if b"resource_tracker" not in _cmdline(pid))
+            os.kill(serving, signal.SIGKILL)  # the supervisor starts a replacement
+            while not (_children(running.process.pid) - workers):
+                assert time.monotonic() < deadline, running.log.read_text()
+                time.sleep(0.2)
+            time.sleep(2)  # the replacement is waiting for the lock
+            _stops_on_sigterm(running.process, running.log)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

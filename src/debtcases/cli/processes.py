@@ -15,9 +15,11 @@ them one directory for prometheus_client's per-process files, and whichever work
 /metrics adds up all of them (``api.metrics.exposition``).
 
 The sockets stay open here, so a connection made while a worker restarts waits in its
-socket's backlog for the replacement. A worker that dies is replaced; one that cannot start
-(uvicorn's startup failure: the app factory failed, e.g. the database is unreachable)
-stops them all, as uvicorn's own supervisor does.
+socket's backlog for the replacement. On SIGTERM/SIGINT each serving worker gets SIGTERM
+(uvicorn finishes the requests in flight, then its container closes) and all get 30 s
+together; one still starting is killed at once (it has answered nothing). A worker that
+dies is replaced; one that cannot start (uvicorn's startup failure: the app factory
+failed, e.g. the database is unreachable) stops them all, as uvicorn's own supervisor does.
 """
 
 from __future__ import annotations
@@ -80,13 +82,24 @@ def listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(config: Any, sock: socket.socket) -> None:
-    """One worker process: uvicorn on its own socket (in a spawned interpreter)."""
+def _serve(config: Any, sock: socket.socket, started: Any) -> None:
+    """One worker process: uvicorn on its own socket (in a spawned interpreter); sets
+    ``started`` (a multiprocessing Event) once it serves."""
     import uvicorn
 
     config.configure_logging()
+    server = uvicorn.Server(config)
+
+    def tell_when_started() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        started.set()
+
+    threading.Thread(target=tell_when_started, name="started", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # stopped by the supervisor: nothing to say
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
 
 
 def run_worker_processes(processes: int, host: str, port: int) -> int:
@@ -106,9 +119,12 @@ def run_worker_processes(processes: int, host: str, port: int) -> int:
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
 
+    started: list[Any] = [None] * processes  # each process's Event: serving
+
     def start(i: int) -> BaseProcess:
+        started[i] = spawn.Event()
         process = spawn.Process(
-            target=_serve, args=(config, sockets[i]), name=f"debtcases-http-{i}"
+            target=_serve, args=(config, sockets[i], started[i]), name=f"debtcases-http-{i}"
         )
         process.start()
         return process
@@ -130,9 +146,15 @@ def run_worker_processes(processes: int, host: str, port: int) -> int:
                 )
                 workers[i] = start(i)
     finally:
-        for process in workers:
-            if process.is_alive():
+        for i, process in enumerate(workers):
+            if not process.is_alive():
+                continue
+            if started[i].is_set():
                 process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+            else:
+                # Still starting (its container waits for the database, perhaps one that is
+                # gone): it has answered nothing yet, so nothing is in flight to finish.
+                process.kill()
         deadline = time.monotonic() + 30  # for all of them (they stop side by side)
         for process in workers:
             process.join(timeout=max(0.0, deadline - time.monotonic()))
