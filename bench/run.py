@@ -513,22 +513,77 @@ def read_and_decode(c: Container) -> tuple[int, float]:
     return events, events / (time.perf_counter() - t)
 
 
+def server_cpu_seconds(conn: Any) -> float:
+    """CPU seconds the PostgreSQL server (on this machine) has spent so far: its live
+    processes, plus what the backends it has reaped spent (the postmaster's cutime and
+    cstime), so the difference of two readings counts connections that came and went in
+    between (a rebuild's index-building connections)."""
+    backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if pid == postmaster:
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+        elif int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def rebuild_views(c: Container) -> list[Figure]:
-    """Rebuilding every view vs reading and decoding the whole log, alternately."""
+    """Rebuilding every view vs reading and decoding the whole log, alternately; with the
+    CPU each rebuild took (this process and the PostgreSQL server) and what that allows on
+    this machine's cores."""
     head = c.cases.recorder.max_notification_id() or 0
     rounds = 2 if head < 300_000 else 1
     decode_rates = [read_and_decode(c)[1]]
-    rebuild_rates, per_view = [], []
+    rebuild_rates, per_view, cpu = [], [], []
+    conn = c.db.connect(autocommit=True) if c.db.is_postgres else None
     for r in range(rounds):
         with profiled(f"rebuild-{r}") if r == 0 else contextlib.nullcontext():
+            server = server_cpu_seconds(conn) if conn is not None else 0.0
+            own = time.process_time()
             t = time.perf_counter()
             results = rebuild(c.views, c.cases)
             # One pass feeds every view: the rebuild's wall time, not a sum per view.
             rebuild_rates.append(head / (time.perf_counter() - t))
+            spent = {"bench_process": time.process_time() - own}
+            if conn is not None:
+                spent["postgres"] = server_cpu_seconds(conn) - server
+            cpu.append(spent)
         per_view.append({x.view: x.events_per_second for x in results})
         decode_rates.append(read_and_decode(c)[1])
-        log(f"rebuild round {r + 1}: {rebuild_rates[-1]:,.0f} events/s (all views in one pass)")
+        log(
+            f"rebuild round {r + 1}: {rebuild_rates[-1]:,.0f} events/s (all views in one pass);"
+            " CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
+        )
+    if conn is not None:
+        conn.close()
+    cores = os.cpu_count() or 1
+    total_cpu = median([sum(x.values()) for x in cpu])
+    # Were the rebuild's CPU spread perfectly over every core, its rate would be this.
+    ceiling = head / (total_cpu / cores) / median(decode_rates) if total_cpu else 0.0
     return [
+        Figure(
+            "rebuild_cpu",
+            "  (reference) rebuild's CPU, this process + PostgreSQL",
+            total_cpu,
+            "s",
+            rounds=rounds,
+            detail={"rounds": cpu},
+        ),
+        Figure(
+            "rebuild_cpu_ceiling",
+            f"  (reference) ceiling {cores} cores allow: that CPU spread over them",
+            ceiling,
+            "",
+            rounds=rounds,
+        ),
         Figure(
             "rebuild",
             "rebuild of all views",
@@ -539,7 +594,7 @@ def rebuild_views(c: Container) -> list[Figure]:
             target=Target("ratio_min", 0.5, "≥ 0.5 of read+decode"),
             rounds=rounds,
             detail={"events": head, "per_view_events_per_s": per_view},
-        )
+        ),
     ]
 
 
@@ -1293,6 +1348,8 @@ def main() -> None:
         "commands_cpu_max_rate",
         "acks",
         "rebuild",
+        "rebuild_cpu",
+        "rebuild_cpu_ceiling",
         "csv_export",
         "csv_export_memory",
         "list_status",
