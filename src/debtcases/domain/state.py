@@ -104,11 +104,19 @@ class CaseState:
 
     def is_stuck(self, now: datetime, after_seconds: float) -> bool:
         """RUNNING for longer than ``after_seconds`` without Diagonal's ``received``."""
-        return (
-            self.status == Status.RUNNING
-            and self.running_since is not None
-            and (now - self.running_since).total_seconds() > after_seconds
-        )
+        return is_stuck(self.status, self.running_since, now, after_seconds)
+
+
+def is_stuck(
+    status: Status, running_since: datetime | None, now: datetime, after_seconds: float
+) -> bool:
+    """The watchdog's rule, for a state or a row of the cases view alike: RUNNING for
+    longer than ``after_seconds`` without Diagonal's ``received``."""
+    return (
+        status == Status.RUNNING
+        and running_since is not None
+        and (now - running_since).total_seconds() > after_seconds
+    )
 
 
 def is_support_only(event: DunningCase.Event) -> bool:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from debtcases.domain.actors import Role
 from debtcases.domain.rules import visible_status
-from debtcases.domain.state import CaseState
+from debtcases.domain.state import CaseState, is_stuck
 from debtcases.domain.statuses import Status
 from debtcases.projections.cases_rows import entered_month, hold_from_row
 
@@ -170,13 +170,11 @@ def case_item(
         "closed_at_diagonal_at": row["closed_at_diagonal_at"],
     }
     if not vendor:
-        running_since = row["running_since"]
         hold = hold_from_row(row)
         item.update(
             status_before_block=before,
-            stuck=status is Status.RUNNING
-            and running_since is not None
-            and (now - running_since).total_seconds() > stuck_after_hours * 3600,
+            # Support sees the status itself (``visible_status``): the watchdog's rule on it.
+            stuck=is_stuck(status, row["running_since"], now, stuck_after_hours * 3600),
             last_change={
                 "at": updated_at,
                 "event": row["last_event"],
